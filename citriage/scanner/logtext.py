@@ -1,0 +1,446 @@
+"""Bytes in, clean lines out: decompression, CircleCI step output, stripping, a size cap.
+
+`read_log` never raises on content: whatever the bytes are, the result is a
+LogText whose `data` is valid UTF-8 with one line per `\\n`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import io
+import os
+import re
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import accumulate
+from pathlib import Path
+from typing import IO
+
+import ijson
+import zstandard
+
+from citriage.scanner.terminal import Stripper
+
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+RAW_LINE_MAX = 8 * 1024 * 1024  # a raw line (before stripping) longer than this is cut
+READ_SIZE = 4 * 1024 * 1024
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+_MARKER = re.compile(rb"(?:\A|\n)##\[([a-z]+)\]([^\n]*)")
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A GitHub Actions workflow command at the start of a line (`##[group]Run x`)."""
+
+    line: int  # 1-based
+    kind: str  # group, endgroup, error, warning, ...
+    text: str
+
+
+@dataclass
+class LogText:
+    """A stripped log. `data` holds its lines, each ending with `\\n`."""
+
+    data: bytes
+    input_bytes: int = 0  # bytes read from the source (compressed size for .gz/.zst)
+    raw_bytes: int = 0  # log text before stripping (after decompression / JSON decoding)
+    truncated: bool = False  # the size cap dropped the head of the log
+    dropped_lines: int = 0  # lines dropped by the size cap
+    stripped: bool = False  # escapes, controls, timestamps or trailing blanks were removed
+    clipped_lines: int = 0  # lines cut at MAX_LINE_BYTES
+    source_format: str = "text"  # text | circleci-json
+    compression: str = ""  # "", gzip, zstd
+    warnings: list[str] = field(default_factory=list)
+    _offsets: list[int] | None = field(default=None, repr=False)
+    _line_count: int | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.data and not self.data.endswith(b"\n"):
+            self.data += b"\n"
+
+    @classmethod
+    def from_text(cls, text: str) -> LogText:
+        """A LogText from text that is already clean (tests, the pattern workbench)."""
+        data = text.encode("utf-8")
+        return cls(data=data, raw_bytes=len(data), input_bytes=len(data))
+
+    @property
+    def line_count(self) -> int:
+        if self._line_count is None:
+            self._line_count = self.data.count(b"\n")
+        return self._line_count
+
+    @property
+    def stripped_bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def text(self) -> str:
+        """The whole log as one string (lines separated by newlines, no final newline)."""
+        return self.data[:-1].decode("utf-8")
+
+    def lines(self) -> list[str]:
+        return self.text.split("\n") if self.data else []
+
+    def line_offsets(self) -> list[int]:
+        """Byte offset of the start of every line (computed once, on demand)."""
+        if self._offsets is None:
+            starts = [0]
+            starts.extend(accumulate(len(part) + 1 for part in self.data.split(b"\n")))
+            del starts[-2:]  # the end of the data, and the empty piece after the last newline
+            self._offsets = starts if self.data else []
+        return self._offsets
+
+    def line(self, number: int) -> str:
+        """Line `number` (1-based)."""
+        if self._offsets is None and number > self.line_count // 2:
+            return self.line_from_end(self.line_count - number)
+        start = self.line_offsets()[number - 1]
+        return self.data[start : self.data.index(b"\n", start)].decode("utf-8")
+
+    def line_from_end(self, back: int) -> str:
+        """The line `back` lines before the last (0 = the last line), without indexing the log."""
+        end = len(self.data) - 1
+        for _ in range(back):
+            end = self.data.rindex(b"\n", 0, end)
+        return self.data[self.data.rfind(b"\n", 0, end) + 1 : end].decode("utf-8")
+
+    def line_at(self, offset: int) -> int:
+        """The 1-based number of the line holding byte `offset`."""
+        return bisect.bisect_right(self.line_offsets(), offset)
+
+    def markers(self) -> list[Marker]:
+        """GitHub Actions `##[...]` markers, in order."""
+        if b"##[" not in self.data:
+            return []
+        found = []
+        line, pos = 1, 0
+        for m in _MARKER.finditer(self.data):
+            start = m.start() + (1 if self.data[m.start() : m.start() + 1] == b"\n" else 0)
+            line += self.data.count(b"\n", pos, start)
+            pos = start
+            found.append(Marker(line, m.group(1).decode(), m.group(2).decode("utf-8")))
+        return found
+
+
+def _open_source(source: bytes | str | os.PathLike[str] | IO[bytes]) -> IO[bytes]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(source))
+    if isinstance(source, str | os.PathLike):
+        if str(source) == "-":
+            return _spool(sys.stdin.buffer)
+        return open(source, "rb")
+    if source.seekable():
+        return source
+    return _spool(source)
+
+
+def _spool(stream: IO[bytes]) -> IO[bytes]:
+    """Copy a pipe to a seekable file so that a misdetected format can be re-read."""
+    spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115
+    while block := stream.read(READ_SIZE):
+        spool.write(block)
+    spool.seek(0)
+    return spool
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts bytes read from the source (for `input_bytes`)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        return n
+
+
+def _decompressed(raw: IO[bytes], head: bytes, problems: list[str]) -> tuple[Iterator[bytes], str]:
+    if head.startswith(GZIP_MAGIC):
+        return _gunzip(raw, problems), "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return _unzstd(raw, problems), "zstd"
+    return _blocks(raw), ""
+
+
+def _blocks(raw: IO[bytes]) -> Iterator[bytes]:
+    while block := raw.read(READ_SIZE):
+        yield block
+
+
+def _gunzip(raw: IO[bytes], problems: list[str]) -> Iterator[bytes]:
+    """Inflate gzip (also concatenated members) in bounded pieces."""
+    decompressor = zlib.decompressobj(wbits=31)
+    fed = False
+    try:
+        for block in _blocks(raw):
+            while block:
+                fed = True
+                yield decompressor.decompress(block, READ_SIZE)
+                block = decompressor.unconsumed_tail
+                if decompressor.eof:
+                    block = decompressor.unused_data
+                    decompressor, fed = zlib.decompressobj(wbits=31), False  # next member
+    except zlib.error as exc:
+        problems.append(f"gzip data is corrupt ({exc}); kept what was readable")
+        return
+    if fed and not decompressor.eof:
+        yield decompressor.flush()
+        problems.append("gzip stream ended early; kept what was readable")
+
+
+def _unzstd(raw: IO[bytes], problems: list[str]) -> Iterator[bytes]:
+    reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    try:
+        while block := reader.read(READ_SIZE):
+            yield block
+    except zstandard.ZstdError as exc:
+        problems.append(f"zstd data is corrupt ({exc}); kept what was readable")
+
+
+def _looks_like_circleci_json(head: bytes) -> bool:
+    stripped = head.lstrip()
+    if not stripped.startswith(b"["):
+        return False
+    rest = stripped[1:].lstrip()
+    return rest.startswith(b"{") or rest.startswith(b"]")
+
+
+class _BlockStream(io.RawIOBase):
+    """A file-like view of an iterator of byte blocks (for ijson)."""
+
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self.blocks = blocks
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self.pending:
+            try:
+                self.pending = next(self.blocks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+class _NotCircleCIOutput(Exception):
+    """The input started like CircleCI step output but is not JSON."""
+
+
+def _circleci_messages(blocks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
+    """The `message` of every `out` and `err` entry, in order, parsed as a stream.
+
+    Broken JSON after at least one entry keeps what was parsed (and says so);
+    broken JSON before any entry means this was not step output after all.
+    """
+    entries = 0
+    try:
+        for item in ijson.items(_BlockStream(blocks), "item"):
+            entries += 1
+            if isinstance(item, dict):
+                message = item.get("message")
+                if isinstance(message, str):
+                    yield message.encode("utf-8", "surrogatepass")
+    except ijson.JSONError as exc:
+        if entries == 0:
+            raise _NotCircleCIOutput from exc
+        problems.append(f"step output JSON is broken after {entries} entries; kept those")
+
+
+def _lines(blocks: Iterator[bytes], cut: list[int]) -> Iterator[bytes]:
+    """Re-block a byte stream so every piece ends at a newline (the last may not).
+
+    A line longer than RAW_LINE_MAX keeps its head; the rest up to the next
+    newline is dropped (counted in `cut`).
+    """
+    carry = b""
+    skipping = False
+    for block in blocks:
+        if skipping:
+            newline = block.find(b"\n")
+            if newline < 0:
+                continue
+            block = block[newline + 1 :]
+            skipping = False
+        data = carry + block if carry else block
+        if data.endswith(b"\n"):
+            yield data
+            carry = b""
+            continue
+        newline = data.rfind(b"\n")
+        if newline < 0:
+            if len(data) > RAW_LINE_MAX:
+                yield data[:RAW_LINE_MAX] + b"\n"
+                cut[0] += 1
+                carry, skipping = b"", True
+            else:
+                carry = data
+            continue
+        yield data[: newline + 1]
+        carry = data[newline + 1 :]
+    if carry:
+        yield carry
+
+
+class _Tail:
+    """Keeps the last `limit` bytes of text, cut at a line boundary."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.size = 0
+        self.dropped_lines = 0
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        while self.size > self.limit:
+            self.truncated = True
+            first = self.chunks[0]
+            excess = self.size - self.limit
+            if excess >= len(first):
+                self.chunks.popleft()
+                self.size -= len(first)
+                self.dropped_lines += first.count(b"\n")
+                continue
+            newline = first.find(b"\n", excess - 1)
+            if newline < 0:
+                self.chunks.popleft()
+                self.size -= len(first)
+                self.dropped_lines += first.count(b"\n")
+                continue
+            self.chunks[0] = first[newline + 1 :]
+            self.size -= newline + 1
+            self.dropped_lines += first.count(b"\n", 0, newline + 1)
+
+    def join(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def read_log(
+    source: bytes | str | os.PathLike[str] | IO[bytes],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    gha_timestamps: bool | None = None,
+) -> LogText:
+    """Read, decompress, decode and strip a log; keep its last `max_bytes` of text."""
+    stream = _open_source(source)
+    close = stream is not source
+    try:
+        start = stream.tell()
+        log = _read(stream, max_bytes, gha_timestamps, json_allowed=True)
+        if log is None:  # looked like CircleCI JSON but was not: read it again as text
+            stream.seek(start)
+            log = _read(stream, max_bytes, gha_timestamps, json_allowed=False)
+            assert log is not None
+            log.warnings.append("input looked like CircleCI step output but is not valid JSON")
+        return log
+    finally:
+        if close:
+            stream.close()
+
+
+def _size_left(stream: IO[bytes]) -> int | None:
+    """Bytes left in a regular file or in-memory buffer; None for pipes."""
+    try:
+        if isinstance(stream, io.BytesIO):
+            return len(stream.getbuffer()) - stream.tell()
+        return os.fstat(stream.fileno()).st_size - stream.tell()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
+def _read(
+    stream: IO[bytes], max_bytes: int, gha_timestamps: bool | None, *, json_allowed: bool
+) -> LogText | None:
+    start = stream.tell()
+    head = stream.read(4096)
+    stream.seek(start)
+    size = _size_left(stream)
+    counter = _CountingReader(stream)
+    problems: list[str] = []
+    if (
+        head[:4] not in (b"", GZIP_MAGIC + head[2:4], ZSTD_MAGIC)
+        and size is not None
+        and (size <= min(max_bytes, RAW_LINE_MAX * 8))
+    ):
+        # A plain file that fits: one read, one pass, no re-blocking.
+        whole = stream.read()
+        counter.count = len(whole)
+        blocks, compression = iter([whole]), ""
+    else:
+        raw = io.BufferedReader(counter, buffer_size=READ_SIZE)
+        blocks, compression = _decompressed(raw, head[:4], problems)
+    source_format = "text"
+    first = b""
+    while len(first) < 64 and (more := next(blocks, None)) is not None:
+        first += more
+    blocks = _chain(first, blocks)
+    if json_allowed and _looks_like_circleci_json(first[:4096]):
+        source_format = "circleci-json"
+        blocks = _circleci_messages(blocks, problems)
+    raw_size = [0]
+    cut = [0]
+    stripper = Stripper(gha_timestamps=gha_timestamps)
+    tail = _Tail(max_bytes)
+    try:
+        for piece in _lines(_counted(blocks, raw_size), cut):
+            tail.add(stripper.feed(piece))
+    except _NotCircleCIOutput:
+        return None
+    except OSError as exc:
+        problems.append(f"reading stopped: {exc}; kept what was read")
+    tail.add(stripper.finish())
+    log = LogText(
+        data=tail.join(),
+        input_bytes=counter.count,
+        raw_bytes=raw_size[0],
+        truncated=tail.truncated,
+        dropped_lines=tail.dropped_lines,
+        stripped=stripper.stripped,
+        clipped_lines=stripper.clipped_lines + cut[0],
+        source_format=source_format,
+        compression=compression,
+        warnings=problems,
+    )
+    if log.clipped_lines:
+        log.warnings.append(f"{log.clipped_lines} overlong line(s) cut")
+    return log
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _counted(blocks: Iterator[bytes], total: list[int]) -> Iterator[bytes]:
+    for block in blocks:
+        total[0] += len(block)
+        yield block
+
+
+def read_path(path: str | Path, **options: int) -> LogText:
+    return read_log(Path(path), **options)  # type: ignore[arg-type]

@@ -1,0 +1,369 @@
+"""Turn raw terminal output into the text a person would have seen.
+
+Most CI logs only carry colour codes and CRLF line ends; those take a fast
+path built from C-level byte operations. Chunks that move the cursor (progress
+bars, docker pull, save/restore) go through a small terminal emulator that
+keeps a window of recent lines it may still rewrite.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+# C0 controls other than tab and newline; ESC included (left over from broken sequences).
+_C0_DELETE = bytes(b for b in range(0x20) if b not in (0x09, 0x0A))
+_C0_DELETE_STR = {c: None for c in range(0x20) if c not in (0x09, 0x0A)}
+
+# Escape sequences that never move the cursor: SGR and other non-moving CSI,
+# OSC (hyperlinks, titles; BEL or ST terminated), APC/DCS/PM/SOS (Buildkite's
+# `ESC _bk;t=...BEL` timestamps), charset designations and other two-byte ESCs.
+_SIMPLE_ESCAPE = re.compile(
+    rb"\x1b\[[0-?]*[ -/]*[@-~]"
+    rb"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    rb"|\x1b[P_^X][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    rb"|\x1b[ -/]+[0-~]"
+    rb"|\x1b[0-~]"
+)
+# Escapes that need the emulator: cursor movement, erasing, save/restore (and backspace).
+_CURSOR_ESCAPE = re.compile(rb"\x1b(?:\[[0-9;?]*[ABCDEFGHJKfsu]|[78])")
+
+_EMULATOR_TOKEN = re.compile(
+    r"(?P<text>[^\x00-\x08\x0a-\x1f]+)"
+    r"|(?P<newline>\n)|(?P<cr>\r+)|(?P<backspace>\x08+)"
+    r"|\x1b\[(?P<params>[0-?]*)[ -/]*(?P<csi>[@-~])"
+    r"|\x1b(?P<esc>[78])"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[P_^X][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b(?:[ -/]*[0-~])?"
+    r"|[\x00-\x07\x0b\x0c\x0e-\x1f]+"
+)
+
+# GitHub Actions prefixes every line with an ISO timestamp and a space.
+_GHA_TIMESTAMP_FIRST = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?"
+)
+_GHA_TIMESTAMP_NEXT = re.compile(rb"\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
+
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - depends on the platform
+    hyperscan = None  # type: ignore[assignment]
+
+MAX_LINE_BYTES = 16 * 1024  # longer lines are cut: bounds the cost of a regex on one line
+EMULATOR_WINDOW = 500
+
+
+# What a chunk may need done to it; found in one Hyperscan pass where available.
+ESCAPE, CARRIAGE_RETURN, BACKSPACE, OTHER_CONTROL, TRAILING_BLANK = range(5)
+_CHECKS = [rb"\x1b", rb"\r", rb"\x08", rb"[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f]", rb"[ \t]\n"]
+
+
+def _build_check_database() -> Any:
+    if hyperscan is None:
+        return None
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=_CHECKS,
+        ids=list(range(len(_CHECKS))),
+        elements=len(_CHECKS),
+        flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(_CHECKS),
+    )
+    return database
+
+
+_CHECK_DATABASE = _build_check_database()
+_CHECK_LOCK = threading.Lock()
+
+
+def needs(chunk: bytes) -> set[int]:
+    """Which kinds of clean-up `chunk` needs (ESCAPE, CARRIAGE_RETURN, ...)."""
+    if _CHECK_DATABASE is not None:
+        found: set[int] = set()
+        with _CHECK_LOCK:
+            _CHECK_DATABASE.scan(
+                chunk, match_event_handler=lambda check, _s, _e, _f, _c: found.add(check)
+            )
+        if chunk.endswith((b" ", b"\t")):
+            found.add(TRAILING_BLANK)
+        return found
+    found = set()
+    if b"\x1b" in chunk:
+        found.add(ESCAPE)
+    if b"\r" in chunk:
+        found.add(CARRIAGE_RETURN)
+    if b"\x08" in chunk:
+        found.add(BACKSPACE)
+    if len(chunk.translate(None, _C0_DELETE)) != len(chunk) - chunk.count(b"\r") - chunk.count(
+        b"\x1b"
+    ) - chunk.count(b"\x08"):
+        found.add(OTHER_CONTROL)
+    if b" \n" in chunk or b"\t\n" in chunk or chunk.endswith((b" ", b"\t")):
+        found.add(TRAILING_BLANK)
+    return found
+
+
+def _overlay_carriage_returns(line: bytes) -> bytes:
+    """`abc\\rxy` shows `xyc`: every segment after a CR overwrites from column 0."""
+    segments = line.split(b"\r")
+    shown = segments[0]
+    for segment in segments[1:]:
+        shown = segment + shown[len(segment) :]
+    return shown
+
+
+def _overlay_lines_with_cr(chunk: bytes) -> bytes:
+    """Apply `_overlay_carriage_returns` to just the lines that hold a CR."""
+    pieces = []
+    done = 0
+    cr = chunk.find(b"\r")
+    while cr >= 0:
+        start = chunk.rfind(b"\n", 0, cr) + 1
+        end = chunk.find(b"\n", cr)
+        if end < 0:
+            end = len(chunk)
+        pieces.append(chunk[done:start])
+        pieces.append(_overlay_carriage_returns(chunk[start:end]))
+        done = end
+        cr = chunk.find(b"\r", end)
+    pieces.append(chunk[done:])
+    return b"".join(pieces)
+
+
+def _cut_utf8(data: bytes, limit: int) -> bytes:
+    """The first `limit` bytes of `data`, not splitting a UTF-8 sequence."""
+    end = limit
+    while end > 0 and (data[end] & 0xC0) == 0x80:
+        end -= 1
+    return data[:end]
+
+
+@dataclass
+class _Emulator:
+    """A terminal screen reduced to what affects the final text of a log.
+
+    Line feed implies carriage return (as CI log renderers do). Lines that
+    scroll more than EMULATOR_WINDOW lines above the cursor are final.
+    """
+
+    lines: list[str] = field(default_factory=lambda: [""])
+    row: int = 0
+    col: int = 0
+    saved: tuple[int, int] = (0, 0)
+
+    def feed(self, text: str) -> list[str]:
+        for m in _EMULATOR_TOKEN.finditer(text):
+            kind = m.lastgroup
+            if kind == "text":
+                self._write(m.group(0))
+            elif kind == "newline":
+                self._newline()
+            elif kind == "cr":
+                self.col = 0
+            elif kind == "backspace":
+                self.col = max(0, self.col - len(m.group(0)))
+            elif kind == "csi":
+                self._csi(m.group("params"), m.group("csi"))
+            elif kind == "esc":
+                self._save_restore(m.group("esc"))
+        return self._scroll()
+
+    def finish(self) -> list[str]:
+        done, self.lines = self.lines, [""]
+        self.row = self.col = 0
+        self.saved = (0, 0)
+        # A final empty line is the one the last newline opened; nothing was written there.
+        if done and done[-1] == "":
+            done.pop()
+        return done
+
+    def _write(self, text: str) -> None:
+        line = self.lines[self.row]
+        if len(line) < self.col:
+            line += " " * (self.col - len(line))
+        self.lines[self.row] = line[: self.col] + text + line[self.col + len(text) :]
+        self.col += len(text)
+
+    def _newline(self) -> None:
+        self._move_to_row(self.row + 1)
+        self.col = 0
+
+    def _move_to_row(self, row: int) -> None:
+        row = max(0, row)
+        while row >= len(self.lines):
+            self.lines.append("")
+        self.row = row
+
+    def _save_restore(self, which: str) -> None:
+        if which in ("7", "s"):
+            self.saved = (self.row, self.col)
+        else:
+            row, self.col = self.saved
+            self._move_to_row(row)
+
+    def _csi(self, params: str, final: str) -> None:
+        if final in "su":
+            self._save_restore(final)
+            return
+        if final not in "ABCDEFGHJKf":
+            return
+        numbers = [int(p) if p.isdigit() else 0 for p in params.lstrip("?").split(";")]
+        n = max(1, numbers[0])
+        if final == "A":
+            self._move_to_row(self.row - n)
+        elif final == "B":
+            self._move_to_row(self.row + n)
+        elif final == "C":
+            self.col += n
+        elif final == "D":
+            self.col = max(0, self.col - n)
+        elif final == "E":
+            self._move_to_row(self.row + n)
+            self.col = 0
+        elif final == "F":
+            self._move_to_row(self.row - n)
+            self.col = 0
+        elif final == "G":
+            self.col = n - 1
+        elif final in "Hf":
+            # Absolute rows refer to a screen a log does not have; keep the column.
+            self.col = (max(1, numbers[1]) if len(numbers) > 1 else 1) - 1
+        elif final == "K":
+            line = self.lines[self.row]
+            mode = numbers[0]
+            if mode == 0:
+                self.lines[self.row] = line[: self.col]
+            elif mode == 1:
+                self.lines[self.row] = " " * self.col + line[self.col + 1 :]
+            else:
+                self.lines[self.row] = ""
+        elif final == "J" and numbers[0] == 0:
+            self.lines[self.row] = self.lines[self.row][: self.col]
+            del self.lines[self.row + 1 :]
+
+    def _scroll(self) -> list[str]:
+        excess = min(self.row, self.saved[0], len(self.lines) - 1) - EMULATOR_WINDOW
+        if excess <= 0:
+            return []
+        done = self.lines[:excess]
+        del self.lines[:excess]
+        self.row -= excess
+        self.saved = (self.saved[0] - excess, self.saved[1])
+        return done
+
+
+@dataclass
+class Stripper:
+    """Strips one log, fed in chunks that end at line boundaries.
+
+    `feed` returns clean UTF-8 text of the completed lines, each ending in a
+    newline; `finish` returns what is left. The result holds no C0 control
+    other than tab, no escape sequence, no trailing blanks, and no line longer
+    than MAX_LINE_BYTES.
+    """
+
+    gha_timestamps: bool | None = None  # None: decide from the first line
+    stripped: bool = False
+    clipped_lines: int = 0
+    _emulator: _Emulator | None = None
+    _at_start: bool = True
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not chunk:
+            return b""
+        if self._at_start:
+            chunk = self._strip_start(chunk)
+        if self.gha_timestamps:
+            before = len(chunk)
+            chunk = _GHA_TIMESTAMP_NEXT.sub(b"\n", chunk)
+            self.stripped |= len(chunk) != before
+        todo = needs(chunk)
+        if BACKSPACE in todo or (ESCAPE in todo and _CURSOR_ESCAPE.search(chunk)):
+            return self._emulate(chunk)
+        return self._flush_emulator() + self._fast(chunk, todo)
+
+    def finish(self) -> bytes:
+        return self._flush_emulator()
+
+    def _strip_start(self, chunk: bytes) -> bytes:
+        self._at_start = False
+        if chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        if self.gha_timestamps is None:
+            self.gha_timestamps = _GHA_TIMESTAMP_FIRST.match(chunk) is not None
+        if self.gha_timestamps:
+            chunk = _GHA_TIMESTAMP_FIRST.sub(b"", chunk, count=1)
+            self.stripped = True
+        return chunk
+
+    def _fast(self, chunk: bytes, todo: set[int]) -> bytes:
+        original = len(chunk)
+        if ESCAPE in todo:
+            chunk = _SIMPLE_ESCAPE.sub(b"", chunk)
+        # A CR right before LF changes nothing (the C0 delete below drops it);
+        # any other CR rewrites its line.
+        if CARRIAGE_RETURN in todo and chunk.count(b"\r") != chunk.count(b"\r\n"):
+            chunk = _overlay_lines_with_cr(chunk.replace(b"\r\n", b"\n"))
+        if todo & {ESCAPE, CARRIAGE_RETURN, OTHER_CONTROL}:
+            chunk = chunk.translate(None, _C0_DELETE)
+        if TRAILING_BLANK in todo or (todo and (b" \n" in chunk or b"\t\n" in chunk)):
+            chunk = b"\n".join(line.rstrip(b" \t") for line in chunk.split(b"\n"))
+        self.stripped |= len(chunk) != original
+        if not chunk.isascii():
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                chunk = chunk.decode("utf-8", "replace").encode("utf-8")
+        return self._clip_long_lines(chunk)
+
+    def _emulate(self, chunk: bytes) -> bytes:
+        self.stripped = True
+        if self._emulator is None:
+            self._emulator = _Emulator()
+        done = self._emulator.feed(chunk.decode("utf-8", "replace"))
+        return self._emit(done)
+
+    def _flush_emulator(self) -> bytes:
+        if self._emulator is None:
+            return b""
+        done = self._emulator.finish()
+        self._emulator = None
+        return self._emit(done)
+
+    def _emit(self, lines: list[str]) -> bytes:
+        if not lines:
+            return b""
+        text = "\n".join(line.translate(_C0_DELETE_STR).rstrip(" \t") for line in lines) + "\n"
+        return self._clip_long_lines(text.encode("utf-8"))
+
+    def _clip_long_lines(self, chunk: bytes) -> bytes:
+        if len(chunk) <= MAX_LINE_BYTES or not _has_long_line(chunk):
+            return chunk
+        lines = chunk.split(b"\n")
+        for i, line in enumerate(lines):
+            if len(line) > MAX_LINE_BYTES:
+                lines[i] = _cut_utf8(line, MAX_LINE_BYTES)
+                self.clipped_lines += 1
+        self.stripped = True
+        return b"\n".join(lines)
+
+
+def _has_long_line(chunk: bytes) -> bool:
+    # Jump a window at a time: rfind finds the last newline of each window,
+    # so a window without one means a line longer than the window.
+    pos, end = 0, len(chunk)
+    while end - pos > MAX_LINE_BYTES:
+        newline = chunk.rfind(b"\n", pos, pos + MAX_LINE_BYTES + 1)
+        if newline < 0:
+            return True
+        pos = newline + 1
+    return False
+
+
+def strip_text(raw: bytes) -> str:
+    """Strip a whole small log at once (tests, excerpts, the workbench)."""
+    stripper = Stripper()
+    out = stripper.feed(raw) + stripper.finish()
+    return out.decode("utf-8").removesuffix("\n")
