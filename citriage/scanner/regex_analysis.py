@@ -124,12 +124,32 @@ def backtracking_risk(expression: str) -> str | None:
 MAX_WILDCARDS = 4
 
 
+_BROAD_CATEGORIES = {
+    sre_constants.CATEGORY_NOT_DIGIT,
+    sre_constants.CATEGORY_NOT_SPACE,
+    sre_constants.CATEGORY_NOT_WORD,
+}
+
+
+def _is_wildcard(item: Any) -> bool:
+    """`.`, `[^x]`, `\\S` and the like: a character item that matches almost anything."""
+    op, av = item
+    if op in (sre_constants.ANY, sre_constants.NOT_LITERAL):
+        return True
+    if op is IN:
+        return any(
+            o is sre_constants.NEGATE or (o is sre_constants.CATEGORY and a in _BROAD_CATEGORIES)
+            for o, a in av
+        )
+    return False
+
+
 def _count_wildcards(items: Any) -> int:
     count = 0
     for op, av in items:
         if op in REPEATS and av[1] == MAXREPEAT and op is not POSSESSIVE_REPEAT:
             body = list(av[2])
-            if len(body) == 1 and body[0][0] in (sre_constants.ANY, IN, sre_constants.NOT_LITERAL):
+            if len(body) == 1 and _is_wildcard(body[0]):
                 count += 1
             count += _count_wildcards(av[2])
         else:
