@@ -1,0 +1,116 @@
+"""`citriage scan` as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CITRIAGE = [sys.executable, "-m", "citriage.cli"]
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CITRIAGE, *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> dict[str, Path]:
+    failing = b"\x1b[1m$ make\x1b[0m\nsrc/a.c:3:9: error: unknown type name 'sizet'\nmake: *** [all] Error 1\n"
+    paths = {
+        "plain": tmp_path / "build.log",
+        "gzip": tmp_path / "build.log.gz",
+        "clean": tmp_path / "ok.log",
+    }
+    paths["plain"].write_bytes(failing)
+    paths["gzip"].write_bytes(gzip.compress(failing))
+    paths["clean"].write_bytes(b"all good\n")
+    return paths
+
+
+def test_json_output_one_object_per_file(logs: dict[str, Path], corpus: Path) -> None:
+    dump = corpus / "patterns" / "drci-original" / "patterns-dump.json"
+    result = run(
+        "scan",
+        "--json",
+        "--patterns",
+        str(dump),
+        str(logs["plain"]),
+        str(logs["gzip"]),
+        str(logs["clean"]),
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["file"] for r in records] == [
+        str(logs["plain"]),
+        str(logs["gzip"]),
+        str(logs["clean"]),
+    ]
+    first = records[0]
+    assert first["lines"] == 3 and first["truncated"] is False
+    compile_error = next(m for m in first["matches"] if m["pattern_id"] == 22)
+    assert compile_error == {
+        "pattern_id": 22,
+        "line": 2,
+        "span": [0, 19],
+        "text": "src/a.c:3:9: error: unknown type name 'sizet'",
+        "captures": ["src/a.c", "3", "9"],
+    }
+    assert first["best"]["pattern_id"] == 22  # specificity 5 beats "Error" lines
+    assert records[1]["matches"] == first["matches"]
+    assert records[2] == {
+        "file": str(logs["clean"]),
+        "lines": 1,
+        "truncated": False,
+        "matches": [],
+        "best": None,
+    }
+
+
+def test_default_library_and_stdin(logs: dict[str, Path]) -> None:
+    result = run("scan", "--json", "-", stdin=logs["plain"].read_bytes())
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["file"] == "-"
+    assert record["best"]["line"] == 2
+
+
+def test_human_output_shows_the_best_match_in_context(logs: dict[str, Path]) -> None:
+    result = run("scan", "--context", "1", str(logs["plain"]))
+    assert result.returncode == 0, result.stderr
+    assert "best match" in result.stdout
+    assert "error: unknown type name 'sizet'" in result.stdout
+    assert "matches" in result.stdout
+
+
+def test_step_filter_applies_restrictions(tmp_path: Path, corpus: Path) -> None:
+    log = tmp_path / "apt.log"
+    log.write_text("E: Failed to fetch http://deb.example.org/pool/x.deb\n")
+    dump = corpus / "patterns" / "drci-original" / "patterns-dump.json"
+    anywhere = json.loads(run("scan", "--json", "-p", str(dump), str(log)).stdout)
+    in_build = json.loads(
+        run("scan", "--json", "-p", str(dump), "--step", "Build", str(log)).stdout
+    )
+    assert 13 in {m["pattern_id"] for m in anywhere["matches"]}
+    assert 13 not in {m["pattern_id"] for m in in_build["matches"]}
+
+
+def test_usage_errors_exit_2_with_a_message(tmp_path: Path, logs: dict[str, Path]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("format: citriage-patterns/1\npatterns:\n- id: 7\n  regex: '(x+)+y'\n")
+    invalid = run("scan", "--patterns", str(bad), str(logs["plain"]))
+    assert invalid.returncode == 2
+    assert "pattern 7" in invalid.stderr and "backtrack" in invalid.stderr
+    missing = run("scan", str(tmp_path / "nope.log"))
+    assert missing.returncode == 2 and "no such log file" in missing.stderr
+    no_args = run("scan")
+    assert no_args.returncode == 2
