@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DATA_DIR ?= $(CURDIR)/data
+PORT ?= 8000
 
 .PHONY: run test lint bench clean
 
@@ -12,17 +14,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Web UI on 127.0.0.1:$(PORT), a worker and the scheduler, on SQLite in $(DATA_DIR);
+# the first run loads the default pattern library and the demo history.
 run: $(STAMP)
-	@echo "citriage: the service arrives with the service-foundation issue; for now try:"
-	@echo "  $(BIN)/citriage scan LOGFILE"
+	CITRIAGE_DATA_DIR=$(DATA_DIR) $(BIN)/citriage up --port $(PORT)
 
-test: $(STAMP)
-	$(BIN)/ruff check citriage tests bench
+lint: $(STAMP)
+	$(BIN)/ruff check citriage tests bench scripts
+	$(BIN)/ruff format --check citriage tests bench scripts
 	$(BIN)/mypy citriage
-	$(BIN)/python -m pytest
+
+# The whole suite on SQLite, then every database test again on a throwaway PostgreSQL.
+test: lint
+	CITRIAGE_DATA_DIR=$$(mktemp -d) $(BIN)/python -m pytest
+	CITRIAGE_DATA_DIR=$$(mktemp -d) $(BIN)/python scripts/with_postgres.py $(BIN)/python -m pytest -m db
 
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/rescan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

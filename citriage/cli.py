@@ -150,6 +150,288 @@ def _print_human(
     console.print(table)
 
 
+# -- the service ----------------------------------------------------------------
+
+
+def django_setup(*, migrate: bool = True) -> None:
+    """Configure Django and bring the database schema up to date (every command works on
+    an empty data directory)."""
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "citriage.settings")
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+
+
+def _load_default_library_if_empty(console: Console) -> None:
+    from citriage.patterns import library
+    from citriage.patterns.models import Pattern
+
+    if not Pattern.objects.exists():
+        report = library.import_patterns(pattern_files.default_library())
+        console.print(f"loaded the default pattern library: {len(report.created)} patterns")
+
+
+@app.command()
+def web(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="Web worker processes.")] = 2,
+) -> None:
+    """Serve the web UI and the webhook endpoint (gunicorn)."""
+    import os
+
+    django_setup()
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "citriage.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
+        ],
+    )
+
+
+@app.command()
+def worker(
+    queue: Annotated[list[str], typer.Option(help="Queues to work on (repeatable).")] = ["*"],  # noqa: B006
+    batch: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls of an empty queue.")] = 1.0,
+) -> None:
+    """Run background tasks (any number of workers may run against PostgreSQL)."""
+    django_setup()
+    from citriage.ops.worker import run_worker
+
+    run_worker(queues=list(queue), interval=interval, batch=batch)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the periodic sweeps (they only enqueue tasks; two schedulers do not double up)."""
+    django_setup()
+    from citriage.ops.scheduler import run_scheduler
+
+    run_scheduler()
+
+
+@app.command()
+def demo(
+    commits: Annotated[int, typer.Option(help="Commits on the main branch.")] = 200,
+    pulls: Annotated[int, typer.Option(help="Pull requests.")] = 30,
+    jobs: Annotated[int | None, typer.Option(help="Jobs per commit (default: all 24).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same history).")] = 2026,
+    scan: Annotated[
+        bool, typer.Option(help="Scan the logs now instead of leaving it to a worker.")
+    ] = False,
+) -> None:
+    """Generate a realistic CI history for the fictional repository acme/rocket."""
+    django_setup()
+    from citriage.ci.models import Repository
+    from citriage.demo.history import REPOSITORY, generate_demo
+
+    console = Console()
+    owner, name = REPOSITORY.split("/")
+    if Repository.objects.filter(owner=owner, name=name).exists():
+        raise fail(f"{REPOSITORY} already has data; the demo only fills an empty repository")
+    _load_default_library_if_empty(console)
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        progress_task = bar.add_task("generating CI history", total=None)
+        counts = generate_demo(
+            commits=commits,
+            pulls=pulls,
+            jobs=jobs,
+            seed=seed,
+            progress=lambda done, total: bar.update(progress_task, completed=done, total=total),
+        )
+    console.print(
+        f"demo: {counts['commits']} commits, {counts['jobs']} job attempts, "
+        f"{counts['logs']} failed-step logs"
+    )
+    if scan:
+        _scan_now(console)
+
+
+def _scan_now(console: Console) -> None:
+    from citriage.patterns import scanning
+
+    done = scanning.scan_backlog(time_budget=float("inf"))
+    console.print(f"scanned {done} logs")
+
+
+@app.command()
+def rescan(
+    status: Annotated[bool, typer.Option("--status", help="Show scan progress and exit.")] = False,
+    log: Annotated[list[int], typer.Option(help="Rescan this stored log (repeatable).")] = [],  # noqa: B006
+    job: Annotated[list[int], typer.Option(help="Rescan the logs of this job attempt.")] = [],  # noqa: B006
+    commit: Annotated[
+        list[str], typer.Option(help="Rescan the logs of jobs on this commit (sha or prefix).")
+    ] = [],  # noqa: B006
+    all_logs: Annotated[
+        bool, typer.Option("--all", help="Rescan every stored log from scratch.")
+    ] = False,
+    now: Annotated[
+        bool, typer.Option(help="Scan here and now instead of queueing for a worker.")
+    ] = False,
+) -> None:
+    """Rescan stored logs from scratch, or show how far scanning has got."""
+    django_setup()
+    from citriage.ci.models import StoredLog
+    from citriage.patterns import scanning
+    from citriage.patterns.tasks import scan_backlog_task
+
+    console = Console()
+    if not status:
+        chosen = StoredLog.objects.none()
+        if all_logs:
+            chosen = StoredLog.objects.all()
+        for log_id in log:
+            chosen = chosen | StoredLog.objects.filter(pk=log_id)
+        for job_id in job:
+            chosen = chosen | StoredLog.objects.filter(job_id=job_id)
+        for sha in commit:
+            if len(sha) < 7:
+                raise fail(f"commit {sha!r}: give at least 7 characters of the sha")
+            chosen = chosen | StoredLog.objects.filter(job__sha__startswith=sha)
+        if not (all_logs or log or job or commit):
+            raise fail("say what to rescan: --log, --job, --commit or --all (or --status)")
+        count = scanning.request_full_rescan(chosen)
+        console.print(f"{count} log(s) marked for a full rescan")
+        if now:
+            _scan_now(console)
+        else:
+            scan_backlog_task.enqueue()
+            console.print("queued: a running `citriage worker` will do it")
+    progress = scanning.scan_progress()
+    console.print(
+        f"{progress['up_to_date']} of {progress['logs']} logs scanned with every pattern "
+        f"(highest pattern id {progress['highest_pattern']}); backlog {progress['backlog']}"
+    )
+
+
+patterns_app = typer.Typer(help="Import and export the pattern library.", no_args_is_help=True)
+app.add_typer(patterns_app, name="patterns")
+
+
+@patterns_app.command("import")
+def patterns_import(
+    file: Annotated[Path, typer.Argument(help="A Dr. CI pattern dump or a citriage pattern file.")],
+    renumber: Annotated[
+        bool, typer.Option(help="Give imported patterns new ids (skip ones already present).")
+    ] = False,
+) -> None:
+    """Add patterns to the library; every stored log is then scanned for the new ones."""
+    django_setup()
+    from citriage.patterns import library
+
+    try:
+        report = library.import_patterns(pattern_files.load(file), renumber=renumber)
+    except (pattern_files.PatternError, library.LibraryError) as exc:
+        raise fail(str(exc)) from None
+    Console().print(
+        f"{len(report.created)} created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged"
+    )
+
+
+@patterns_app.command("export")
+def patterns_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
+    active_only: Annotated[bool, typer.Option(help="Leave out retired patterns.")] = False,
+) -> None:
+    """Write the library in citriage's pattern format (import reads it back unchanged)."""
+    django_setup()
+    from citriage.patterns import library
+
+    text = pattern_files.dumps(
+        library.export_patterns(include_retired=not active_only), as_json=as_json
+    )
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def manage(ctx: typer.Context) -> None:
+    """Run a Django management command: `citriage manage createsuperuser`."""
+    django_setup(migrate=False)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["citriage manage", *ctx.args])
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Web port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Web address.")] = "127.0.0.1",
+    with_demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Load demo data into an empty database.")
+    ] = True,
+) -> None:
+    """Web, worker and scheduler in one foreground process group (Ctrl-C stops all)."""
+    import signal
+    import subprocess
+
+    django_setup()
+    console = Console()
+    _load_default_library_if_empty(console)
+    from citriage.ci.models import JobAttempt
+
+    if with_demo and not JobAttempt.objects.exists():
+        console.print("empty database: generating the demo history (acme/rocket) ...")
+        demo(commits=200, pulls=30, jobs=None, seed=2026, scan=False)
+    from django.db import connections
+
+    connections.close_all()
+    me = [sys.executable, "-m", "citriage.cli"]
+    children = [
+        subprocess.Popen([*me, "web", "--port", str(port), "--host", host]),
+        subprocess.Popen([*me, "worker"]),
+        subprocess.Popen([*me, "scheduler"]),
+    ]
+    console.print(f"citriage is running on http://{host}:{port}/ (Ctrl-C to stop)")
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while children:
+        for child in list(children):
+            try:
+                code = child.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                continue
+            children.remove(child)
+            if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+                exit_code = exit_code or 1
+                console.print(f"[red]a citriage process exited with {code}; stopping the others[/]")
+                stop(signal.SIGTERM, None)
+    raise typer.Exit(exit_code)
+
+
 def main() -> None:
     app()
 

@@ -1,7 +1,8 @@
-"""Shared test helpers: where the shared corpus lives."""
+"""Shared test setup: where the shared corpus lives, stored-log fixtures, markers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,24 @@ import pytest
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `make test` runs the database tests a second time on PostgreSQL (`-m db`).
+    for item in items:
+        if item.get_closest_marker("django_db") or "db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"the shared corpus is not at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture
+def log_store(tmp_path: Path, settings: object) -> Iterator[Path]:
+    """A fresh local log store for the test."""
+    root = tmp_path / "logstore"
+    root.mkdir()
+    settings.LOG_STORE_URL = root.as_uri()  # type: ignore[attr-defined]
+    yield root

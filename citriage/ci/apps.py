@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CiConfig(AppConfig):
+    name = "citriage.ci"
+    label = "ci"
+    verbose_name = "CI history"

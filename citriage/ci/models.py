@@ -1,0 +1,222 @@
+"""What citriage knows about CI: repositories, commits, pull requests, job attempts, steps, logs."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class Provider(models.TextChoices):
+    CIRCLECI = "circleci", "CircleCI"
+    GITHUB_ACTIONS = "github-actions", "GitHub Actions"
+
+
+class Repository(models.Model):
+    owner = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)
+    default_branch = models.CharField(max_length=255, default="main")
+    # CI providers watched for this repository (values of Provider).
+    providers = models.JSONField(default=list, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("owner", "name", name="unique_repository")]
+        verbose_name_plural = "repositories"
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class Commit(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="commits")
+    sha = models.CharField(max_length=40)
+    parents = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+    author_name = models.CharField(max_length=255, blank=True)
+    author_email = models.CharField(max_length=255, blank=True)
+    author_login = models.CharField(max_length=100, blank=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+    # Position on the default branch's first-parent history (higher is newer); null when
+    # the commit is not (or no longer) on the default branch.
+    branch_position = models.BigIntegerField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("repository", "sha", name="unique_commit")]
+
+    def __str__(self) -> str:
+        return self.sha[:10]
+
+    @property
+    def title(self) -> str:
+        return self.message.split("\n", 1)[0]
+
+
+class PullRequest(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="pulls")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=500, blank=True)
+    author_login = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=20, default="open")
+    merged = models.BooleanField(default=False)
+    head_sha = models.CharField(max_length=40, blank=True, db_index=True)
+    head_ref = models.CharField(max_length=255, blank=True)
+    base_ref = models.CharField(max_length=255, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("repository", "number", name="unique_pull")]
+
+    def __str__(self) -> str:
+        return f"{self.repository}#{self.number}"
+
+
+class PullRequestHead(models.Model):
+    """Every commit that was the head of a pull request, in the order pushed."""
+
+    pull = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="heads")
+    sha = models.CharField(max_length=40, db_index=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("pull", "sha", name="unique_pull_head")]
+        ordering = ["seen_at", "id"]
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+class Conclusion(models.TextChoices):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    NEUTRAL = "neutral"
+    INFRA_FAIL = "infrastructure_fail"
+    NONE = "", "(none yet)"
+
+
+FAILED_CONCLUSIONS = (Conclusion.FAILURE, Conclusion.TIMED_OUT, Conclusion.INFRA_FAIL)
+
+
+class LogState(models.TextChoices):
+    NOT_NEEDED = "not_needed"  # the job passed, or has not finished
+    PENDING = "pending"  # failed; logs not fetched yet
+    FETCHED = "fetched"  # the logs of every failed step are stored
+    NO_LOG = "no_log"  # the provider reported no failing step with output
+    PENDING_RETRY = "pending_retry"  # fetching failed for a transient reason; will retry
+    ERROR = "error"  # fetching failed for good (see log_error)
+
+
+class JobAttempt(models.Model):
+    """One run of one CI job. A rerun is a new row, never an overwrite."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="jobs")
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    provider_id = models.CharField(max_length=100, help_text="the provider's id of this run")
+    name = models.CharField(max_length=255)
+    workflow = models.CharField(max_length=255, blank=True)
+    workflow_id = models.CharField(max_length=100, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    conclusion = models.CharField(max_length=30, choices=Conclusion.choices, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    sha = models.CharField(max_length=40, db_index=True)
+    commit = models.ForeignKey(
+        Commit, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    log_state = models.CharField(
+        max_length=20, choices=LogState.choices, default=LogState.NOT_NEEDED
+    )
+    log_error = models.TextField(blank=True)
+    fetch_attempts = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "repository", "provider", "provider_id", name="unique_job_attempt"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["repository", "sha", "name"]),
+            models.Index(fields=["-finished_at"]),
+            models.Index(fields=["conclusion", "-finished_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.attempt} ({self.sha[:8]})"
+
+    @property
+    def failed(self) -> bool:
+        return self.conclusion in FAILED_CONCLUSIONS
+
+
+class Step(models.Model):
+    job = models.ForeignKey(JobAttempt, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=500)
+    index = models.PositiveIntegerField()
+    container = models.PositiveIntegerField(default=0, help_text="parallel container index")
+    status = models.CharField(max_length=30, blank=True)
+    timed_out = models.BooleanField(default=False)
+    exit_code = models.IntegerField(null=True, blank=True)
+    output_url = models.URLField(max_length=2000, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("job", "index", "container", name="unique_step")]
+        ordering = ["index", "container"]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.container}]" if self.container else self.name
+
+    @property
+    def failed(self) -> bool:
+        return self.timed_out or self.status in ("failed", "failure", "timedout", "timed_out")
+
+
+class StoredLog(models.Model):
+    """The stripped output of one step, kept zstd-compressed in the log store."""
+
+    step = models.OneToOneField(Step, on_delete=models.CASCADE, related_name="log")
+    job = models.ForeignKey(JobAttempt, on_delete=models.CASCADE, related_name="logs")
+    storage_key = models.CharField(max_length=300, unique=True)
+    raw_bytes = models.BigIntegerField()
+    stripped_bytes = models.BigIntegerField()
+    line_count = models.PositiveIntegerField()
+    truncated = models.BooleanField(default=False)
+    stripped = models.BooleanField(default=False)
+    checksum = models.CharField(max_length=64, help_text="sha256 of the stripped text")
+    created = models.DateTimeField(default=timezone.now)
+    # Scan state: scanned with every pattern whose id is at most `scanned_through`
+    # (retired patterns excepted), unless a full rescan was asked for.
+    scanned_through = models.BigIntegerField(default=0)
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    needs_full_rescan = models.BooleanField(default=False)
+    scan_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["scanned_through"]),
+            models.Index(
+                fields=["needs_full_rescan"],
+                condition=models.Q(needs_full_rescan=True),
+                name="log_full_rescan_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"log of {self.step} in {self.job}"

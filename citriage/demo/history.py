@@ -1,0 +1,344 @@
+"""A fictional repository's CI history, fed through the same ingestion services as real data.
+
+`acme/rocket` has a main branch of a few hundred commits (some merges, some
+reverts), pull requests with several pushes each, and a couple of dozen jobs
+per commit. Failures follow what real projects see: flaky network and infra
+errors that pass on rerun, out-of-memory and timeouts, breakages on main that
+last several commits until fixed or reverted (and that pull requests based on
+them inherit), and pull requests that break things themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+
+from citriage.ci import ingest
+from citriage.ci.models import Provider, Repository
+from citriage.demo.logs import generate_log
+from citriage.providers.base import JobRun, StepRun
+
+REPOSITORY = "acme/rocket"
+AUTHORS = ["ada", "grace", "linus", "margaret", "ken", "barbara", "dennis", "frances", "alan"]
+JOBS = [
+    "lint",
+    "typecheck",
+    "docs",
+    "build-linux-gcc12",
+    "build-linux-clang16",
+    "build-macos-arm64",
+    "build-windows-msvc",
+    *[f"test-linux-py311-shard-{i}" for i in range(1, 5)],
+    *[f"test-linux-py312-shard-{i}" for i in range(1, 5)],
+    "test-macos-py312",
+    "test-windows-py312",
+    "test-gpu-cuda12",
+    "integration-postgres",
+    "integration-redis",
+    "e2e-browser",
+    "package-wheel",
+    "benchmark-smoke",
+]
+SUBJECTS = [
+    "Speed up {m} cache eviction",
+    "Fix race in {m} worker shutdown",
+    "Add retries to {m} client",
+    "Refactor {m} config loading",
+    "Bump {m} dependency pins",
+    "Document {m} API",
+    "Handle empty input in {m}",
+    "Log slow {m} queries",
+    "Tidy {m} tests",
+    "Port {m} to new allocator",
+]
+MODULES = ["scheduler", "storage", "parser", "planner", "auth", "metrics", "codec", "queue"]
+
+# Failures that are nobody's fault, per job attempt; a rerun passes most of the time.
+FLAKY = [("network", 0.012), ("connection_reset", 0.006), ("infra", 0.004), ("timeout", 0.003)]
+FLAKY_KINDS = {name for name, _ in FLAKY}
+
+
+def _failure_for_job(job: str) -> str:
+    if job in ("lint", "typecheck"):
+        return "lint"
+    if job.startswith("build") or job == "package-wheel":
+        return "compile_error"
+    return "test_failure"
+
+
+@dataclass
+class Breakage:
+    """Jobs failing on main from one commit until a fix (or a revert)."""
+
+    start: int  # index into the main history
+    length: int
+    jobs: list[str]
+    failure: str
+    seed: int
+    fixed_by_revert: bool
+
+
+@dataclass
+class DemoCommit:
+    sha: str
+    parents: list[str]
+    message: str
+    author: str
+    time: datetime
+    on_main: bool
+    breakages: list[Breakage] = field(default_factory=list)
+    own_failure: tuple[list[str], str, int] | None = None  # a PR that breaks things itself
+
+
+def _sha(*parts: object) -> str:
+    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
+
+
+def plan_history(
+    commits: int, pulls: int, seed: int, end: datetime
+) -> tuple[list[DemoCommit], list[tuple[int, list[DemoCommit], str]]]:
+    """The main branch (oldest first) and the pull requests (number, heads, author)."""
+    rng = random.Random(seed)
+    start = end - timedelta(minutes=47 * commits)
+    breakages = []
+    position = 8
+    while position < commits - 6:
+        length = rng.randint(2, 7)
+        jobs = rng.choice(
+            [
+                ["lint"],
+                JOBS[7:11],
+                ["build-linux-gcc12", "build-linux-clang16"],
+                ["test-gpu-cuda12"],
+                ["docs"],
+            ]
+        )
+        breakages.append(
+            Breakage(
+                position,
+                length,
+                jobs,
+                _failure_for_job(jobs[0]),
+                rng.randrange(10**6),
+                rng.random() < 0.4,
+            )
+        )
+        position += length + rng.randint(12, 35)
+    main: list[DemoCommit] = []
+    for i in range(commits):
+        parents = [main[-1].sha] if main else []
+        message = rng.choice(SUBJECTS).format(m=rng.choice(MODULES)) + f" (#{1000 + i})"
+        if main and rng.random() < 0.08:  # a merge commit
+            parents.append(_sha("side", seed, i))
+            message = f"Merge branch 'release/{i}' into main"
+        when = start + timedelta(minutes=47 * i + rng.randint(0, 30))
+        commit = DemoCommit(
+            _sha("main", seed, i), parents, message, rng.choice(AUTHORS), when, True
+        )
+        for breakage in breakages:
+            if breakage.start <= i < breakage.start + breakage.length:
+                commit.breakages.append(breakage)
+            if breakage.fixed_by_revert and i == breakage.start + breakage.length:
+                culprit = main[breakage.start]
+                title = culprit.message.splitlines()[0]
+                commit.message = f'Revert "{title}"\n\nThis reverts commit {culprit.sha}.'
+        main.append(commit)
+    prs = []
+    for number in range(1, pulls + 1):
+        author = rng.choice(AUTHORS)
+        base = rng.randrange(2, commits - 1)
+        heads = []
+        parent = main[base].sha
+        breaks_itself = rng.random() < 0.3
+        for push in range(rng.randint(1, 4)):
+            when = main[base].time + timedelta(hours=2 * push + 1)
+            commit = DemoCommit(
+                _sha("pr", seed, number, push),
+                [parent],
+                rng.choice(SUBJECTS).format(m=rng.choice(MODULES)),
+                author,
+                when,
+                False,
+                breakages=list(main[base].breakages),
+            )
+            if breaks_itself and push == 0:
+                job = rng.choice(JOBS)
+                commit.own_failure = ([job], _failure_for_job(job), rng.randrange(10**6))
+            heads.append(commit)
+            parent = commit.sha
+        prs.append((2000 + number, heads, author))
+    return main, prs
+
+
+def _steps(job: str, failing_step: str | None) -> list[StepRun]:
+    names = [
+        "Spin up environment",
+        "Checkout code",
+        "Install dependencies",
+        "Build" if job.startswith(("build", "package")) else "Run tests",
+    ]
+    steps = []
+    for index, name in enumerate(names):
+        status = "success"
+        if failing_step == name:
+            status = "failed"
+        elif failing_step is not None and names.index(failing_step) < index:
+            status = "not_run"
+        steps.append(StepRun(name=name, index=index, status=status, timed_out=False))
+    return steps
+
+
+class _Feeder:
+    """Turns planned commits into job attempts and logs through `ingest`."""
+
+    def __init__(self, repository: Repository, seed: int, jobs: list[str]) -> None:
+        self.repository = repository
+        self.rng = random.Random(seed + 1)
+        self.jobs = jobs
+        self.counter = 0
+        self.logs = 0
+
+    def run_commit(self, commit: DemoCommit, branch: str) -> None:
+        for job in self.jobs:
+            failure, log_seed = self._failure(commit, job)
+            self._record(commit, branch, job, 1, failure, log_seed)
+            if failure is None:
+                continue
+            if failure in FLAKY_KINDS and self.rng.random() < 0.75:
+                # Someone reran it; flaky failures mostly pass the second time.
+                again = None if self.rng.random() < 0.85 else failure
+                self._record(commit, branch, job, 2, again, self.rng.randrange(10**6))
+            elif self.rng.random() < 0.2:
+                self._record(commit, branch, job, 2, failure, log_seed)  # fails again
+
+    def _failure(self, commit: DemoCommit, job: str) -> tuple[str | None, int]:
+        if commit.own_failure and job in commit.own_failure[0]:
+            return commit.own_failure[1], commit.own_failure[2]
+        for breakage in commit.breakages:
+            if job in breakage.jobs:
+                return breakage.failure, breakage.seed
+        for name, chance in FLAKY:
+            if self.rng.random() < chance:
+                return name, self.rng.randrange(10**6)
+        if job.startswith("test") and self.rng.random() < 0.003:
+            return ("oom" if job == "test-gpu-cuda12" else "host_oom"), self.rng.randrange(10**6)
+        return None, 0
+
+    def _record(
+        self,
+        commit: DemoCommit,
+        branch: str,
+        job: str,
+        attempt: int,
+        failure: str | None,
+        log_seed: int,
+    ) -> None:
+        self.counter += 1
+        started = commit.time + timedelta(minutes=2 + attempt * 25 + self.rng.randint(0, 9))
+        failing_step = None
+        if failure is not None:
+            failing_step = {
+                "network": "Install dependencies",
+                "connection_reset": "Checkout code",
+                "infra": "Spin up environment",
+            }.get(failure, "Build" if job.startswith(("build", "package")) else "Run tests")
+        conclusion = (
+            "success" if failure is None else ("timed_out" if failure == "timeout" else "failure")
+        )
+        run = JobRun(
+            provider=Provider.CIRCLECI,
+            provider_id=str(100_000 + self.counter),
+            name=job,
+            sha=commit.sha,
+            status="completed",
+            conclusion=conclusion,
+            attempt=attempt,
+            workflow="ci",
+            workflow_id=_sha("wf", commit.sha, attempt),
+            branch=branch,
+            url=f"https://ci.example.invalid/acme/rocket/{100_000 + self.counter}",
+            queued_at=started - timedelta(minutes=1),
+            started_at=started,
+            finished_at=started + timedelta(minutes=self.rng.randint(3, 40)),
+            steps=_steps(job, failing_step) if failure is not None else None,
+        )
+        attempt_row, needs_logs = ingest.record_job(self.repository, run)
+        if not needs_logs:
+            return
+        for step in attempt_row.steps.filter(status="failed"):
+            text = generate_log(failure, seed=log_seed, lines=self.rng.randint(150, 1200))
+            ingest.store_log(step, text)
+            self.logs += 1
+        ingest.mark_logs_fetched(attempt_row, any_output=True)
+
+
+def generate_demo(
+    *,
+    commits: int = 200,
+    pulls: int = 30,
+    jobs: int | None = None,
+    seed: int = 2026,
+    end: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Create the demo repository's history; returns counts."""
+    end = end or datetime.now(UTC).replace(microsecond=0)
+    job_names = JOBS if jobs is None else JOBS[:jobs]
+    main, prs = plan_history(commits, pulls, seed, end)
+    repository = ingest.get_repository(
+        REPOSITORY, create=True, default_branch="main", providers=[Provider.CIRCLECI]
+    )
+    feeder = _Feeder(repository, seed, job_names)
+    total = len(main) + sum(len(heads) for _, heads, _ in prs)
+    done = 0
+    for commit in main:
+        with transaction.atomic():
+            ingest.record_commit(
+                repository,
+                commit.sha,
+                parents=commit.parents,
+                message=commit.message,
+                author_name=commit.author.title(),
+                author_email=f"{commit.author}@rocket.example",
+                author_login=commit.author,
+                committed_at=commit.time,
+            )
+            feeder.run_commit(commit, "main")
+        done += 1
+        if progress:
+            progress(done, total)
+    ingest.record_default_branch(repository, [c.sha for c in main])
+    for number, heads, author in prs:
+        for commit in heads:
+            with transaction.atomic():
+                ingest.record_commit(
+                    repository,
+                    commit.sha,
+                    parents=commit.parents,
+                    message=commit.message,
+                    author_name=author.title(),
+                    author_email=f"{author}@rocket.example",
+                    author_login=author,
+                    committed_at=commit.time,
+                )
+                ingest.record_pull_request(
+                    repository,
+                    number,
+                    head_sha=commit.sha,
+                    title=heads[0].message,
+                    author_login=author,
+                    head_ref=f"{author}/change-{number}",
+                    base_ref="main",
+                    opened_at=heads[0].time,
+                    seen_at=commit.time,
+                )
+                feeder.run_commit(commit, f"{author}/change-{number}")
+            done += 1
+            if progress:
+                progress(done, total)
+    return {"commits": total, "jobs": feeder.counter, "logs": feeder.logs}

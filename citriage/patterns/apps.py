@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PatternsConfig(AppConfig):
+    name = "citriage.patterns"
+    label = "patterns"
+    verbose_name = "Patterns and matches"

@@ -1,0 +1,127 @@
+"""Patterns, their matches in stored logs, and the best match of every failed job."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from citriage.ci.models import JobAttempt, StoredLog
+from citriage.scanner import patterns as scanner_patterns
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=50, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PatternQuerySet(models.QuerySet["Pattern"]):
+    def active(self) -> PatternQuerySet:
+        return self.filter(is_retired=False)
+
+
+class Pattern(models.Model):
+    """A labeled expression. Expression, regex flag, applicable steps and
+    lines-from-end never change: changing them means a new pattern that
+    supersedes (and retires) this one."""
+
+    IMMUTABLE_FIELDS = ("expression", "is_regex", "applicable_steps", "lines_from_end")
+
+    expression = models.TextField()
+    is_regex = models.BooleanField(default=False)
+    has_nondeterministic_values = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="patterns")
+    applicable_steps = models.JSONField(default=list, blank=True)
+    specificity = models.IntegerField(default=1)
+    lines_from_end = models.PositiveIntegerField(null=True, blank=True)
+    is_retired = models.BooleanField(default=False)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    author = models.CharField(max_length=100, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    supersedes = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_by"
+    )
+
+    objects = PatternQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.expression[:60]}"
+
+    def tag_names(self) -> tuple[str, ...]:
+        return tuple(sorted(tag.name for tag in self.tags.all()))
+
+    def to_scanner(self) -> scanner_patterns.Pattern:
+        return scanner_patterns.Pattern(
+            id=self.pk,
+            expression=self.expression,
+            is_regex=self.is_regex,
+            has_nondeterministic_values=self.has_nondeterministic_values,
+            description=self.description,
+            tags=self.tag_names(),
+            applicable_steps=tuple(self.applicable_steps),
+            specificity=self.specificity,
+            lines_from_end=self.lines_from_end,
+            is_retired=self.is_retired,
+            author=self.author,
+            created=self.created,
+        )
+
+
+class Match(models.Model):
+    """Pattern `pattern` matched line `line` of `log` (first match on that line)."""
+
+    log = models.ForeignKey(StoredLog, on_delete=models.CASCADE, related_name="matches")
+    pattern = models.ForeignKey(Pattern, on_delete=models.CASCADE, related_name="matches")
+    job = models.ForeignKey(JobAttempt, on_delete=models.CASCADE, related_name="matches")
+    line = models.PositiveIntegerField()
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    captures = models.JSONField(default=list, blank=True)
+    text = models.TextField(help_text="the matched line (cut to 2000 characters)")
+
+    class Meta:
+        constraints = [models.UniqueConstraint("log", "pattern", "line", name="unique_match")]
+        indexes = [
+            models.Index(fields=["pattern", "job"]),
+            models.Index(fields=["job", "pattern"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"pattern {self.pattern_id} at line {self.line} of log {self.log_id}"
+
+
+class PromotedMatch(models.Model):
+    """A person chose this match as the explanation of the job's failure.
+
+    Refers to (log, pattern, line) rather than to a Match row, so it survives rescans.
+    """
+
+    job = models.OneToOneField(JobAttempt, on_delete=models.CASCADE, related_name="promoted")
+    log = models.ForeignKey(StoredLog, on_delete=models.CASCADE)
+    pattern = models.ForeignKey(Pattern, on_delete=models.CASCADE)
+    line = models.PositiveIntegerField()
+    promoted_by = models.CharField(max_length=100, blank=True)
+    promoted_at = models.DateTimeField(default=timezone.now)
+
+
+class BestMatch(models.Model):
+    """The best match of a failed job (DESIGN.md §4), kept up to date on every change."""
+
+    job = models.OneToOneField(
+        JobAttempt, on_delete=models.CASCADE, primary_key=True, related_name="best"
+    )
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="best_for")
+    pattern = models.ForeignKey(Pattern, on_delete=models.CASCADE, related_name="best_for")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["pattern", "job"])]

@@ -1,0 +1,27 @@
+"""Background work on patterns: scanning logs, re-ranking after edits."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from citriage.patterns import scanning
+
+
+@task(queue_name="scan")
+def scan_logs_task(log_ids: list[int]) -> int:
+    """Scan freshly stored logs (new logs are scanned with every pattern)."""
+    return sum(scanning.scan_log(log_id).new_matches for log_id in log_ids)
+
+
+@task(queue_name="scan")
+def scan_backlog_task() -> int:
+    """Bring every stored log up to date with the pattern library."""
+    done = scanning.scan_backlog()
+    if done and scanning.backlog().exists():
+        scan_backlog_task.enqueue()  # the time budget ran out: carry on in a fresh task
+    return done
+
+
+@task()
+def rerank_pattern_task(pattern_id: int) -> int:
+    return scanning.rerank_jobs_with_pattern(pattern_id)
