@@ -61,36 +61,67 @@ def pattern_set_between(low: int, high: int) -> PatternSet:
 
 @dataclass
 class ScanOutcome:
-    log_id: int
-    new_matches: int
-    patterns: int
-    skipped: bool = False
+    logs: int = 0  # logs brought up to date
+    new_matches: int = 0
+    patterns: int = 0  # patterns run (the largest set used)
 
 
 def scan_log(log_id: int, *, full: bool = False) -> ScanOutcome:
     """Bring one log up to date with the pattern library (or rescan it from scratch)."""
+    return scan_logs(StoredLog.objects.filter(pk=log_id), full=full)
+
+
+def scan_logs(logs: QuerySet[StoredLog], *, full: bool = False, limit: int = 200) -> ScanOutcome:
+    """Bring up to `limit` of `logs` up to date, in one transaction.
+
+    Logs another worker holds are skipped (PostgreSQL); logs already up to
+    date are left alone unless `full` asks for a rescan from scratch.
+    """
+    outcome = ScanOutcome()
     with transaction.atomic():
-        locked = StoredLog.objects.select_for_update(skip_locked=True).filter(pk=log_id)
-        log = locked.select_related("step", "job").first()
-        if log is None:  # gone, or another worker holds it
-            return ScanOutcome(log_id, 0, 0, skipped=True)
         top = highest_pattern_id()
-        full = full or log.needs_full_rescan
-        low = 0 if full else log.scanned_through
-        if low >= top and not full:
-            return ScanOutcome(log_id, 0, 0, skipped=True)
-        pattern_set = pattern_set_between(low, top)
-        if full:
-            Match.objects.filter(log=log).delete()
-        found = []
-        if len(pattern_set):
-            text = logstore.load_text(log.storage_key, log.line_count)
-            found = pattern_set.scan(text, step=log.step.name)
-        Match.objects.bulk_create(
-            [
+        if not full:
+            logs = logs.filter(Q(needs_full_rescan=True) | Q(scanned_through__lt=top))
+        rows = list(
+            logs.select_for_update(skip_locked=True, of=("self",))
+            .order_by("id")
+            .values_list(
+                "id",
+                "job_id",
+                "storage_key",
+                "line_count",
+                "scanned_through",
+                "needs_full_rescan",
+                "step__name",
+            )[:limit]
+        )
+        if not rows:
+            return outcome
+        from_scratch = [row[0] for row in rows if full or row[5]]
+        if from_scratch:
+            Match.objects.filter(log_id__in=from_scratch).delete()
+        new: list[Match] = []
+        failed: dict[int, str] = {}
+        touched_jobs = set()
+        sets: dict[int, PatternSet] = {}
+        for log_id, job_id, key, line_count, low, needs_full, step in rows:
+            start = 0 if (full or needs_full) else low
+            if start not in sets:
+                sets[start] = pattern_set_between(start, top)
+            pattern_set = sets[start]
+            outcome.patterns = max(outcome.patterns, len(pattern_set))
+            if not len(pattern_set):
+                continue
+            try:
+                found = pattern_set.scan(logstore.load_text(key, line_count), step=step)
+            except Exception as exc:  # a broken stored log must not stop the others
+                logger.exception("scanning log %s failed", log_id)
+                failed[log_id] = f"{type(exc).__name__}: {exc}"[:2000]
+                continue
+            new.extend(
                 Match(
-                    log=log,
-                    job_id=log.job_id,
+                    log_id=log_id,
+                    job_id=job_id,
                     pattern_id=m.pattern_id,
                     line=m.line,
                     start=m.start,
@@ -99,55 +130,36 @@ def scan_log(log_id: int, *, full: bool = False) -> ScanOutcome:
                     text=m.text[:MAX_MATCH_TEXT],
                 )
                 for m in found
-            ],
-            batch_size=1000,
-            ignore_conflicts=True,
+            )
+            if found:
+                touched_jobs.add(job_id)
+        Match.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+        now = timezone.now()
+        ids = [row[0] for row in rows]
+        # A log that could not be read moves on too (its error is kept on the row;
+        # a full rescan can be asked for once it is repaired).
+        StoredLog.objects.filter(pk__in=ids).update(
+            scanned_through=top, scanned_at=now, needs_full_rescan=False, scan_error=""
         )
-        log.scanned_through = top
-        log.scanned_at = timezone.now()
-        log.needs_full_rescan = False
-        log.scan_error = ""
-        log.save(update_fields=["scanned_through", "scanned_at", "needs_full_rescan", "scan_error"])
-        if found or full:
-            update_best_matches([log.job_id])
-    return ScanOutcome(log_id, len(found), len(pattern_set))
+        for log_id, error in failed.items():
+            StoredLog.objects.filter(pk=log_id).update(scan_error=error)
+        touched_jobs |= {row[1] for row in rows if row[0] in from_scratch}
+        update_best_matches(touched_jobs)
+    outcome.logs = len(rows)
+    outcome.new_matches = len(new)
+    return outcome
 
 
-def scan_backlog(*, time_budget: float = 300.0, batch: int = 100) -> int:
+def scan_backlog(*, time_budget: float = 300.0, batch: int = 200) -> int:
     """Scan logs from the backlog until none is left or the time budget is spent."""
     deadline = time.monotonic() + time_budget
     done = 0
     while time.monotonic() < deadline:
-        ids = list(backlog().order_by("id").values_list("id", flat=True)[:batch])
-        if not ids:
-            break
-        progressed = False
-        for log_id in ids:
-            try:
-                outcome = scan_log(log_id)
-            except Exception as exc:  # a broken stored log must not stop the others
-                logger.exception("scanning log %s failed", log_id)
-                _record_scan_error(log_id, exc)
-                progressed = True
-                continue
-            progressed |= not outcome.skipped
-            done += not outcome.skipped
-            if time.monotonic() >= deadline:
-                break
-        if not progressed:  # everything left is being scanned by other workers
-            break
+        outcome = scan_logs(StoredLog.objects.all(), limit=batch)
+        if not outcome.logs:
+            break  # nothing left, or everything left is held by other workers
+        done += outcome.logs
     return done
-
-
-def _record_scan_error(log_id: int, exc: Exception) -> None:
-    # The log is set to the current watermark so the backlog moves on; the
-    # error is kept on the row and a full rescan can be asked for by hand.
-    StoredLog.objects.filter(pk=log_id).update(
-        scan_error=f"{type(exc).__name__}: {exc}"[:2000],
-        scanned_through=highest_pattern_id(),
-        needs_full_rescan=False,
-        scanned_at=timezone.now(),
-    )
 
 
 def request_full_rescan(logs: QuerySet[StoredLog]) -> int:

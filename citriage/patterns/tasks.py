@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from citriage.ci.models import StoredLog
 from citriage.patterns import scanning
 
 
 @task(queue_name="scan")
 def scan_logs_task(log_ids: list[int]) -> int:
     """Scan freshly stored logs (new logs are scanned with every pattern)."""
-    return sum(scanning.scan_log(log_id).new_matches for log_id in log_ids)
+    return scanning.scan_logs(StoredLog.objects.filter(pk__in=log_ids)).new_matches
 
 
 @task(queue_name="scan")
