@@ -42,8 +42,8 @@ def main() -> None:
     from citriage.ci.models import StoredLog
     from citriage.demo.logs import FAILURES, generate_log
     from citriage.patterns import library, scanning
-    from citriage.scanner import patterns as pattern_files
     from citriage.providers.base import JobRun, StepRun
+    from citriage.scanner import patterns as pattern_files
 
     library.import_patterns(pattern_files.default_library())
     repo = ingest.get_repository("bench/rescan", create=True)
