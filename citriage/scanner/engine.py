@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from citriage.scanner import regex_analysis
-from citriage.scanner.logtext import LogText
+from citriage.scanner.logtext import LogText, count_newlines
 from citriage.scanner.patterns import Pattern
 
 try:
@@ -139,7 +139,7 @@ class PatternSet:
                 line_end = data.find(b"\n", end_offset - 1)
                 if line_end < 0:
                     line_end = len(data)
-                line_no += data.count(b"\n", counted_to, start)
+                line_no += count_newlines(data, counted_to, start)
                 counted_to = start
                 lines.append((line_no, start, line_end, [needle]))
             else:
