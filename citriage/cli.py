@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from citriage.scanner import patterns as pattern_files
@@ -368,6 +370,121 @@ def patterns_export(
         sys.stdout.write(text)
     else:
         output.write_text(text)
+
+
+repos_app = typer.Typer(help="Repositories citriage watches.", no_args_is_help=True)
+app.add_typer(repos_app, name="repos")
+
+PROVIDERS = ("circleci", "github-actions")
+
+
+@repos_app.command("add")
+def repos_add(
+    full_name: Annotated[str, typer.Argument(help="owner/name on GitHub.")],
+    provider: Annotated[
+        list[str], typer.Option(help="CI provider: circleci or github-actions (repeatable).")
+    ] = ["circleci"],  # noqa: B006
+    default_branch: Annotated[
+        str | None, typer.Option(help="Default branch (default: main, or what webhooks say).")
+    ] = None,
+) -> None:
+    """Watch a repository (or add a provider to one already watched)."""
+    django_setup()
+    from citriage.ci import ingest
+
+    unknown = [p for p in provider if p not in PROVIDERS]
+    if unknown:
+        raise fail(f"unknown provider {unknown[0]!r}: use {' or '.join(PROVIDERS)}")
+    try:
+        repository = ingest.get_repository(full_name, create=True)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    repository.providers = sorted(set(repository.providers) | set(provider))
+    if default_branch:
+        repository.default_branch = default_branch
+    repository.save()
+    Console().print(
+        f"watching {repository.full_name} ({', '.join(repository.providers)}; "
+        f"default branch {repository.default_branch})"
+    )
+
+
+@repos_app.command("list")
+def repos_list() -> None:
+    """Show the watched repositories."""
+    django_setup()
+    from citriage.ci.models import Repository
+
+    table = Table("repository", "providers", "default branch", "jobs")
+    for repository in Repository.objects.order_by("owner", "name"):
+        table.add_row(
+            repository.full_name,
+            ", ".join(repository.providers),
+            repository.default_branch,
+            str(repository.jobs.count()),
+        )
+    Console().print(table)
+
+
+def _advance(bar: Progress, task_id: TaskID, completed: int) -> None:
+    bar.update(task_id, completed=completed)
+
+
+@app.command()
+def backfill(
+    repo: Annotated[
+        list[str], typer.Option(help="owner/name (repeatable; default: every watched repository).")
+    ] = [],  # noqa: B006
+    branch: Annotated[
+        str | None, typer.Option(help="Only this branch (default: all branches).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only builds since this date (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Pull builds CircleCI has that citriage does not; failed ones get their logs fetched.
+
+    Running it twice changes nothing the second time.
+    """
+    django_setup()
+    from datetime import UTC, datetime
+
+    from rich.progress import Progress
+
+    from citriage.ci import circleci_sync
+    from citriage.ci.models import Repository
+    from citriage.providers.base import ProviderError
+
+    when = None
+    if since:
+        try:
+            when = datetime.fromisoformat(since).replace(tzinfo=UTC)
+        except ValueError:
+            raise fail(f"--since {since!r}: expected a date like 2026-11-01") from None
+    chosen = [] if repo else [r for r in Repository.objects.all() if "circleci" in r.providers]
+    for name in repo:
+        owner, _, short = name.partition("/")
+        found = Repository.objects.filter(owner=owner, name=short).first()
+        if found is None:
+            raise fail(f"{name} is not watched; add it with `citriage repos add {name}`")
+        chosen.append(found)
+    console = Console()
+    for repository in chosen:
+        with Progress(console=console, transient=True) as bar:
+            task_id = bar.add_task(f"{repository.full_name}: reading builds", total=None)
+            try:
+                counts = circleci_sync.backfill(
+                    repository,
+                    branch=branch,
+                    since=when,
+                    progress=functools.partial(_advance, bar, task_id),
+                )
+            except ProviderError as exc:
+                raise fail(f"{repository.full_name}: {exc}") from None
+        console.print(
+            f"{repository.full_name}: {counts['seen']} new or unfinished build(s) recorded; "
+            f"{counts['to_fetch']} failed build(s) queued for logs"
+        )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

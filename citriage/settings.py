@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "citriage.ci",
     "citriage.patterns",
     "citriage.ops",
+    "citriage.github",
+    "citriage.triage",
     "citriage.web",
 ]
 
@@ -128,6 +130,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -143,6 +146,27 @@ LOG_MAX_BYTES = int(env("CITRIAGE_LOG_MAX_BYTES", str(100 * 1024 * 1024)))
 SCAN_SWEEP_SECONDS = int(env("CITRIAGE_SCAN_SWEEP_SECONDS", "60"))
 # A worker whose heartbeat is older than this is presumed dead; its task runs again.
 WORKER_STALE_SECONDS = int(env("CITRIAGE_WORKER_STALE_SECONDS", "90"))
+
+# GitHub: webhook secret, App credentials, API base.
+GITHUB_WEBHOOK_SECRET = env("CITRIAGE_GITHUB_WEBHOOK_SECRET")
+GITHUB_API_URL = env("CITRIAGE_GITHUB_API_URL", "https://api.github.com").rstrip("/")
+
+# CircleCI: API token and base URL (v1.1 and v2 live under it).
+CIRCLECI_TOKEN = env("CITRIAGE_CIRCLECI_TOKEN")
+CIRCLECI_URL = env("CITRIAGE_CIRCLECI_URL", "https://circleci.com/api").rstrip("/")
+
+# Outgoing HTTP: timeout per request (s), retries of transient failures, first backoff (s).
+HTTP_TIMEOUT = float(env("CITRIAGE_HTTP_TIMEOUT", "30"))
+HTTP_RETRIES = int(env("CITRIAGE_HTTP_RETRIES", "4"))
+HTTP_BACKOFF = float(env("CITRIAGE_HTTP_BACKOFF", "1"))
+
+# Seconds after the last event for a commit before its summary is computed and posted.
+COOL_OFF_SECONDS = int(env("CITRIAGE_COOL_OFF_SECONDS", "120"))
+# Period of the CircleCI backfill sweep (s), and how far back it looks (days).
+BACKFILL_SWEEP_SECONDS = int(env("CITRIAGE_BACKFILL_SWEEP_SECONDS", "600"))
+BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))
+# Log fetches that failed transiently are retried this many times, with growing delays.
+LOG_FETCH_ATTEMPTS = int(env("CITRIAGE_LOG_FETCH_ATTEMPTS", "8"))
 
 LOGGING = {
     "version": 1,

@@ -14,6 +14,7 @@ from typing import IO
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from citriage import logstore
@@ -36,6 +37,7 @@ from citriage.scanner.logtext import read_log
 logger = logging.getLogger(__name__)
 
 _CONCLUSIONS = {c.value for c in Conclusion}
+MAX_BRANCH_WALK = 10_000
 
 
 def get_repository(full_name: str, *, create: bool = False, **defaults: object) -> Repository:
@@ -102,6 +104,47 @@ def record_default_branch(repository: Repository, first_parent_history: list[str
                 commit.branch_position = position
                 changed.append(commit)
         Commit.objects.bulk_update(changed, ["branch_position"], batch_size=500)
+
+
+def advance_default_branch(repository: Repository, head: str) -> int:
+    """Place the commits leading to `head` on the default branch's order.
+
+    Walks first parents back from `head` to the first commit already on the
+    branch; the walked commits follow it. Commits that were after that point but
+    are not ancestors of `head` any more (a force push, a reset) leave the
+    branch. Returns how many commits were placed.
+    """
+    with transaction.atomic():
+        chain: list[Commit] = []
+        base: int | None = None
+        sha: str | None = head
+        seen: set[str] = set()
+        while sha and sha not in seen and len(chain) < MAX_BRANCH_WALK:
+            seen.add(sha)
+            commit = Commit.objects.filter(repository=repository, sha=sha).first()
+            if commit is None:
+                break
+            if commit.branch_position is not None:
+                base = commit.branch_position
+                break
+            chain.append(commit)
+            sha = commit.parents[0] if commit.parents else None
+        if base is None:
+            # The walk did not reach the known branch: keep the order growing.
+            base = (
+                Commit.objects.filter(repository=repository).aggregate(top=Max("branch_position"))[
+                    "top"
+                ]
+                or 0
+            )
+        else:
+            Commit.objects.filter(repository=repository, branch_position__gt=base).exclude(
+                pk__in=[c.pk for c in chain]
+            ).update(branch_position=None)
+        for offset, commit in enumerate(reversed(chain), start=1):
+            commit.branch_position = base + offset
+        Commit.objects.bulk_update(chain, ["branch_position"], batch_size=500)
+    return len(chain)
 
 
 def record_pull_request(
@@ -198,6 +241,7 @@ def record_steps(job: JobAttempt, steps: Iterable[StepRun]) -> list[Step]:
                 "timed_out": run.timed_out,
                 "exit_code": run.exit_code,
                 "output_url": run.output_url[:2000],
+                "has_output": run.has_output,
             },
         )
         recorded.append(step)

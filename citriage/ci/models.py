@@ -175,6 +175,7 @@ class Step(models.Model):
     timed_out = models.BooleanField(default=False)
     exit_code = models.IntegerField(null=True, blank=True)
     output_url = models.URLField(max_length=2000, blank=True)
+    has_output = models.BooleanField(default=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("job", "index", "container", name="unique_step")]
@@ -220,3 +221,44 @@ class StoredLog(models.Model):
 
     def __str__(self) -> str:
         return f"log of {self.step} in {self.job}"
+
+
+class ExternalCheck(models.Model):
+    """A status or check run on a commit that citriage does not ingest as a CI job
+    (other apps' checks, other status contexts): shown as "foreign" in summaries."""
+
+    class Kind(models.TextChoices):
+        STATUS = "status"
+        CHECK_RUN = "check_run"
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="external_checks"
+    )
+    sha = models.CharField(max_length=40, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=255, help_text="status context or check run name")
+    app = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=30, help_text="status state, or check status")
+    conclusion = models.CharField(max_length=30, blank=True)
+    description = models.TextField(blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "repository", "sha", "kind", "name", name="unique_external_check"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.conclusion or self.state}"
+
+    @property
+    def failed(self) -> bool:
+        return self.state in ("failure", "error") or self.conclusion in (
+            "failure",
+            "timed_out",
+            "action_required",
+            "startup_failure",
+        )

@@ -79,7 +79,14 @@ def _tick(name: str, period: int) -> None:
         close_old_connections()
 
 
+SWEEP_MODULES = ["citriage.ci.sweeps"]
+
+
 def run_scheduler() -> None:
+    import importlib
+
+    for module in SWEEP_MODULES:
+        importlib.import_module(module)  # registers its sweeps
     scheduler = BlockingScheduler(timezone="UTC")
     for name, (every, _function) in SWEEPS.items():
         period = every()

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class GithubConfig(AppConfig):
+    name = "citriage.github"
+    label = "github"
+    verbose_name = "GitHub"
