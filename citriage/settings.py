@@ -98,9 +98,7 @@ TEMPLATES = [
 
 _SQLITE_DEFAULT = f"sqlite:///{DATA_DIR / 'citriage.sqlite3'}"
 DATABASES = {
-    "default": dj_database_url.parse(
-        env("CITRIAGE_DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=60, conn_health_checks=True
-    )
+    "default": dj_database_url.parse(env("CITRIAGE_DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=60)
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -150,6 +148,13 @@ WORKER_STALE_SECONDS = int(env("CITRIAGE_WORKER_STALE_SECONDS", "90"))
 # GitHub: webhook secret, App credentials, API base.
 GITHUB_WEBHOOK_SECRET = env("CITRIAGE_GITHUB_WEBHOOK_SECRET")
 GITHUB_API_URL = env("CITRIAGE_GITHUB_API_URL", "https://api.github.com").rstrip("/")
+GITHUB_APP_ID = env("CITRIAGE_GITHUB_APP_ID")
+# PEM text, or the path of a file holding it.
+GITHUB_PRIVATE_KEY = env("CITRIAGE_GITHUB_PRIVATE_KEY")
+# The web address of GitHub itself (for the App-manifest registration flow).
+GITHUB_URL = env("CITRIAGE_GITHUB_URL", "https://github.com").rstrip("/")
+# Rerun flaky failures on the default branch automatically (off by default).
+AUTO_RERUN_FLAKY = env_bool("CITRIAGE_AUTO_RERUN_FLAKY")
 
 # CircleCI: API token and base URL (v1.1 and v2 live under it).
 CIRCLECI_TOKEN = env("CITRIAGE_CIRCLECI_TOKEN")
@@ -159,6 +164,13 @@ CIRCLECI_URL = env("CITRIAGE_CIRCLECI_URL", "https://circleci.com/api").rstrip("
 HTTP_TIMEOUT = float(env("CITRIAGE_HTTP_TIMEOUT", "30"))
 HTTP_RETRIES = int(env("CITRIAGE_HTTP_RETRIES", "4"))
 HTTP_BACKOFF = float(env("CITRIAGE_HTTP_BACKOFF", "1"))
+
+# Verdicts that do not count against a change: a commit is green when every failure has one.
+EXCUSED_VERDICTS = env_list(
+    "CITRIAGE_EXCUSED_VERDICTS", "flaky_pattern,flaky_confirmed,known_problem"
+)
+# What a commit's check run concludes when some failure is not excused: failure or neutral.
+CHECK_FAILURE_CONCLUSION = env("CITRIAGE_CHECK_FAILURE_CONCLUSION", "failure")
 
 # Seconds after the last event for a commit before its summary is computed and posted.
 COOL_OFF_SECONDS = int(env("CITRIAGE_COOL_OFF_SECONDS", "120"))
@@ -174,5 +186,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("CITRIAGE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per task enqueued is noise in the web process; failures still show.
+        "django_tasks": {"level": "WARNING"},
+        "django_tasks_db": {"level": env("CITRIAGE_LOG_LEVEL", "INFO")},
+        "httpx": {"level": "WARNING"},
+    },
 }

@@ -220,6 +220,9 @@ def record_job(repository: Repository, run: JobRun) -> tuple[JobAttempt, bool]:
             job.status = run.status
         if run.status == JobStatus.COMPLETED:
             job.conclusion = _conclusion(run.conclusion)
+        extra = {k: v for k, v in run.extra.items() if v not in (None, "")}
+        if extra:
+            job.details = {**job.details, **extra}
         if job.conclusion in FAILED_CONCLUSIONS and job.log_state == LogState.NOT_NEEDED:
             job.log_state = LogState.PENDING
         job.save()

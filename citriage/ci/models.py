@@ -143,6 +143,8 @@ class JobAttempt(models.Model):
     )
     log_error = models.TextField(blank=True)
     fetch_attempts = models.PositiveIntegerField(default=0)
+    # Provider details kept for later calls (CircleCI's v2 job id, for reruns).
+    details = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
 
@@ -262,3 +264,17 @@ class ExternalCheck(models.Model):
             "action_required",
             "startup_failure",
         )
+
+
+class RerunRequest(models.Model):
+    """Someone (or the auto-rerun) asked the provider to run a failed job again."""
+
+    job = models.ForeignKey(JobAttempt, on_delete=models.CASCADE, related_name="reruns")
+    requested_by = models.CharField(max_length=100, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    automatic = models.BooleanField(default=False)
+    ok = models.BooleanField(default=False)
+    response = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "-requested_at"])]

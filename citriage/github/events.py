@@ -246,4 +246,32 @@ def on_pull_request(repository: Repository, payload: dict[str, Any]) -> str:
         opened_at=_time(pull.get("created_at")),
         closed_at=_time(pull.get("closed_at")),
     )
+    if action == "synchronize":
+        from citriage.github.tasks import pull_request_pushed_task
+
+        number = int(pull["number"])
+        transaction.on_commit(lambda: pull_request_pushed_task.enqueue(repository.pk, number))
     return f"pull request #{pull['number']} {action} (head {str(head['sha'])[:10]})"
+
+
+OPT_OUT, OPT_IN = "/citriage opt-out", "/citriage opt-in"
+
+
+@handles("issue_comment")
+def on_issue_comment(repository: Repository, payload: dict[str, Any]) -> str:
+    """`/citriage opt-out` (or `opt-in`) in a comment: stop (or resume) commenting on the
+    commenter's pull requests."""
+    from citriage.github.models import CommentOptOut
+
+    if payload.get("action") != "created":
+        raise Ignored("only new comments can carry commands")
+    comment = payload["comment"]
+    body = str(comment.get("body") or "").strip().lower()
+    login = str((comment.get("user") or {}).get("login") or "")
+    if body.startswith(OPT_OUT):
+        CommentOptOut.objects.get_or_create(login=login, defaults={"source": "comment"})
+        return f"{login} opted out of citriage comments"
+    if body.startswith(OPT_IN):
+        CommentOptOut.objects.filter(login__iexact=login).delete()
+        return f"{login} opted in to citriage comments"
+    raise Ignored("not a citriage command")

@@ -48,3 +48,51 @@ class RejectedDelivery(models.Model):
 
     class Meta:
         verbose_name_plural = "rejected deliveries"
+
+
+class PostedCheck(models.Model):
+    """citriage's check run (or commit status) on a commit, as last posted."""
+
+    class Kind(models.TextChoices):
+        CHECK_RUN = "check_run"
+        STATUS = "status"
+
+    repository = models.ForeignKey("ci.Repository", on_delete=models.CASCADE)
+    sha = models.CharField(max_length=40)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    external_id = models.BigIntegerField(null=True, blank=True, help_text="the check run id")
+    conclusion = models.CharField(max_length=30, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    body_hash = models.CharField(max_length=64)
+    posted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("repository", "sha", name="unique_posted_check")]
+
+
+class PostedComment(models.Model):
+    """citriage's one comment on a pull request, as last posted."""
+
+    repository = models.ForeignKey("ci.Repository", on_delete=models.CASCADE)
+    pull_number = models.PositiveIntegerField()
+    comment_id = models.BigIntegerField()
+    head_sha = models.CharField(max_length=40)
+    body_hash = models.CharField(max_length=64)
+    body = models.TextField()
+    posted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("repository", "pull_number", name="unique_posted_comment")
+        ]
+
+
+class CommentOptOut(models.Model):
+    """A GitHub user who asked citriage not to comment on their pull requests."""
+
+    login = models.CharField(max_length=100, unique=True)
+    source = models.CharField(max_length=20, default="comment")
+    created = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.login

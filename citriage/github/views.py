@@ -6,7 +6,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -55,16 +55,16 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
     repository = payload.get("repository")
     full_name = repository.get("full_name", "") if isinstance(repository, dict) else ""
     try:
-        with transaction.atomic():
-            delivery = Delivery.objects.create(
-                guid=guid,
-                event=event,
-                action=str(payload.get("action") or "")[:100],
-                repository=str(full_name)[:201],
-                payload=request.body.decode("utf-8"),
-            )
-            # In the same transaction: the delivery is never stored without its task.
-            process_delivery_task.enqueue(delivery.pk)
+        delivery = Delivery.objects.create(
+            guid=guid,
+            event=event,
+            action=str(payload.get("action") or "")[:100],
+            repository=str(full_name)[:201],
+            payload=request.body.decode("utf-8"),
+        )
     except IntegrityError:
         return JsonResponse({"status": "duplicate delivery; already received"}, status=200)
+    # Stored first, then queued (two short statements rather than one transaction): should
+    # the process die in between, the scheduler's sweep queues deliveries left pending.
+    process_delivery_task.enqueue(delivery.pk)
     return JsonResponse({"status": "accepted", "delivery": delivery.pk}, status=202)

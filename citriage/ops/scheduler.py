@@ -57,12 +57,41 @@ def run_once(name: str, period: int, now: float | None = None) -> str | None:
     return result
 
 
+def requeue_stuck_deliveries() -> int:
+    """Deliveries still pending long after they arrived, with no task queued for them
+    (a task lost with a database restore, say): queue them again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from citriage.github.models import Delivery, DeliveryStatus
+    from citriage.github.tasks import process_delivery_task
+
+    old = timezone.now() - timedelta(minutes=5)
+    queued = {
+        args["args"][0]
+        for args in DBTaskResult.objects.filter(
+            task_path=process_delivery_task.module_path,
+            status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+        ).values_list("args_kwargs", flat=True)
+        if args.get("args")
+    }
+    stuck = Delivery.objects.filter(status=DeliveryStatus.PENDING, received_at__lt=old).exclude(
+        pk__in=queued
+    )
+    count = 0
+    for delivery_id in stuck.values_list("pk", flat=True)[:1000]:
+        process_delivery_task.enqueue(delivery_id)
+        count += 1
+    return count
+
+
 @sweep("recover-and-scan", lambda: settings.SCAN_SWEEP_SECONDS)
 def recover_and_scan() -> str:
     from citriage.patterns import scanning
     from citriage.patterns.tasks import scan_backlog_task
 
-    requeued = recover_stale_tasks()
+    requeued = recover_stale_tasks() + requeue_stuck_deliveries()
     behind = scanning.backlog().count()
     if behind and not is_queued(scan_backlog_task.module_path):
         transaction.on_commit(lambda: scan_backlog_task.enqueue())

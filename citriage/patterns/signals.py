@@ -14,5 +14,7 @@ def on_best_matches_changed(listener: Callable[[list[int]], None]) -> Callable[[
 
 def best_matches_changed(job_ids: Iterable[int]) -> None:
     ids = list(job_ids)
+    if not ids:
+        return
     for listener in _listeners:
         listener(ids)

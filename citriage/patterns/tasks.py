@@ -5,7 +5,8 @@ from __future__ import annotations
 from django_tasks import task
 
 from citriage.ci.models import StoredLog
-from citriage.patterns import scanning
+from citriage.patterns import scanning, signals
+from citriage.patterns.models import BestMatch
 
 
 @task(queue_name="scan")
@@ -25,4 +26,9 @@ def scan_backlog_task() -> int:
 
 @task()
 def rerank_pattern_task(pattern_id: int) -> int:
-    return scanning.rerank_jobs_with_pattern(pattern_id)
+    """After an edit of a pattern: best matches re-ranked, and the verdicts of the jobs it
+    explains recomputed (its tags may have changed what it means)."""
+    changed = scanning.rerank_jobs_with_pattern(pattern_id)
+    explained = BestMatch.objects.filter(pattern_id=pattern_id).values_list("job_id", flat=True)
+    signals.best_matches_changed(explained)
+    return changed

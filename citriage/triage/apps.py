@@ -5,3 +5,8 @@ class TriageConfig(AppConfig):
     name = "citriage.triage"
     label = "triage"
     verbose_name = "Triage"
+
+    def ready(self) -> None:
+        from citriage.triage import signals
+
+        signals.connect()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt
@@ -25,3 +25,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "web/home.html",
         {"failed": failed, "frequent": frequent, "progress": scanning.scan_progress()},
     )
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers: answers without touching the database."""
+    return JsonResponse({"status": "ok"})

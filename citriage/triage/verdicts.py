@@ -1,0 +1,217 @@
+"""What each failure means: the one implementation of the verdict rules.
+
+For a failed job attempt, in order:
+
+1. logs not fetched yet                      -> pending
+2. the same job passed on the same commit    -> flaky (confirmed)
+3. a breakage of the default branch covers the job at this commit (or, for a
+   pull request, at its merge base)           -> known problem
+4. the best match's pattern is tagged flaky   -> flaky (pattern); never when the
+   matched line is generic ("Process completed with exit code 1")
+5. the best match's pattern is tagged infra   -> infra
+6. the job or a failed step timed out         -> timeout
+7. the provider reported no failing step      -> no log
+8. nothing matched                            -> unmatched
+9. otherwise                                  -> new (nothing excuses it)
+
+Verdicts are stored (JobVerdict) and a per-commit summary (CommitSummary) is
+kept with them; pages and GitHub reports read those rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from citriage.ci.models import (
+    FAILED_CONCLUSIONS,
+    Conclusion,
+    ExternalCheck,
+    JobAttempt,
+    LogState,
+    Repository,
+)
+from citriage.patterns.models import BestMatch
+from citriage.scanner.boilerplate import is_generic
+from citriage.triage import breakages
+from citriage.triage.models import CommitSummary, JobVerdict, Verdict
+
+
+def excused_verdicts() -> set[str]:
+    return set(settings.EXCUSED_VERDICTS)
+
+
+@dataclass
+class Outcome:
+    verdict: str
+    reasons: list[str] = field(default_factory=list)
+    pattern_id: int | None = None
+    breakage_id: int | None = None
+
+
+def _describe_match(best: BestMatch) -> str:
+    pattern = best.pattern
+    tags = ", ".join(pattern.tag_names()) or "no tags"
+    step = best.match.log.step.name
+    return (
+        f"best match: pattern #{pattern.pk} {pattern.description or pattern.expression!r} "
+        f"({tags}) on line {best.match.line} of step {step!r}"
+    )
+
+
+def classify(job: JobAttempt) -> Outcome:
+    """The verdict of one failed job attempt, with the reasons (see the module doc)."""
+    if job.log_state in (LogState.PENDING, LogState.PENDING_RETRY):
+        return Outcome(Verdict.PENDING, ["the logs of the failed steps are not fetched yet"])
+    passed = (
+        JobAttempt.objects.filter(
+            repository_id=job.repository_id,
+            sha=job.sha,
+            name=job.name,
+            conclusion=Conclusion.SUCCESS,
+        )
+        .exclude(pk=job.pk)
+        .order_by("attempt")
+        .first()
+    )
+    best = BestMatch.objects.filter(job=job).select_related("pattern", "match__log__step").first()
+    pattern_id = best.pattern_id if best else None
+    if passed is not None:
+        return Outcome(
+            Verdict.FLAKY_CONFIRMED,
+            [f"attempt {passed.attempt} of {job.name!r} on this commit passed"],
+            pattern_id,
+        )
+    breakage, where = breakages.covering(job.repository, job.sha, job.name)
+    if breakage is not None:
+        return Outcome(
+            Verdict.KNOWN_PROBLEM,
+            [
+                f"{job.name!r} is inside breakage #{breakage.pk} "
+                f"({breakage.description or breakage.category}) at {where}"
+            ],
+            pattern_id,
+            breakage.pk,
+        )
+    if best is not None:
+        tags = set(best.pattern.tag_names())
+        described = _describe_match(best)
+        generic = is_generic(best.match.text)
+        if "flaky" in tags and not generic:
+            return Outcome(Verdict.FLAKY_PATTERN, [described], pattern_id)
+        if "infra" in tags and not generic:
+            return Outcome(Verdict.INFRA, [described], pattern_id)
+    timed_out = job.conclusion == Conclusion.TIMED_OUT or job.steps.filter(timed_out=True).exists()
+    if timed_out:
+        return Outcome(Verdict.TIMEOUT, ["the job timed out"], pattern_id)
+    if job.log_state == LogState.NO_LOG:
+        return Outcome(Verdict.NO_LOG, ["the provider reported no failed step with output"])
+    if job.log_state == LogState.ERROR:
+        return Outcome(Verdict.UNMATCHED, [f"the logs could not be fetched: {job.log_error[:300]}"])
+    if best is None:
+        return Outcome(Verdict.UNMATCHED, ["no pattern matched the logs of the failed steps"])
+    reasons = [described]
+    if is_generic(best.match.text):
+        reasons.append("the matched line is generic: it says a step failed, not why")
+    return Outcome(Verdict.NEW, reasons, pattern_id)
+
+
+def recompute_jobs(jobs: Iterable[JobAttempt]) -> set[tuple[int, str]]:
+    """Store fresh verdicts for these job attempts; returns the commits touched."""
+    commits: set[tuple[int, str]] = set()
+    excused = excused_verdicts()
+    for job in jobs:
+        commits.add((job.repository_id, job.sha))
+        if job.conclusion not in FAILED_CONCLUSIONS:
+            JobVerdict.objects.filter(job=job).delete()
+            continue
+        outcome = classify(job)
+        later = JobAttempt.objects.filter(
+            repository_id=job.repository_id, sha=job.sha, name=job.name, attempt__gt=job.attempt
+        ).exists()
+        JobVerdict.objects.update_or_create(
+            job=job,
+            defaults={
+                "repository_id": job.repository_id,
+                "sha": job.sha,
+                "verdict": outcome.verdict,
+                "excused": outcome.verdict in excused,
+                "reasons": outcome.reasons,
+                "pattern_id": outcome.pattern_id,
+                "breakage_id": outcome.breakage_id,
+                "superseded": later,
+                "computed_at": timezone.now(),
+            },
+        )
+    return commits
+
+
+def job_changed(job: JobAttempt) -> None:
+    """A job attempt was recorded or changed: its verdict, and those of the other
+    attempts of the same job on the commit (a pass confirms their flakiness)."""
+    siblings = list(
+        JobAttempt.objects.filter(repository_id=job.repository_id, sha=job.sha, name=job.name)
+    )
+    if (
+        not any(s.failed for s in siblings)
+        and not JobVerdict.objects.filter(job__in=siblings).exists()
+    ):
+        # Nothing failed: only make sure the (green) commit has a summary.
+        CommitSummary.objects.get_or_create(repository_id=job.repository_id, sha=job.sha)
+        return
+    with transaction.atomic():
+        for repository_id, sha in recompute_jobs(siblings):
+            recompute_summary(repository_id, sha)
+
+
+def jobs_changed(job_ids: Iterable[int]) -> None:
+    """Best matches (or pattern tags) changed for these jobs."""
+    jobs = JobAttempt.objects.filter(pk__in=list(job_ids)).select_related("repository")
+    with transaction.atomic():
+        for repository_id, sha in recompute_jobs(jobs):
+            recompute_summary(repository_id, sha)
+
+
+def recompute_commit(repository: Repository, sha: str) -> CommitSummary:
+    jobs = JobAttempt.objects.filter(repository=repository, sha=sha).select_related("repository")
+    with transaction.atomic():
+        recompute_jobs(jobs)
+        return recompute_summary(repository.pk, sha)
+
+
+def recompute_summary(repository_id: int, sha: str) -> CommitSummary:
+    """Counts by verdict over the jobs of the commit: one entry per job (its latest
+    failed attempt), so a job that failed and then passed counts once, as flaky."""
+    latest: dict[str, JobVerdict] = {}
+    for verdict in JobVerdict.objects.filter(repository_id=repository_id, sha=sha).select_related(
+        "job"
+    ):
+        current = latest.get(verdict.job.name)
+        if current is None or verdict.job.attempt > current.job.attempt:
+            latest[verdict.job.name] = verdict
+    counts = Counter(v.verdict for v in latest.values())
+    pending = counts.get(Verdict.PENDING, 0)
+    excused = sum(1 for v in latest.values() if v.excused)
+    foreign = sum(
+        1
+        for check in ExternalCheck.objects.filter(repository_id=repository_id, sha=sha)
+        if check.failed
+    )
+    summary, _ = CommitSummary.objects.update_or_create(
+        repository_id=repository_id,
+        sha=sha,
+        defaults={
+            "counts": dict(sorted(counts.items())),
+            "failures": len(latest),
+            "excused": excused,
+            "pending": pending,
+            "foreign_failures": foreign,
+            "all_excused": excused == len(latest),
+        },
+    )
+    return summary
