@@ -49,5 +49,8 @@ def job(
 
 
 def failed_log(attempt: JobAttempt, text: str | bytes) -> StoredLog:
+    """Store the failed step's log, as fetching it from the provider would."""
     step = attempt.steps.get(index=1)
-    return ingest.store_log(step, text.encode() if isinstance(text, str) else text)
+    stored = ingest.store_log(step, text.encode() if isinstance(text, str) else text)
+    ingest.mark_logs_fetched(attempt, any_output=True)
+    return stored

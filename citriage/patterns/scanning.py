@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -24,6 +24,7 @@ from django.utils import timezone
 from citriage import logstore
 from citriage.ci.models import StoredLog
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
+from citriage.scanner import patterns as scanner_patterns
 from citriage.scanner import ranking
 from citriage.scanner.engine import PatternSet
 
@@ -42,21 +43,35 @@ def backlog(top: int | None = None) -> QuerySet[StoredLog]:
     return StoredLog.objects.filter(Q(needs_full_rescan=True) | Q(scanned_through__lt=top))
 
 
+ScanFields = tuple[int, str, bool, tuple[str, ...], int | None]
+
+
 @functools.lru_cache(maxsize=32)
-def _compiled(pattern_ids: tuple[int, ...]) -> PatternSet:
-    patterns = Pattern.objects.filter(id__in=pattern_ids).prefetch_related("tags")
-    return PatternSet([p.to_scanner() for p in patterns])
+def _compiled(patterns: tuple[ScanFields, ...]) -> PatternSet:
+    return PatternSet(
+        scanner_patterns.Pattern(
+            id=pattern_id,
+            expression=expression,
+            is_regex=is_regex,
+            applicable_steps=steps,
+            lines_from_end=lines_from_end,
+        )
+        for pattern_id, expression, is_regex, steps, lines_from_end in patterns
+    )
 
 
 def pattern_set_between(low: int, high: int) -> PatternSet:
     """The active patterns with low < id <= high, compiled once per process."""
-    rows = list(
-        Pattern.objects.filter(id__gt=low, id__lte=high, is_retired=False)
-        .order_by("id")
-        .values_list("id", flat=True)
+    rows = Pattern.objects.filter(id__gt=low, id__lte=high, is_retired=False).order_by("id")
+    # The fields that decide matching are the cache key (they never change for an id,
+    # but an id can come back after a deletion on SQLite).
+    key = tuple(
+        (pattern_id, expression, is_regex, tuple(steps or ()), lines_from_end)
+        for pattern_id, expression, is_regex, steps, lines_from_end in rows.values_list(
+            "id", "expression", "is_regex", "applicable_steps", "lines_from_end"
+        )
     )
-    # An id names an immutable expression, so the ids are the whole cache key.
-    return _compiled(tuple(rows))
+    return _compiled(key)
 
 
 @dataclass
@@ -188,20 +203,30 @@ class _RankInfo:
     is_regex: bool
 
 
-def update_best_matches(job_ids: Iterable[int]) -> list[int]:
-    """Recompute the best match of these jobs from their stored matches (no log is read).
+def ranked_matches(
+    job_ids: list[int], *, keep: Callable[[str], bool] | None = None
+) -> dict[int, int | None]:
+    """The best match id of each job (DESIGN.md §4 ranking), from the stored matches.
 
-    Returns the ids of the jobs whose best match changed.
+    `keep` filters on the matched line's text (e.g. to leave generic lines out).
     """
-    job_ids = list(job_ids)
-    if not job_ids:
-        return []
-    rows = Match.objects.filter(job_id__in=job_ids).values_list(
-        "id", "job_id", "pattern_id", "line", "log_id", "log__step__index", "log__step__container"
-    )
+    fields = [
+        "id",
+        "job_id",
+        "pattern_id",
+        "line",
+        "log_id",
+        "log__step__index",
+        "log__step__container",
+    ]
+    if keep is not None:
+        fields.append("text")
     by_job: dict[int, list[_Candidate]] = {job_id: [] for job_id in job_ids}
     pattern_ids = set()
-    for match_id, job_id, pattern_id, line, log_id, step_index, container in rows:
+    for row in Match.objects.filter(job_id__in=job_ids).values_list(*fields):
+        if keep is not None and not keep(row[7]):
+            continue
+        match_id, job_id, pattern_id, line, log_id, step_index, container = row[:7]
         by_job[job_id].append(_Candidate(match_id, pattern_id, line, log_id, step_index, container))
         pattern_ids.add(pattern_id)
     info = {
@@ -214,8 +239,7 @@ def update_best_matches(job_ids: Iterable[int]) -> list[int]:
         p.job_id: (p.log_id, p.pattern_id, p.line)
         for p in PromotedMatch.objects.filter(job_id__in=job_ids)
     }
-    current = dict(BestMatch.objects.filter(job_id__in=job_ids).values_list("job_id", "match_id"))
-    changed = []
+    best_ids: dict[int, int | None] = {}
     for job_id, candidates in by_job.items():
         best = ranking.best_match(
             candidates,
@@ -224,13 +248,34 @@ def update_best_matches(job_ids: Iterable[int]) -> list[int]:
             promoted=promoted.get(job_id),
             key_of=lambda c: (c.log_id, c.pattern_id, c.line),
         )
-        if best is None:
+        best_ids[job_id] = best.match_id if best else None
+    return best_ids
+
+
+def update_best_matches(job_ids: Iterable[int]) -> list[int]:
+    """Recompute the best match of these jobs from their stored matches (no log is read).
+
+    Returns the ids of the jobs whose best match changed.
+    """
+    job_ids = list(job_ids)
+    if not job_ids:
+        return []
+    best_ids = ranked_matches(job_ids)
+    current = dict(BestMatch.objects.filter(job_id__in=job_ids).values_list("job_id", "match_id"))
+    patterns = dict(
+        Match.objects.filter(id__in=[m for m in best_ids.values() if m]).values_list(
+            "id", "pattern_id"
+        )
+    )
+    changed = []
+    for job_id, match_id in best_ids.items():
+        if match_id is None:
             if job_id in current:
                 BestMatch.objects.filter(job_id=job_id).delete()
                 changed.append(job_id)
-        elif current.get(job_id) != best.match_id:
+        elif current.get(job_id) != match_id:
             BestMatch.objects.update_or_create(
-                job_id=job_id, defaults={"match_id": best.match_id, "pattern_id": best.pattern_id}
+                job_id=job_id, defaults={"match_id": match_id, "pattern_id": patterns[match_id]}
             )
             changed.append(job_id)
     if changed:

@@ -36,7 +36,8 @@ from citriage.ci.models import (
     LogState,
     Repository,
 )
-from citriage.patterns.models import BestMatch
+from citriage.patterns import scanning
+from citriage.patterns.models import BestMatch, Match
 from citriage.scanner.boilerplate import is_generic
 from citriage.triage import breakages
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
@@ -54,14 +55,33 @@ class Outcome:
     breakage_id: int | None = None
 
 
-def _describe_match(best: BestMatch) -> str:
-    pattern = best.pattern
+def _describe(match: Match, what: str = "best match") -> str:
+    pattern = match.pattern
     tags = ", ".join(pattern.tag_names()) or "no tags"
-    step = best.match.log.step.name
     return (
-        f"best match: pattern #{pattern.pk} {pattern.description or pattern.expression!r} "
-        f"({tags}) on line {best.match.line} of step {step!r}"
+        f"{what}: pattern #{pattern.pk} {pattern.description or pattern.expression!r} "
+        f"({tags}) on line {match.line} of step {match.log.step.name!r}"
     )
+
+
+def evidence(job: JobAttempt) -> tuple[Match | None, list[str]]:
+    """The match that explains the failure: the best match, unless its line is generic
+    (then the best of the other matches, ranked the same way)."""
+    best = (
+        BestMatch.objects.filter(job=job)
+        .select_related("match__pattern", "match__log__step")
+        .first()
+    )
+    if best is None:
+        return None, []
+    if not is_generic(best.match.text):
+        return best.match, [_describe(best.match)]
+    notes = [_describe(best.match) + " — a generic line: it says a step failed, not why"]
+    other = scanning.ranked_matches([job.pk], keep=lambda text: not is_generic(text))[job.pk]
+    if other is None:
+        return None, notes
+    match = Match.objects.select_related("pattern", "log__step").get(pk=other)
+    return match, [_describe(match, "best specific match"), *notes]
 
 
 def classify(job: JobAttempt) -> Outcome:
@@ -79,8 +99,8 @@ def classify(job: JobAttempt) -> Outcome:
         .order_by("attempt")
         .first()
     )
-    best = BestMatch.objects.filter(job=job).select_related("pattern", "match__log__step").first()
-    pattern_id = best.pattern_id if best else None
+    match, described = evidence(job)
+    pattern_id = match.pattern_id if match else None
     if passed is not None:
         return Outcome(
             Verdict.FLAKY_CONFIRMED,
@@ -98,27 +118,24 @@ def classify(job: JobAttempt) -> Outcome:
             pattern_id,
             breakage.pk,
         )
-    if best is not None:
-        tags = set(best.pattern.tag_names())
-        described = _describe_match(best)
-        generic = is_generic(best.match.text)
-        if "flaky" in tags and not generic:
-            return Outcome(Verdict.FLAKY_PATTERN, [described], pattern_id)
-        if "infra" in tags and not generic:
-            return Outcome(Verdict.INFRA, [described], pattern_id)
+    if match is not None:
+        tags = set(match.pattern.tag_names())
+        if "flaky" in tags:
+            return Outcome(Verdict.FLAKY_PATTERN, described, pattern_id)
+        if "infra" in tags:
+            return Outcome(Verdict.INFRA, described, pattern_id)
     timed_out = job.conclusion == Conclusion.TIMED_OUT or job.steps.filter(timed_out=True).exists()
     if timed_out:
-        return Outcome(Verdict.TIMEOUT, ["the job timed out"], pattern_id)
+        return Outcome(Verdict.TIMEOUT, ["the job timed out", *described], pattern_id)
     if job.log_state == LogState.NO_LOG:
         return Outcome(Verdict.NO_LOG, ["the provider reported no failed step with output"])
     if job.log_state == LogState.ERROR:
         return Outcome(Verdict.UNMATCHED, [f"the logs could not be fetched: {job.log_error[:300]}"])
-    if best is None:
-        return Outcome(Verdict.UNMATCHED, ["no pattern matched the logs of the failed steps"])
-    reasons = [described]
-    if is_generic(best.match.text):
-        reasons.append("the matched line is generic: it says a step failed, not why")
-    return Outcome(Verdict.NEW, reasons, pattern_id)
+    if match is None:
+        return Outcome(
+            Verdict.UNMATCHED, described or ["no pattern matched the logs of the failed steps"]
+        )
+    return Outcome(Verdict.NEW, described, pattern_id)
 
 
 def recompute_jobs(jobs: Iterable[JobAttempt]) -> set[tuple[int, str]]:
