@@ -487,6 +487,45 @@ def backfill(
         )
 
 
+github_app = typer.Typer(help="The GitHub App citriage reports through.", no_args_is_help=True)
+app.add_typer(github_app, name="github")
+
+
+@github_app.command("setup")
+def github_setup(
+    org: Annotated[str | None, typer.Option(help="Create the App in this organization.")] = None,
+    code: Annotated[
+        str | None,
+        typer.Option(help="Exchange this code (from GitHub's redirect) for credentials."),
+    ] = None,
+) -> None:
+    """Register citriage as a GitHub App (App-manifest flow).
+
+    Without --code: print the manifest and the page of a running citriage that
+    sends it to GitHub. With --code: print the environment variables for the new App.
+    """
+    django_setup(migrate=False)
+    from django.conf import settings  # noqa: PLC0415
+
+    from citriage.github import setup  # noqa: PLC0415
+
+    console = Console()
+    if code:
+        try:
+            registered = setup.convert(code)
+        except Exception as exc:  # httpx errors, bad JSON: say what happened
+            raise fail(f"GitHub refused the code: {exc}") from None
+        for name, value in setup.environment(registered).items():
+            sys.stdout.write(f"{name}={json.dumps(value)}\n")
+        return
+    query = f"?org={org}" if org else ""
+    console.print(
+        f"Open {settings.PUBLIC_URL}/github/setup{query} (as a staff user) and press the button,"
+    )
+    console.print(f"or post this manifest to {setup.registration_url(org)} yourself:")
+    sys.stdout.write(json.dumps(setup.manifest(), indent=2) + "\n")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def manage(ctx: typer.Context) -> None:
     """Run a Django management command: `citriage manage createsuperuser`."""
