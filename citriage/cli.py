@@ -505,9 +505,9 @@ def github_setup(
     sends it to GitHub. With --code: print the environment variables for the new App.
     """
     django_setup(migrate=False)
-    from django.conf import settings  # noqa: PLC0415
+    from django.conf import settings
 
-    from citriage.github import setup  # noqa: PLC0415
+    from citriage.github import setup
 
     console = Console()
     if code:
