@@ -172,6 +172,10 @@ EXCUSED_VERDICTS = env_list(
 # What a commit's check run concludes when some failure is not excused: failure or neutral.
 CHECK_FAILURE_CONCLUSION = env("CITRIAGE_CHECK_FAILURE_CONCLUSION", "failure")
 
+# What people may file a breakage of the default branch under.
+BREAKAGE_CATEGORIES = env_list(
+    "CITRIAGE_BREAKAGE_CATEGORIES", "code,infra,external dependency,flaky test,other"
+)
 # Seconds after the last event for a commit before its summary is computed and posted.
 COOL_OFF_SECONDS = int(env("CITRIAGE_COOL_OFF_SECONDS", "120"))
 # Period of the CircleCI backfill sweep (s), and how far back it looks (days).

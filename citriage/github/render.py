@@ -164,17 +164,26 @@ def _sections(failures: list[Failure], rerunning: set[int]) -> list[str]:
 
 
 def _rebase_advice(failures: list[Failure]) -> list[str]:
-    fixed = {
-        f.verdict.breakage.fix.sha
-        for f in failures
-        if f.verdict.breakage is not None and f.verdict.breakage.fix is not None
-    }
+    """Name each breakage, and when it is fixed on the default branch after this change's
+    merge base, say how to pick the fix up."""
+    lines = []
+    named = {f.verdict.breakage.pk: f.verdict.breakage for f in failures if f.verdict.breakage}
+    for breakage in sorted(named.values(), key=lambda b: b.pk):
+        what = text(breakage.description or breakage.category)
+        lines.append(f"- breakage [#{breakage.pk}]({page(f'/breakages/{breakage.pk}/')}): {what}")
+    fixed = sorted({f.verdict.fixed_on_branch for f in failures if f.verdict.fixed_on_branch})
     if not fixed:
-        return []
+        return ["", *lines] if lines else []
+    fixes = ", ".join(f"`{sha[:10]}`" for sha in fixed)
+    branch = failures[0].job.repository.default_branch
     return [
         "",
-        "These breakages are fixed on the default branch since this change was based on it: "
-        "rebase onto the default branch to pick up the fix.",
+        *lines,
+        "",
+        f"Fixed on the default branch since this change was based on it (by {fixes}): "
+        "rebase onto the default branch to pick up the fix, e.g.",
+        "",
+        fenced(f"git fetch origin\ngit rebase origin/{branch}\ngit push --force-with-lease"),
     ]
 
 

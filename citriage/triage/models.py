@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -27,21 +29,21 @@ class PendingSummary(models.Model):
         constraints = [models.UniqueConstraint("repository", "sha", name="unique_pending_summary")]
 
 
-class BreakageCategory(models.TextChoices):
-    CODE = "code"
-    INFRA = "infra"
-    EXTERNAL = "external dependency"
-    FLAKY_TEST = "flaky test"
-    OTHER = "other"
+def breakage_categories() -> list[str]:
+    """The categories people may file a breakage under (CITRIAGE_BREAKAGE_CATEGORIES)."""
+    return list(settings.BREAKAGE_CATEGORIES) or ["code"]
 
 
 class Breakage(models.Model):
     """Some jobs failing on the default branch from a first bad commit up to (not
-    including) a first fixed commit: [cause, fix)."""
+    including) a first fixed commit: [cause, fix). An empty job list means every job."""
 
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="breakages")
     cause = models.ForeignKey(
-        "ci.Commit", on_delete=models.CASCADE, related_name="breakages_caused"
+        "ci.Commit",
+        on_delete=models.CASCADE,
+        related_name="breakages_caused",
+        help_text="the first bad commit",
     )
     fix = models.ForeignKey(
         "ci.Commit",
@@ -49,21 +51,82 @@ class Breakage(models.Model):
         null=True,
         blank=True,
         related_name="breakages_fixed",
+        help_text="the first fixed commit (not broken any more); empty while ongoing",
     )
-    jobs = models.JSONField(default=list, help_text="names of the affected jobs")
+    jobs = models.JSONField(default=list, blank=True, help_text="names of the affected jobs")
     description = models.TextField(blank=True)
-    category = models.CharField(max_length=40, default=BreakageCategory.CODE)
+    category = models.CharField(max_length=40, default="code")
     reporter = models.CharField(max_length=100, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        indexes = [models.Index(fields=["repository", "-created"])]
+
     def __str__(self) -> str:
         end = self.fix.sha[:8] if self.fix else "ongoing"
-        return f"{', '.join(self.jobs)} broken {self.cause.sha[:8]}..{end}"
+        jobs = ", ".join(self.jobs) or "all jobs"
+        return f"#{self.pk} {jobs} broken {self.cause.sha[:8]}..{end}"
 
     @property
     def ongoing(self) -> bool:
         return self.fix_id is None
+
+    def covers_job(self, name: str) -> bool:
+        return not self.jobs or name in self.jobs
+
+    def clean(self) -> None:
+        """The fix must come after the cause on the default branch, and both be on it."""
+        errors: dict[str, str] = {}
+        cause = self.cause if self.cause_id else None
+        if cause is not None and cause.branch_position is None:
+            errors["cause"] = f"{cause.sha[:10]} is not on the default branch"
+        if self.fix_id is not None and self.fix is not None:
+            if self.fix.branch_position is None:
+                errors["fix"] = f"{self.fix.sha[:10]} is not on the default branch"
+            elif (
+                cause is not None
+                and cause.branch_position is not None
+                and self.fix.branch_position <= cause.branch_position
+            ):
+                errors["fix"] = (
+                    f"the fix {self.fix.sha[:10]} must come after the first bad commit "
+                    f"{cause.sha[:10]} on the default branch"
+                )
+        if self.category not in breakage_categories():
+            errors["category"] = (
+                f"{self.category!r} is not one of: {', '.join(breakage_categories())}"
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class BreakageEdit(models.Model):
+    """One change to a breakage: who, when, and each field's old and new value."""
+
+    breakage = models.ForeignKey(Breakage, on_delete=models.CASCADE, related_name="history")
+    editor = models.CharField(max_length=100, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=40, help_text="created, edited, revert closes it, ...")
+    changes = models.JSONField(default=dict, help_text="field -> [old, new]")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class MergeBase(models.Model):
+    """Cache: the newest default-branch commit a commit descends from, as computed while
+    the branch's head was `branch_head` (any change of the head invalidates it)."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE)
+    sha = models.CharField(max_length=40)
+    branch_head = models.CharField(max_length=40)
+    base = models.ForeignKey("ci.Commit", on_delete=models.CASCADE, null=True, related_name="+")
+    source = models.CharField(max_length=40, help_text="how it was computed")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("repository", "sha", name="unique_merge_base")]
 
 
 class Verdict(models.TextChoices):
@@ -93,6 +156,9 @@ class JobVerdict(models.Model):
         "patterns.Pattern", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     breakage = models.ForeignKey(Breakage, on_delete=models.SET_NULL, null=True, blank=True)
+    # The default-branch commit that fixed the covering breakage (annotated or inferred),
+    # when it is fixed: the pull request picks the fix up by rebasing.
+    fixed_on_branch = models.CharField(max_length=40, blank=True)
     superseded = models.BooleanField(
         default=False, help_text="a later attempt of the same job on the commit exists"
     )

@@ -5,7 +5,9 @@ For a failed job attempt, in order:
 1. logs not fetched yet                      -> pending
 2. the same job passed on the same commit    -> flaky (confirmed)
 3. a breakage of the default branch covers the job at this commit (or, for a
-   pull request, at its merge base)           -> known problem
+   pull request, at its merge base): annotated, or for a pull request also an
+   inferred run of >= 2 failing commits with the same signature
+                                              -> known problem
 4. the best match's pattern is tagged flaky   -> flaky (pattern); never when the
    matched line is generic ("Process completed with exit code 1")
 5. the best match's pattern is tagged infra   -> infra
@@ -53,6 +55,7 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     pattern_id: int | None = None
     breakage_id: int | None = None
+    fixed_on_branch: str = ""
 
 
 def _describe(match: Match, what: str = "best match") -> str:
@@ -107,16 +110,14 @@ def classify(job: JobAttempt) -> Outcome:
             [f"attempt {passed.attempt} of {job.name!r} on this commit passed"],
             pattern_id,
         )
-    breakage, where = breakages.covering(job.repository, job.sha, job.name)
-    if breakage is not None:
+    coverage = breakages.covering(job)
+    if coverage is not None:
         return Outcome(
             Verdict.KNOWN_PROBLEM,
-            [
-                f"{job.name!r} is inside breakage #{breakage.pk} "
-                f"({breakage.description or breakage.category}) at {where}"
-            ],
+            [coverage.reason(job.name)],
             pattern_id,
-            breakage.pk,
+            coverage.breakage.pk if coverage.breakage else None,
+            coverage.fixed_on_branch,
         )
     if match is not None:
         tags = set(match.pattern.tag_names())
@@ -161,6 +162,7 @@ def recompute_jobs(jobs: Iterable[JobAttempt]) -> set[tuple[int, str]]:
                 "reasons": outcome.reasons,
                 "pattern_id": outcome.pattern_id,
                 "breakage_id": outcome.breakage_id,
+                "fixed_on_branch": outcome.fixed_on_branch,
                 "superseded": later,
                 "computed_at": timezone.now(),
             },
