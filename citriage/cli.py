@@ -442,7 +442,8 @@ def backfill(
         str | None, typer.Option(help="Only builds since this date (YYYY-MM-DD).")
     ] = None,
 ) -> None:
-    """Pull builds CircleCI has that citriage does not; failed ones get their logs fetched.
+    """Pull builds (CircleCI) and workflow runs (GitHub Actions) citriage does not have;
+    failed ones get their logs fetched.
 
     Running it twice changes nothing the second time.
     """
@@ -451,7 +452,7 @@ def backfill(
 
     from rich.progress import Progress
 
-    from citriage.ci import circleci_sync
+    from citriage.ci import circleci_sync, gha_sync
     from citriage.ci.models import Repository
     from citriage.providers.base import ProviderError
 
@@ -461,7 +462,7 @@ def backfill(
             when = datetime.fromisoformat(since).replace(tzinfo=UTC)
         except ValueError:
             raise fail(f"--since {since!r}: expected a date like 2026-11-01") from None
-    chosen = [] if repo else [r for r in Repository.objects.all() if "circleci" in r.providers]
+    chosen = [] if repo else [r for r in Repository.objects.all() if r.providers]
     for name in repo:
         owner, _, short = name.partition("/")
         found = Repository.objects.filter(owner=owner, name=short).first()
@@ -470,21 +471,39 @@ def backfill(
         chosen.append(found)
     console = Console()
     for repository in chosen:
-        with Progress(console=console, transient=True) as bar:
-            task_id = bar.add_task(f"{repository.full_name}: reading builds", total=None)
-            try:
-                counts = circleci_sync.backfill(
-                    repository,
-                    branch=branch,
-                    since=when,
-                    progress=functools.partial(_advance, bar, task_id),
-                )
-            except ProviderError as exc:
-                raise fail(f"{repository.full_name}: {exc}") from None
-        console.print(
-            f"{repository.full_name}: {counts['seen']} new or unfinished build(s) recorded; "
-            f"{counts['to_fetch']} failed build(s) queued for logs"
-        )
+        if "circleci" in repository.providers:
+            with Progress(console=console, transient=True) as bar:
+                task_id = bar.add_task(f"{repository.full_name}: reading builds", total=None)
+                try:
+                    counts = circleci_sync.backfill(
+                        repository,
+                        branch=branch,
+                        since=when,
+                        progress=functools.partial(_advance, bar, task_id),
+                    )
+                except ProviderError as exc:
+                    raise fail(f"{repository.full_name}: {exc}") from None
+            console.print(
+                f"{repository.full_name}: {counts['seen']} new or unfinished build(s) recorded; "
+                f"{counts['to_fetch']} failed build(s) queued for logs"
+            )
+        if gha_sync.watches(repository):
+            with Progress(console=console, transient=True) as bar:
+                task_id = bar.add_task(f"{repository.full_name}: reading runs", total=None)
+                try:
+                    counts = gha_sync.backfill(
+                        repository,
+                        branch=branch,
+                        since=when,
+                        progress=functools.partial(_advance, bar, task_id),
+                    )
+                except ProviderError as exc:
+                    raise fail(f"{repository.full_name}: {exc}") from None
+            console.print(
+                f"{repository.full_name}: {counts['seen']} of {counts['runs']} workflow run(s) "
+                f"read, {counts['recorded']} job(s) recorded; "
+                f"{counts['to_fetch']} failed job(s) queued for logs"
+            )
 
 
 github_app = typer.Typer(help="The GitHub App citriage reports through.", no_args_is_help=True)

@@ -1,4 +1,4 @@
-"""Background work on CI data: pulling CircleCI builds and logs."""
+"""Background work on CI data: pulling CircleCI builds and the logs of failed jobs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from django_tasks import task
 
 from citriage.ci import circleci_sync
-from citriage.ci.models import JobAttempt, LogState, Repository
+from citriage.ci.models import JobAttempt, LogState, Provider, Repository
 from citriage.providers.base import ProviderError, TransientProviderError
 
 
@@ -29,6 +29,10 @@ def fetch_logs_task(job_id: int) -> str:
     job = JobAttempt.objects.filter(pk=job_id).first()
     if job is None or job.log_state not in (LogState.PENDING, LogState.PENDING_RETRY):
         return "nothing to fetch"
+    if job.provider == Provider.GITHUB_ACTIONS:
+        from citriage.ci import gha_sync
+
+        return gha_sync.fetch_logs(job)
     return circleci_sync.fetch_logs(job)
 
 

@@ -18,12 +18,13 @@ from django.utils import timezone
 from citriage.ci import ingest
 from citriage.ci.models import ExternalCheck, JobStatus, Provider, Repository
 from citriage.github.models import Delivery, DeliveryStatus
-from citriage.providers.base import JobRun
+from citriage.providers.base import JobRun, ProviderError
 from citriage.providers.circleci import build_number_from_url
 
 logger = logging.getLogger(__name__)
 
 OWN_APP_SLUGS = {"citriage"}
+GITHUB_ACTIONS_APP = "github-actions"  # its check runs are jobs, when Actions is watched
 CIRCLECI_CONTEXT = "ci/circleci"
 ZERO_SHA = "0" * 40
 
@@ -156,6 +157,8 @@ def on_check_run(repository: Repository, payload: dict[str, Any]) -> str:
     app = (run.get("app") or {}).get("slug") or ""
     if app in OWN_APP_SLUGS:
         raise Ignored("citriage's own check run")
+    if app == GITHUB_ACTIONS_APP and Provider.GITHUB_ACTIONS in repository.providers:
+        raise Ignored("a GitHub Actions job: recorded from workflow_job events")
     sha = run["head_sha"]
     ExternalCheck.objects.update_or_create(
         repository=repository,
@@ -172,6 +175,28 @@ def on_check_run(repository: Repository, payload: dict[str, Any]) -> str:
     )
     cooloff.touch(repository, sha)
     return f"check run {run['name']!r} ({app}) {run.get('conclusion') or run.get('status')}"
+
+
+@handles("workflow_job")
+def on_workflow_job(repository: Repository, payload: dict[str, Any]) -> str:
+    from citriage.ci import gha_sync
+
+    try:
+        return gha_sync.on_workflow_job(repository, payload)
+    except gha_sync.NotWatched as exc:
+        raise Ignored(str(exc)) from None
+    except ProviderError as exc:
+        raise ValueError(str(exc)) from None
+
+
+@handles("workflow_run")
+def on_workflow_run(repository: Repository, payload: dict[str, Any]) -> str:
+    from citriage.ci import gha_sync
+
+    try:
+        return gha_sync.on_workflow_run(repository, payload)
+    except gha_sync.NotWatched as exc:
+        raise Ignored(str(exc)) from None
 
 
 @handles("check_suite")

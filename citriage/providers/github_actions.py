@@ -1,0 +1,488 @@
+"""GitHub Actions REST client and job-log splitter (plain dataclasses, no Django).
+
+The client speaks GitHub's REST API through the project's HttpClient (timeouts,
+retries, `Retry-After` and rate-limit headers). Authentication is whatever
+`httpx.Auth` the caller hands in: citriage passes the GitHub App installation
+auth it already uses for check runs. Job logs are served by a redirect to
+pre-signed storage; the storage URL gets no credentials.
+
+A job's log is one file for all its steps. `split_job_log` cuts it into the
+steps of the job's `steps` list, using the lines the runner prints when a step
+begins (`##[group]Run …`, `Post job cleanup.`, `Cleaning up orphan processes`),
+the step names and, when known, the step times.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+import httpx
+
+from citriage.providers.base import JobRun, ProviderError, StepRun, TransientProviderError
+from citriage.providers.http import HttpClient
+
+DEFAULT_URL = "https://api.github.com"
+PAGE_SIZE = 100
+PROVIDER = "github-actions"
+MAX_PAGES = 1000  # a guard against a server that never stops paginating
+
+# GitHub's job/run status -> ours
+_STATUS = {
+    "requested": "queued",
+    "queued": "queued",
+    "waiting": "queued",
+    "pending": "queued",
+    "in_progress": "running",
+    "completed": "completed",
+}
+# GitHub's conclusion -> ours (citriage.ci.models.Conclusion values)
+_CONCLUSION = {
+    "success": "success",
+    "failure": "failure",
+    "timed_out": "timed_out",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+    "neutral": "neutral",
+    "stale": "cancelled",
+    "action_required": "failure",
+    "startup_failure": "failure",
+}
+FAILED_STEP_CONCLUSIONS = ("failure", "timed_out")
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def job_name(job: dict[str, Any]) -> str:
+    """`workflow / job`, as GitHub lists checks (job names repeat across workflows)."""
+    name = str(job.get("name") or f"job {job.get('id')}")
+    workflow = str(job.get("workflow_name") or "")
+    return f"{workflow} / {name}" if workflow else name
+
+
+@dataclass
+class StepInfo:
+    """What the splitter needs to know of one step of a job."""
+
+    number: int
+    name: str
+    status: str = ""
+    conclusion: str = ""
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.conclusion in FAILED_STEP_CONCLUSIONS
+
+    @property
+    def ran(self) -> bool:
+        return self.conclusion != "skipped" and (
+            self.status in ("in_progress", "completed") or self.started_at is not None
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "name": self.name,
+            "status": self.status,
+            "conclusion": self.conclusion,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StepInfo:
+        return cls(
+            number=int(data["number"]),
+            name=str(data.get("name") or ""),
+            status=str(data.get("status") or ""),
+            conclusion=str(data.get("conclusion") or ""),
+            started_at=_time(data.get("started_at")),
+            completed_at=_time(data.get("completed_at")),
+        )
+
+
+def step_infos(job: dict[str, Any]) -> list[StepInfo]:
+    return [
+        StepInfo.from_json(step)
+        for step in job.get("steps") or []
+        if isinstance(step, dict) and step.get("number") is not None
+    ]
+
+
+def to_job_run(job: dict[str, Any]) -> JobRun:
+    """A job of the REST API or of a `workflow_job` webhook as a JobRun.
+
+    `provider_id` is the job id: a rerun is a new job (with the next run
+    attempt), so every attempt is its own row.
+    """
+    if "id" not in job or "head_sha" not in job:
+        raise ProviderError("a GitHub Actions job without id or head_sha")
+    status = _STATUS.get(str(job.get("status") or ""), "queued")
+    raw_conclusion = str(job.get("conclusion") or "")
+    conclusion = _CONCLUSION.get(raw_conclusion, "failure" if raw_conclusion else "")
+    infos = step_infos(job)
+    steps = [
+        StepRun(
+            name=info.name[:500],
+            index=info.number,
+            status=info.conclusion or info.status,
+            timed_out=info.conclusion == "timed_out",
+        )
+        for info in infos
+    ]
+    return JobRun(
+        provider=PROVIDER,
+        provider_id=str(job["id"]),
+        name=job_name(job)[:255],
+        sha=str(job["head_sha"]),
+        status=status,
+        conclusion=conclusion if status == "completed" else "",
+        attempt=int(job.get("run_attempt") or 1),
+        workflow=str(job.get("workflow_name") or ""),
+        workflow_id=str(job.get("run_id") or ""),
+        branch=str(job.get("head_branch") or ""),
+        url=str(job.get("html_url") or ""),
+        queued_at=_time(job.get("created_at")),
+        started_at=_time(job.get("started_at")),
+        finished_at=_time(job.get("completed_at")) if status == "completed" else None,
+        # A job seen before its steps are known (queued) says nothing about steps.
+        steps=steps if infos or status == "completed" else None,
+        extra={
+            "run_id": job.get("run_id"),
+            "run_attempt": job.get("run_attempt"),
+            "runner": job.get("runner_name"),
+            "labels": job.get("labels"),
+            "steps": [info.to_json() for info in infos] or None,
+        },
+    )
+
+
+@dataclass
+class WorkflowRun:
+    id: int
+    name: str
+    head_sha: str
+    head_branch: str
+    status: str
+    conclusion: str
+    run_attempt: int
+    event: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    url: str = ""
+    pull_requests: list[int] = field(default_factory=list)
+    head_commit: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+
+def to_workflow_run(run: dict[str, Any]) -> WorkflowRun:
+    if "id" not in run or "head_sha" not in run:
+        raise ProviderError("a workflow run without id or head_sha")
+    return WorkflowRun(
+        id=int(run["id"]),
+        name=str(run.get("name") or ""),
+        head_sha=str(run["head_sha"]),
+        head_branch=str(run.get("head_branch") or ""),
+        status=_STATUS.get(str(run.get("status") or ""), "queued"),
+        conclusion=str(run.get("conclusion") or ""),
+        run_attempt=int(run.get("run_attempt") or 1),
+        event=str(run.get("event") or ""),
+        created_at=_time(run.get("created_at")),
+        updated_at=_time(run.get("updated_at")),
+        url=str(run.get("html_url") or ""),
+        pull_requests=[
+            int(p["number"]) for p in run.get("pull_requests") or [] if isinstance(p, dict)
+        ],
+        head_commit=run.get("head_commit") or {},
+    )
+
+
+class GitHubActions:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        auth: httpx.Auth | None = None,
+        token: str = "",
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.page_size = page_size
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+        options: dict[str, Any] = {"timeout": timeout, "retries": retries, "backoff": backoff}
+        self.api = HttpClient(base_url.rstrip("/"), headers=headers, **options, **extra)
+        if auth is not None:
+            self.api.client.auth = auth
+        # Logs are on pre-signed storage URLs: no credentials, no base URL.
+        self.storage = HttpClient("", **options, **extra)
+
+    def close(self) -> None:
+        self.api.close()
+        self.storage.close()
+
+    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list, following the `Link: rel="next"` header."""
+        url: str | None = path
+        query: dict[str, Any] | None = {**params, "per_page": self.page_size}
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            response = self.api.request("GET", url, params=query)
+            try:
+                page = response.json()
+            except ValueError:
+                raise ProviderError(f"GET {url}: the response is not JSON") from None
+            items = page.get(key) if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise ProviderError(f"GET {url}: expected an object with a {key!r} list")
+            yield from (item for item in items if isinstance(item, dict))
+            url = response.links.get("next", {}).get("url")
+            query = None  # the next link carries the query
+        raise ProviderError(f"GET {path}: more than {MAX_PAGES} pages")
+
+    def _repo(self, owner: str, repo: str) -> str:
+        return f"/repos/{owner}/{repo}/actions"
+
+    def workflow_runs(
+        self,
+        owner: str,
+        repo: str,
+        *,
+        branch: str | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[WorkflowRun]:
+        """Workflow runs of the repository (of one branch), newest first, all pages."""
+        params: dict[str, Any] = {}
+        if branch:
+            params["branch"] = branch
+        if since:
+            params["created"] = f">={since.date().isoformat()}"
+        for run in self._pages(f"{self._repo(owner, repo)}/runs", "workflow_runs", params):
+            found = to_workflow_run(run)
+            if since and found.created_at and found.created_at < since:
+                continue
+            yield found
+
+    def run_jobs(self, owner: str, repo: str, run_id: int | str) -> list[dict[str, Any]]:
+        """The jobs of every attempt of a run (all pages), as the API returns them."""
+        path = f"{self._repo(owner, repo)}/runs/{run_id}/jobs"
+        return list(self._pages(path, "jobs", {"filter": "all"}))
+
+    def job(self, owner: str, repo: str, job_id: int | str) -> dict[str, Any]:
+        data = self.api.get_json(f"{self._repo(owner, repo)}/jobs/{job_id}")
+        if not isinstance(data, dict) or "id" not in data:
+            raise ProviderError(f"job {owner}/{repo}/{job_id}: unexpected response")
+        return data
+
+    def download_job_log(self, owner: str, repo: str, job_id: int | str) -> IO[bytes]:
+        """The job's log, spooled to a temporary file as it streams in.
+
+        The API answers with a redirect to storage; the redirect is followed
+        without the credentials. A transfer cut short is a transient error.
+        """
+        path = f"{self._repo(owner, repo)}/jobs/{job_id}/logs"
+        response = self.api.request("GET", path, follow_redirects=False)
+        spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
+        try:
+            if response.is_redirect:
+                location = response.headers.get("location", "")
+                if not location:
+                    raise ProviderError(f"GET {path}: a redirect without a location")
+                with self.storage.stream(str(response.url.join(location))) as stored:
+                    for chunk in stored.iter_bytes(1024 * 1024):
+                        spool.write(chunk)
+            else:  # some servers answer with the log itself
+                spool.write(response.content)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            spool.close()
+            raise TransientProviderError(f"downloading the log of job {job_id}: {exc}") from exc
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
+
+    def rerun_job(self, owner: str, repo: str, job_id: int | str) -> None:
+        """Run one job (and the jobs that depend on it) again, as a new attempt of its run."""
+        self.api.request("POST", f"{self._repo(owner, repo)}/jobs/{job_id}/rerun", json={})
+
+    def rerun_failed_jobs(self, owner: str, repo: str, run_id: int | str) -> None:
+        """Run the failed jobs of a run (and their dependents) again, as a new attempt."""
+        self.api.request(
+            "POST", f"{self._repo(owner, repo)}/runs/{run_id}/rerun-failed-jobs", json={}
+        )
+
+
+# -- splitting a job log into its steps -------------------------------------------------
+
+_TIMESTAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?Z ")
+_BOM = b"\xef\xbb\xbf"
+TIME_SLACK = timedelta(seconds=2)  # step times are whole seconds; the log's are not
+
+
+@dataclass(frozen=True)
+class _Start:
+    """A line where the runner may have begun a step."""
+
+    kind: str  # run | group | post | complete
+    header: str  # for run/group: the group title
+    offset: int
+    line: int  # 1-based
+    at: datetime | None
+
+
+@dataclass
+class StepSpan:
+    """The part of a job log that belongs to one step: bytes [start, end), lines from
+    `first_line` (1-based), `lines` of them."""
+
+    number: int
+    name: str
+    start: int
+    end: int
+    first_line: int
+    lines: int
+
+
+def _kind_of(step: StepInfo, first: bool) -> str:
+    if first or step.name == "Set up job":
+        return "setup"
+    if step.name.startswith("Post "):
+        return "post"
+    if step.name == "Complete job":
+        return "complete"
+    if step.name in ("Initialize containers", "Stop containers"):
+        return "group"
+    return "run"
+
+
+def _names_match(step: str, header: str) -> bool:
+    """Unnamed steps are called after their first line, as the runner prints it."""
+    title = f"Run {header}"
+    return step == title or (len(step) >= 20 and title.startswith(step))
+
+
+def _scan_starts(stream: IO[bytes]) -> tuple[list[_Start], int, int]:
+    """Candidate step starts, the size in bytes and the number of lines."""
+    starts: list[_Start] = []
+    offset = 0
+    line = 0
+    for raw in stream:
+        line += 1
+        text = raw[3:] if line == 1 and raw.startswith(_BOM) else raw
+        at = None
+        stamp = _TIMESTAMP.match(text)
+        if stamp:
+            at = _time(stamp.group(1).decode() + "+00:00")
+            text = text[stamp.end() :]
+        if text.startswith(b"##[group]"):
+            title = text[9:].rstrip().decode("utf-8", "replace")
+            if title.startswith("Run "):
+                starts.append(_Start("run", title[4:], offset, line, at))
+            else:
+                starts.append(_Start("group", title, offset, line, at))
+        elif text.rstrip() == b"Post job cleanup.":
+            starts.append(_Start("post", "", offset, line, at))
+        elif text.rstrip() == b"Cleaning up orphan processes":
+            starts.append(_Start("complete", "", offset, line, at))
+        offset += len(raw)
+    return starts, offset, line
+
+
+def _in_time(step: StepInfo, start: _Start) -> bool:
+    if start.at is None or step.started_at is None:
+        return True
+    if start.at < step.started_at - TIME_SLACK:
+        return False
+    return step.completed_at is None or start.at <= step.completed_at + TIME_SLACK
+
+
+def split_job_log(stream: IO[bytes], steps: list[StepInfo]) -> list[StepSpan]:
+    """Cut a job log into the steps that ran (in step-number order).
+
+    Each step after "Set up job" is placed on a line the runner prints when a
+    step begins, of the kind the step's name calls for; among those, a line in
+    the step's time window is preferred, then the `##[group]Run …` title equal
+    to the step's name (unnamed steps are called after their command), then the
+    earliest, while leaving enough such lines for the steps after it. A step
+    with no such line left gets no span (its lines stay with the step before).
+    An empty result means the steps are unknown: the log is one piece.
+    """
+    ran = sorted((s for s in steps if s.ran), key=lambda s: s.number)
+    starts, size, line_count = _scan_starts(stream)
+    if not ran:
+        return []
+    kinds = [_kind_of(step, i == 0) for i, step in enumerate(ran)]
+    # Latest usable candidate of each step so that every later step still finds one
+    # (computed from the end; a step whose kind has no candidate left is dropped).
+    latest: list[int | None] = [None] * len(ran)
+    bound = len(starts)
+    for i in range(len(ran) - 1, 0, -1):
+        found = next((j for j in range(bound - 1, -1, -1) if starts[j].kind == kinds[i]), None)
+        latest[i] = found
+        if found is not None:
+            bound = found
+    chosen: list[tuple[StepInfo, int, int]] = [(ran[0], 0, 1)]  # step, offset, line
+    after = -1
+    for i in range(1, len(ran)):
+        last = latest[i]
+        if last is None or last <= after:
+            continue
+        options = [j for j in range(after + 1, last + 1) if starts[j].kind == kinds[i]]
+        timely = [j for j in options if _in_time(ran[i], starts[j])]
+        options = timely or options
+        named = [j for j in options if _names_match(ran[i].name, starts[j].header)]
+        pick = (named or options)[0]
+        chosen.append((ran[i], starts[pick].offset, starts[pick].line))
+        after = pick
+    spans = []
+    for k, (step, offset, line) in enumerate(chosen):
+        end, end_line = (
+            (chosen[k + 1][1], chosen[k + 1][2]) if k + 1 < len(chosen) else (size, line_count + 1)
+        )
+        spans.append(StepSpan(step.number, step.name, offset, end, line, end_line - line))
+    return spans
+
+
+def read_span(stream: IO[bytes], span: StepSpan) -> IO[bytes]:
+    """The bytes of one span as a file (spooled: memory stays bounded)."""
+    piece = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
+    stream.seek(span.start)
+    left = span.end - span.start
+    while left > 0:
+        block = stream.read(min(left, 1024 * 1024))
+        if not block:
+            break
+        piece.write(block)
+        left -= len(block)
+    piece.seek(0)
+    return piece
+
+
+def split_text(data: bytes, steps: list[StepInfo]) -> dict[str, bytes]:
+    """A convenience for tests and tools: step name -> its raw bytes."""
+    stream = io.BytesIO(data)
+    return {s.name: data[s.start : s.end] for s in split_job_log(stream, steps)}
