@@ -328,8 +328,8 @@ def find_reverts(repository: Repository, commits: Iterable[Commit]) -> list[Reve
 
 
 def reverts_closing(breakage: Breakage, limit: int = 500) -> list[Revert]:
-    """Reverts after the first bad commit that revert it or a commit inside the breakage:
-    candidates for "this revert fixed it"."""
+    """Reverts after the first bad commit that revert it or a later commit inside the
+    breakage: candidates for "this revert fixed it", reverts of the cause first."""
     start = breakage.cause.branch_position
     if start is None:
         return []
@@ -343,6 +343,7 @@ def reverts_closing(breakage: Breakage, limit: int = 500) -> list[Revert]:
             continue
         if start <= target.branch_position < (revert.commit.branch_position or 0):
             found.append(revert)
+    found.sort(key=lambda r: r.reverted != breakage.cause)  # stable: then in branch order
     return found
 
 
