@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import plotly
 
 
 def env(name: str, default: str = "") -> str:
@@ -57,6 +58,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "citriage.web.apps.GitHubLoginConfig",
+    "django_filters",
+    "django_tables2",
     "django_tasks",
     "django_tasks_db",
     "citriage.ci",
@@ -76,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "citriage.web.access.LoginRequiredForReadingMiddleware",
 ]
 
 ROOT_URLCONF = "citriage.urls"
@@ -91,6 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "citriage.web.access.permissions",
             ],
         },
     },
@@ -134,6 +144,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
+# plotly.js, as shipped inside the plotly package: charts work offline, no CDN.
+STATICFILES_DIRS = [("vendor/plotly", str(Path(plotly.__file__).parent / "package_data"))]
 
 # Where stored logs live: any fsspec URL (file://..., s3://bucket/prefix, memory://...).
 LOG_STORE_URL = env("CITRIAGE_LOG_STORE", (DATA_DIR / "logs").as_uri())
@@ -142,6 +154,8 @@ LOG_MAX_BYTES = int(env("CITRIAGE_LOG_MAX_BYTES", str(100 * 1024 * 1024)))
 
 # The periodic sweeps of `citriage scheduler`, in seconds.
 SCAN_SWEEP_SECONDS = int(env("CITRIAGE_SCAN_SWEEP_SECONDS", "60"))
+# Period of the refresh of pattern frequencies and trends shown on the pages (s).
+STATS_SWEEP_SECONDS = int(env("CITRIAGE_STATS_SWEEP_SECONDS", "300"))
 # A worker whose heartbeat is older than this is presumed dead; its task runs again.
 WORKER_STALE_SECONDS = int(env("CITRIAGE_WORKER_STALE_SECONDS", "90"))
 
@@ -183,6 +197,40 @@ BACKFILL_SWEEP_SECONDS = int(env("CITRIAGE_BACKFILL_SWEEP_SECONDS", "600"))
 BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))
 # Log fetches that failed transiently are retried this many times, with growing delays.
 LOG_FETCH_ATTEMPTS = int(env("CITRIAGE_LOG_FETCH_ATTEMPTS", "8"))
+
+# Login: GitHub (django-allauth), with the OAuth client of the GitHub App (or an OAuth App).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+SOCIALACCOUNT_ONLY = True  # people sign in with GitHub; local accounts are for staff (admin)
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_LOGIN_ON_GET = True
+SOCIALACCOUNT_STORE_TOKENS = True  # needed to check organisation or team membership
+SOCIALACCOUNT_PROVIDERS = {
+    "github": {
+        "APPS": [
+            {
+                "client_id": env("CITRIAGE_GITHUB_CLIENT_ID"),
+                "secret": env("CITRIAGE_GITHUB_CLIENT_SECRET"),
+            }
+        ]
+        if env("CITRIAGE_GITHUB_CLIENT_ID")
+        else [],
+        "SCOPE": ["read:org"],
+        "GITHUB_URL": env("CITRIAGE_GITHUB_URL", "https://github.com"),
+    }
+}
+# Who may change things (patterns, promotions, rescans, reruns, breakages): Django staff,
+# and members of this GitHub organisation or team ("org" or "org/team-slug").
+WRITE_ACCESS = env("CITRIAGE_WRITE_ACCESS")
+# Reading is public unless this is set.
+REQUIRE_LOGIN = env_bool("CITRIAGE_REQUIRE_LOGIN")
+# The workbench's backtest scans the newest stored logs for at most this long (s).
+BACKTEST_SECONDS = float(env("CITRIAGE_BACKTEST_SECONDS", "20"))
 
 LOGGING = {
     "version": 1,

@@ -125,3 +125,18 @@ class BestMatch(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["pattern", "job"])]
+
+
+class PatternStats(models.Model):
+    """How often a pattern matches, refreshed by a sweep (pages read this, not the
+    matches table)."""
+
+    pattern = models.OneToOneField(
+        Pattern, on_delete=models.CASCADE, primary_key=True, related_name="stats"
+    )
+    matched_jobs = models.PositiveIntegerField(default=0)
+    best_jobs = models.PositiveIntegerField(default=0, help_text="jobs where it is the best match")
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    weekly = models.JSONField(default=list, help_text="matched jobs per week, oldest first")
+    updated = models.DateTimeField(auto_now=True)

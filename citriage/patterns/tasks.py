@@ -21,6 +21,8 @@ def scan_backlog_task() -> int:
     done = scanning.scan_backlog()
     if done and scanning.backlog().exists():
         scan_backlog_task.enqueue()  # the time budget ran out: carry on in a fresh task
+    elif done:
+        refresh_stats_task.enqueue()  # the backlog is done: the pages' counts catch up
     return done
 
 
@@ -32,3 +34,10 @@ def rerank_pattern_task(pattern_id: int) -> int:
     explained = BestMatch.objects.filter(pattern_id=pattern_id).values_list("job_id", flat=True)
     signals.best_matches_changed(explained)
     return changed
+
+
+@task()
+def refresh_stats_task() -> int:
+    from citriage.patterns import stats
+
+    return stats.refresh()

@@ -5,3 +5,14 @@ class WebConfig(AppConfig):
     name = "citriage.web"
     label = "web"
     verbose_name = "Web UI"
+
+    def ready(self) -> None:
+        from citriage.web import signals  # noqa: F401 - connects the login receiver
+
+
+class GitHubLoginConfig(AppConfig):
+    """allauth's GitHub provider under another label: ours, citriage.github, is "github"."""
+
+    name = "allauth.socialaccount.providers.github"
+    label = "allauth_github"
+    verbose_name = "GitHub login"

@@ -1,30 +1,503 @@
+"""The pages. Each view gathers a page's data in a few queries; interactive parts call the API."""
+
 from __future__ import annotations
 
-from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from collections import Counter, defaultdict
+from datetime import timedelta
+from typing import Any
 
-from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt
-from citriage.patterns import scanning
-from citriage.patterns.models import BestMatch
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import TruncDate, TruncWeek
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_tables2 import RequestConfig
+from django_tasks_db.models import DBTaskResult
+
+from citriage.ci.models import (
+    FAILED_CONCLUSIONS,
+    Commit,
+    JobAttempt,
+    PullRequest,
+    RerunRequest,
+    Step,
+    StoredLog,
+)
+from citriage.ci.reruns import rerun
+from citriage.github.models import (
+    Delivery,
+    PostedCheck,
+    PostedComment,
+    RejectedDelivery,
+)
+from citriage.ops.models import WorkerHeartbeat
+from citriage.patterns import library, scanning, stats
+from citriage.patterns.models import BestMatch, Match, Pattern
+from citriage.patterns.tasks import scan_backlog_task
+from citriage.triage.models import CommitSummary, JobVerdict, Verdict
+from citriage.web import api, charts
+from citriage.web.access import write_required
+from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
+
+DAYS_SHOWN = 14
+FLAKY = (Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED)
+
+
+def _failed_jobs() -> Any:
+    return JobAttempt.objects.filter(conclusion__in=FAILED_CONCLUSIONS)
+
+
+def _days(days: int = DAYS_SHOWN) -> list[Any]:
+    today = timezone.localdate()
+    return [today - timedelta(days=days - 1 - i) for i in range(days)]
+
+
+def _verdicts_by_day(jobs: Any, days: list[Any]) -> dict[str, list[int]]:
+    """Failed jobs per day of `days`, by verdict (a job without verdict counts as pending)."""
+    counts: dict[str, Counter[Any]] = defaultdict(Counter)
+    rows = (
+        jobs.filter(finished_at__date__gte=days[0])
+        .annotate(day=TruncDate("finished_at"))
+        .values("day", "verdict__verdict")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        counts[row["verdict__verdict"] or Verdict.PENDING][row["day"]] += row["n"]
+    return {
+        Verdict(v).label: [counts[v][day] for day in days] for v in Verdict.values if v in counts
+    }
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    days = _days()
+    by_verdict = _verdicts_by_day(_failed_jobs(), days)
+    colours = {Verdict(v).label: c for v, c in charts.VERDICT_COLOURS.items()}
     failed = (
-        JobAttempt.objects.filter(conclusion__in=FAILED_CONCLUSIONS)
-        .select_related("repository", "best__pattern", "best__match")
-        .order_by("-finished_at", "-id")[:50]
+        _failed_jobs()
+        .select_related("repository", "verdict", "best__pattern", "best__match")
+        .order_by("-finished_at", "-id")[:25]
     )
+    week_ago = timezone.now() - timedelta(days=7)
     frequent = (
-        BestMatch.objects.values("pattern_id", "pattern__expression", "pattern__description")
+        BestMatch.objects.filter(job__finished_at__gte=week_ago)
+        .values("pattern_id", "pattern__expression", "pattern__description")
         .annotate(jobs=Count("job"))
-        .order_by("-jobs")[:15]
+        .order_by("-jobs")[:10]
     )
+    context = {
+        "failures_plot": charts.to_json(charts.stacked_bars(days, by_verdict, colours)),
+        "failed": failed,
+        "frequent": frequent,
+        "progress": scanning.scan_progress(),
+    }
+    return render(request, "web/home.html", context)
+
+
+# -- patterns -------------------------------------------------------------------
+
+
+def patterns(request: HttpRequest) -> HttpResponse:
+    rows = Pattern.objects.select_related("stats").prefetch_related("tags")
+    found = PatternFilter(request.GET, queryset=rows)
+    shares, total = stats.scanned_share()
+    table = PatternTable(found.qs, shares=shares, total=total)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    return render(request, "web/patterns.html", {"filter": found, "table": table})
+
+
+class PatternEditForm(forms.Form):
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    tags = forms.CharField(required=False, help_text="space-separated, e.g. flaky infra")
+    specificity = forms.IntegerField(min_value=-1000, max_value=1000)
+    has_nondeterministic_values = forms.BooleanField(required=False)
+
+
+def pattern(request: HttpRequest, pk: int) -> HttpResponse:
+    row = get_object_or_404(Pattern.objects.select_related("supersedes"), pk=pk)
+    matches = (
+        Match.objects.filter(pattern=row)
+        .select_related("job", "log__step")
+        .order_by("-job__finished_at", "-id")
+    )
+    page = Paginator(matches, 20).get_page(request.GET.get("page"))
+    by_job = (
+        Match.objects.filter(pattern=row)
+        .values("job__name")
+        .annotate(n=Count("job", distinct=True))
+        .order_by("-n")[:15]
+    )
+    by_step = (
+        Match.objects.filter(pattern=row)
+        .values("log__step__name")
+        .annotate(n=Count("job", distinct=True))
+        .order_by("-n")[:15]
+    )
+    weeks = stats.week_starts()
+    weekly = dict(
+        Match.objects.filter(pattern=row, job__finished_at__gte=weeks[0])
+        .annotate(week=TruncWeek("job__finished_at"))
+        .values_list("week")
+        .annotate(n=Count("job", distinct=True))
+    )
+    scanned, total = scanning.pattern_coverage(row)
+    form = PatternEditForm(
+        initial={
+            "description": row.description,
+            "tags": " ".join(row.tag_names()),
+            "specificity": row.specificity,
+            "has_nondeterministic_values": row.has_nondeterministic_values,
+        }
+    )
+    context = {
+        "pattern": row,
+        "page": page,
+        "form": form,
+        "scanned": scanned,
+        "total": total,
+        "superseded_by": Pattern.objects.filter(supersedes=row).first(),
+        "jobs_plot": charts.to_json(
+            charts.bars([r["job__name"] for r in by_job], [r["n"] for r in by_job])
+        ),
+        "steps_plot": charts.to_json(
+            charts.bars([r["log__step__name"] for r in by_step], [r["n"] for r in by_step])
+        ),
+        "weekly_plot": charts.to_json(
+            charts.bars(
+                [w.date().isoformat() for w in weeks],
+                [weekly.get(w, 0) for w in weeks],
+                horizontal=False,
+            )
+        ),
+    }
+    return render(request, "web/pattern.html", context)
+
+
+@require_POST
+@write_required
+def pattern_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    row = get_object_or_404(Pattern, pk=pk)
+    form = PatternEditForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not saved: {form.errors.as_text()}")
+        return redirect("web:pattern", pk=pk)
+    changes = {**form.cleaned_data, "tags": form.cleaned_data["tags"].split()}
+    try:
+        library.edit_pattern(row, **changes)
+    except library.LibraryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Saved; the jobs it matched are being re-ranked.")
+    return redirect("web:pattern", pk=pk)
+
+
+@require_POST
+@write_required
+def pattern_retire(request: HttpRequest, pk: int) -> HttpResponse:
+    row = get_object_or_404(Pattern, pk=pk)
+    try:
+        library.edit_pattern(row, is_retired=True)
+    except library.LibraryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Pattern {pk} is retired.")
+    return redirect("web:pattern", pk=pk)
+
+
+def pattern_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    """How far the retroactive scan with this pattern has come (polled by its page)."""
+    row = get_object_or_404(Pattern, pk=pk)
+    scanned, total = scanning.pattern_coverage(row)
+    return JsonResponse(
+        {"scanned": scanned, "total": total, "matches": Match.objects.filter(pattern=row).count()}
+    )
+
+
+class WorkbenchForm(forms.Form):
+    expression = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}))
+    is_regex = forms.BooleanField(required=False, label="regular expression")
+    description = forms.CharField(required=False)
+    tags = forms.CharField(required=False, help_text="space-separated, e.g. flaky infra")
+    applicable_steps = forms.CharField(
+        required=False,
+        help_text="step names, one per line; empty: every step",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    specificity = forms.IntegerField(initial=1, min_value=-1000, max_value=1000)
+    lines_from_end = forms.IntegerField(required=False, min_value=0)
+    has_nondeterministic_values = forms.BooleanField(required=False)
+    supersedes = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+def _workbench_logs(job_id: str | None) -> tuple[JobAttempt | None, list[StoredLog]]:
+    """The logs offered for trying the expression: the chosen job's, else recent failures'."""
+    job = None
+    if job_id and job_id.isdigit():
+        job = JobAttempt.objects.filter(pk=int(job_id)).first()
+    logs = StoredLog.objects.select_related("job", "step").order_by("-job__finished_at", "-id")
+    if job is not None:
+        return job, list(logs.filter(job=job))
+    return None, list(logs.filter(job__conclusion__in=FAILED_CONCLUSIONS)[:30])
+
+
+def workbench(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _save_pattern(request)
+    old = None
+    if (supersedes := request.GET.get("supersedes", "")).isdigit():
+        old = get_object_or_404(Pattern, pk=int(supersedes))
+    initial: dict[str, Any] = {
+        "expression": request.GET.get("expression", old.expression if old else ""),
+        "is_regex": request.GET.get("regex", "1" if old and old.is_regex else "0") == "1",
+    }
+    if old:
+        initial |= {
+            "description": old.description,
+            "tags": " ".join(old.tag_names()),
+            "applicable_steps": "\n".join(old.applicable_steps),
+            "specificity": old.specificity,
+            "lines_from_end": old.lines_from_end,
+            "supersedes": old.pk,
+        }
+    job, logs = _workbench_logs(request.GET.get("job"))
+    chosen = request.GET.get("log", "")
+    context = {
+        "form": WorkbenchForm(initial=initial),
+        "old": old,
+        "job": job,
+        "logs": logs,
+        "chosen_log": int(chosen) if chosen.isdigit() else (logs[0].pk if logs else None),
+    }
+    return render(request, "web/workbench.html", context)
+
+
+@write_required
+def _save_pattern(request: HttpRequest) -> HttpResponse:
+    form = WorkbenchForm(request.POST)
+    if not form.is_valid():
+        return render(request, "web/workbench.html", {"form": form, "logs": []}, status=400)
+    data = form.cleaned_data
+    old = Pattern.objects.filter(pk=data["supersedes"]).first() if data["supersedes"] else None
+    try:
+        row = library.create_pattern(
+            data["expression"],
+            is_regex=data["is_regex"],
+            description=data["description"],
+            tags=data["tags"].split(),
+            applicable_steps=[
+                s.strip() for s in data["applicable_steps"].splitlines() if s.strip()
+            ],
+            specificity=data["specificity"],
+            lines_from_end=data["lines_from_end"],
+            has_nondeterministic_values=data["has_nondeterministic_values"],
+            author=request.user.get_username(),
+            supersedes=old,
+        )
+    except library.LibraryError as exc:
+        form.add_error("expression", str(exc))
+        job, logs = _workbench_logs(request.GET.get("job"))
+        return render(
+            request, "web/workbench.html", {"form": form, "logs": logs, "job": job}, status=400
+        )
+    messages.success(request, f"Pattern {row.pk} saved; it is being applied to every stored log.")
+    return redirect("web:pattern", pk=row.pk)
+
+
+# -- jobs and commits -------------------------------------------------------------
+
+
+def job(request: HttpRequest, pk: int) -> HttpResponse:
+    attempt = get_object_or_404(
+        JobAttempt.objects.select_related("repository", "commit", "verdict", "best__match"),
+        pk=pk,
+    )
+    steps = list(attempt.steps.select_related("log"))
+    logs = [step.log for step in steps if hasattr(step, "log")]
+    matches = list(
+        attempt.matches.select_related("pattern", "log__step").order_by(
+            "log_id", "line", "pattern_id"
+        )[:500]
+    )
+    siblings = JobAttempt.objects.filter(
+        repository=attempt.repository, sha=attempt.sha, name=attempt.name
+    ).order_by("attempt", "id")
+    chosen = request.GET.get("log", "")
+    shown_log = next((log for log in logs if str(log.pk) == chosen), None)
+    if shown_log is None and logs:
+        best = getattr(attempt, "best", None)
+        shown_log = next((log for log in logs if best and log.pk == best.match.log_id), logs[0])
+    context = {
+        "job": attempt,
+        "verdict": getattr(attempt, "verdict", None),
+        "best": getattr(attempt, "best", None),
+        "steps": steps,
+        "logs": logs,
+        "shown_log": shown_log,
+        "matches": matches,
+        "siblings": siblings,
+        "reruns": RerunRequest.objects.filter(job=attempt).order_by("-requested_at")[:5],
+    }
+    return render(request, "web/job.html", context)
+
+
+@require_POST
+@write_required
+def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    attempt = get_object_or_404(JobAttempt, pk=pk)
+    if action == "rescan":
+        count = scanning.request_full_rescan(StoredLog.objects.filter(job=attempt))
+        scan_backlog_task.enqueue()
+        messages.success(request, f"{count} log(s) will be scanned again from scratch.")
+    elif action == "rerun":
+        result = rerun(attempt, requested_by=request.user.get_username())
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        messages.add_message(
+            request, level, f"Rerun {'requested' if result.ok else 'failed'}: {result.response}"
+        )
+    elif action == "promote":
+        match = Match.objects.filter(pk=request.POST.get("match", "0") or 0, job=attempt).first()
+        if match is None:
+            messages.error(request, "That match does not belong to this job.")
+        else:
+            api.promote(attempt, match, request.user.get_username())
+            messages.success(request, f"Line {match.line} is now this job's best match.")
+    else:
+        raise Http404(f"unknown action {action}")
+    return redirect("web:job", pk=pk)
+
+
+def commit(request: HttpRequest, sha: str) -> HttpResponse:
+    jobs = list(
+        JobAttempt.objects.filter(sha=sha)
+        .select_related("repository", "verdict", "best__match")
+        .order_by("name", "attempt")
+    )
+    known = Commit.objects.filter(sha=sha).select_related("repository").first()
+    if not jobs and known is None:
+        raise Http404("citriage knows no such commit")
+    summaries = CommitSummary.objects.filter(sha=sha).select_related("repository")
+    heads = PullRequest.objects.filter(Q(heads__sha=sha) | Q(head_sha=sha)).distinct()
+    context = {
+        "sha": sha,
+        "commit": known,
+        "jobs": jobs,
+        "summaries": summaries,
+        "pulls": heads,
+        "checks": PostedCheck.objects.filter(sha=sha),
+        "comments": PostedComment.objects.filter(head_sha=sha),
+        "labels": dict(Verdict.choices),
+    }
+    return render(request, "web/commit.html", context)
+
+
+def unattributed(request: HttpRequest) -> HttpResponse:
+    """Failed jobs that no pattern explains, grouped by job and failed step."""
+    jobs = (
+        _failed_jobs()
+        .filter(~Exists(BestMatch.objects.filter(job=OuterRef("pk"))))
+        .select_related("repository", "verdict")
+        .order_by("-finished_at", "-id")
+    )
+    failed_steps: dict[int, list[str]] = defaultdict(list)
+    recent = list(jobs[:500])
+    for job_id, name in (
+        Step.objects.filter(job__in=[j.pk for j in recent])
+        .filter(Q(status__in=("failed", "failure", "timedout", "timed_out")) | Q(timed_out=True))
+        .values_list("job_id", "name")
+    ):
+        failed_steps[job_id].append(name)
+    groups: dict[tuple[str, str], list[JobAttempt]] = defaultdict(list)
+    for attempt in recent:
+        step = ", ".join(failed_steps.get(attempt.pk, [])) or "(no failed step recorded)"
+        groups[(attempt.name, step)].append(attempt)
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    table = FailedJobTable(jobs)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
     return render(
         request,
-        "web/home.html",
-        {"failed": failed, "frequent": frequent, "progress": scanning.scan_progress()},
+        "web/unattributed.html",
+        {"groups": ordered, "table": table, "total": jobs.count()},
     )
+
+
+def flaky(request: HttpRequest) -> HttpResponse:
+    """Flaky failures over time, by job and by pattern, with a drill-down list."""
+    days = _days(28)
+    flaky_jobs = _failed_jobs().filter(verdict__verdict__in=FLAKY, finished_at__date__gte=days[0])
+    per_job: dict[str, Counter[Any]] = defaultdict(Counter)
+    per_pattern: dict[str, Counter[Any]] = defaultdict(Counter)
+    rows = flaky_jobs.annotate(day=TruncDate("finished_at")).values_list(
+        "day", "name", "verdict__pattern_id"
+    )
+    for day, name, pattern_id in rows:
+        per_job[name][day] += 1
+        per_pattern[f"#{pattern_id}" if pattern_id else "passed on rerun"][day] += 1
+
+    def top(series: dict[str, Counter[Any]], n: int = 8) -> dict[str, list[int]]:
+        ranked = sorted(series, key=lambda k: -sum(series[k].values()))[:n]
+        return {k: [series[k][day] for day in days] for k in ranked}
+
+    listed = flaky_jobs.select_related("verdict", "best__match").order_by("-finished_at")
+    if name := request.GET.get("job"):
+        listed = listed.filter(name=name)
+    if (pattern_id := request.GET.get("pattern", "")).isdigit():
+        listed = listed.filter(verdict__pattern_id=int(pattern_id))
+    table = FailedJobTable(listed)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    context = {
+        "by_job_plot": charts.to_json(charts.stacked_bars(days, top(per_job))),
+        "by_pattern_plot": charts.to_json(charts.stacked_bars(days, top(per_pattern))),
+        "jobs": sorted(((k, sum(v.values())) for k, v in per_job.items()), key=lambda r: -r[1])[
+            :20
+        ],
+        "patterns": JobVerdict.objects.filter(verdict__in=FLAKY, pattern__isnull=False)
+        .values("pattern_id", "pattern__expression")
+        .annotate(n=Count("job"))
+        .order_by("-n")[:20],
+        "table": table,
+    }
+    return render(request, "web/flaky.html", context)
+
+
+# -- system -----------------------------------------------------------------------
+
+
+def queue_depth() -> dict[str, int]:
+    rows = DBTaskResult.objects.values_list("status").annotate(n=Count("id"))
+    return {status.lower(): n for status, n in rows}
+
+
+def worker_rows() -> list[dict[str, Any]]:
+    now = timezone.now()
+    return [
+        {
+            "worker": w.worker_id,
+            "host": w.hostname,
+            "pid": w.pid,
+            "seconds_since_heartbeat": int((now - w.last_seen).total_seconds()),
+            "current_task": w.current_task,
+            "stopped": w.stopped is not None,
+        }
+        for w in WorkerHeartbeat.objects.order_by("-last_seen")[:20]
+    ]
+
+
+def system(request: HttpRequest) -> HttpResponse:
+    context = {
+        "progress": scanning.scan_progress(),
+        "queue": queue_depth(),
+        "queues": DBTaskResult.objects.filter(status="READY")
+        .values("queue_name")
+        .annotate(n=Count("id"))
+        .order_by("queue_name"),
+        "workers": worker_rows(),
+        "deliveries": Delivery.objects.order_by("-received_at")[:20],
+        "rejected": RejectedDelivery.objects.order_by("-received_at")[:20],
+    }
+    return render(request, "web/system.html", context)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

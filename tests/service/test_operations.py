@@ -141,7 +141,7 @@ def test_up_serves_the_home_page_and_stops_on_ctrl_c(empty_install: dict[str, st
             if 'data-backlog="0"' in page:
                 break
             time.sleep(0.5)
-        assert "Recent failed jobs" in page
+        assert "Newest failed jobs" in page
         assert 'data-backlog="0"' in page  # the worker started by `up` scanned the demo's logs
         assert 'class="pattern"' in page  # failed jobs show their best match
     finally:

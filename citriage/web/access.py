@@ -1,0 +1,98 @@
+"""Who may read and who may change.
+
+Reading is public unless CITRIAGE_REQUIRE_LOGIN is set. Changing anything
+(patterns, promotions, rescans, reruns, breakages) needs a logged-in user who is
+Django staff or a member of the GitHub organisation or team named by
+CITRIAGE_WRITE_ACCESS ("org" or "org/team"); membership is checked with the
+user's GitHub token each time they log in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect
+
+logger = logging.getLogger(__name__)
+WRITERS = "citriage-writers"
+OPEN_PREFIXES = ("/accounts/", "/admin/", "/static/", "/webhooks/", "/healthz", "/github/setup")
+
+
+def can_write(user: AbstractBaseUser | AnonymousUser) -> bool:
+    if not user.is_authenticated:
+        return False
+    if getattr(user, "is_staff", False):
+        return True
+    return bool(user.groups.filter(name=WRITERS).exists())  # type: ignore[union-attr]
+
+
+def permissions(request: HttpRequest) -> dict[str, Any]:
+    """Template context: whether the user may change things."""
+    return {"can_write": can_write(request.user)}
+
+
+class LoginRequiredForReadingMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            settings.REQUIRE_LOGIN
+            and not request.user.is_authenticated
+            and not request.path.startswith(OPEN_PREFIXES)
+        ):
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": "log in to read this"}, status=401)
+            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        return self.get_response(request)
+
+
+def write_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For form views that change something."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        if not can_write(request.user):
+            return HttpResponseForbidden("You may read but not change: ask to be given access.")
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def github_member(token: str, login: str, access: str) -> bool:
+    """Is `login` a member of the organisation (or org/team) `access`, asked with their token?"""
+    org, _, team = access.partition("/")
+    if team:
+        url = f"{settings.GITHUB_API_URL}/orgs/{org}/teams/{team}/memberships/{login}"
+    else:
+        url = f"{settings.GITHUB_API_URL}/user/memberships/orgs/{org}"
+    try:
+        response = httpx.get(
+            url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
+            timeout=settings.HTTP_TIMEOUT,
+        )
+    except httpx.HTTPError as exc:
+        logger.warning("could not check GitHub membership of %s: %s", login, exc)
+        return False
+    return response.status_code == 200 and response.json().get("state") == "active"
+
+
+def sync_write_access(user: Any, login: str, token: str) -> bool:
+    """Grant or withdraw write access from GitHub membership (called at login)."""
+    group, _ = Group.objects.get_or_create(name=WRITERS)
+    allowed = bool(settings.WRITE_ACCESS) and github_member(token, login, settings.WRITE_ACCESS)
+    if allowed:
+        user.groups.add(group)
+    else:
+        user.groups.remove(group)
+    return allowed

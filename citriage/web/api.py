@@ -1,0 +1,460 @@
+"""The JSON API (django-ninja): the pages' data and actions, with an OpenAPI schema at /api/docs.
+
+Reading follows the site's rule (public unless CITRIAGE_REQUIRE_LOGIN). Changing needs a
+session of a user with write access, and the CSRF token like any form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Field, NinjaAPI, Query, Router, Schema
+from ninja.errors import HttpError
+from ninja.security import SessionAuth
+
+from citriage.ci.models import JobAttempt, StoredLog
+from citriage.ci.reruns import rerun
+from citriage.patterns import library, scanning
+from citriage.patterns.models import Match, Pattern, PromotedMatch
+from citriage.patterns.tasks import scan_backlog_task
+from citriage.scanner.patterns import PatternError
+from citriage.web import workbench
+from citriage.web.access import can_write
+
+MAX_WINDOW = 2000  # lines per request of the log viewer
+MAX_LINE = 5000  # characters of one line sent to the log viewer
+
+
+class WriterAuth(SessionAuth):
+    """A logged-in session of someone allowed to change things (CSRF checked)."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        if not can_write(request.user):
+            raise HttpError(403, "you may read but not change: ask to be given access")
+        return request.user
+
+
+writer = WriterAuth()
+router = Router()
+
+
+# -- patterns -------------------------------------------------------------------
+
+
+class PatternOut(Schema):
+    id: int
+    expression: str
+    is_regex: bool
+    description: str
+    tags: list[str]
+    applicable_steps: list[str]
+    specificity: int
+    lines_from_end: int | None
+    is_retired: bool
+    author: str
+    created: datetime
+    supersedes_id: int | None
+    logs_scanned: int
+    logs_total: int
+
+    @staticmethod
+    def of(row: Pattern) -> PatternOut:
+        scanned, total = scanning.pattern_coverage(row)
+        return PatternOut(
+            id=row.pk,
+            expression=row.expression,
+            is_regex=row.is_regex,
+            description=row.description,
+            tags=row.tag_names(),
+            applicable_steps=list(row.applicable_steps),
+            specificity=row.specificity,
+            lines_from_end=row.lines_from_end,
+            is_retired=row.is_retired,
+            author=row.author,
+            created=row.created,
+            supersedes_id=row.supersedes_id,
+            logs_scanned=scanned,
+            logs_total=total,
+        )
+
+
+class CandidateIn(Schema):
+    expression: str = Field(..., max_length=10_000)
+    is_regex: bool = False
+    applicable_steps: list[str] = []
+    lines_from_end: int | None = Field(None, ge=0)
+    specificity: int = Field(1, ge=-1000, le=1000)
+
+
+class PatternIn(CandidateIn):
+    description: str = ""
+    tags: list[str] = []
+    has_nondeterministic_values: bool = False
+    supersedes: int | None = None
+
+
+class PatternEdit(Schema):
+    description: str | None = None
+    specificity: int | None = Field(None, ge=-1000, le=1000)
+    tags: list[str] | None = None
+    has_nondeterministic_values: bool | None = None
+    is_retired: bool | None = None
+
+
+class TryIn(CandidateIn):
+    log_id: int
+
+
+class LineMatch(Schema):
+    line: int
+    text: str
+    start: int
+    end: int
+
+
+class TryOut(Schema):
+    total: int
+    matches: list[LineMatch]
+
+
+class BacktestJob(Schema):
+    job_id: int
+    name: str
+    sha: str
+    branch: str
+    line: int
+    text: str
+    current_pattern: int | None
+    becomes_best: bool
+
+
+class BacktestOut(Schema):
+    logs_scanned: int
+    logs_total: int
+    complete: bool
+    failed_jobs_matched: int
+    best_match_changes: int
+    passing_logs_scanned: int
+    passing_logs_matched: int
+    jobs: list[BacktestJob]
+
+
+class Message(Schema):
+    detail: str
+
+
+def _candidate(data: CandidateIn) -> Any:
+    try:
+        return workbench.candidate(
+            data.expression,
+            is_regex=data.is_regex,
+            applicable_steps=tuple(data.applicable_steps),
+            lines_from_end=data.lines_from_end,
+            specificity=data.specificity,
+        )
+    except PatternError as exc:
+        raise HttpError(400, str(exc)) from None
+
+
+@router.get("/patterns", response=list[PatternOut], tags=["patterns"])
+def list_patterns(
+    request: HttpRequest,
+    tag: str | None = None,
+    text: str | None = None,
+    retired: bool | None = None,
+) -> list[PatternOut]:
+    rows = Pattern.objects.prefetch_related("tags").order_by("id")
+    if tag:
+        rows = rows.filter(tags__name=tag)
+    if text:
+        rows = rows.filter(expression__icontains=text)
+    if retired is not None:
+        rows = rows.filter(is_retired=retired)
+    return [PatternOut.of(row) for row in rows]
+
+
+@router.get("/patterns/{pattern_id}", response=PatternOut, tags=["patterns"])
+def get_pattern(request: HttpRequest, pattern_id: int) -> PatternOut:
+    return PatternOut.of(get_object_or_404(Pattern, pk=pattern_id))
+
+
+@router.post("/patterns", response={201: PatternOut, 400: Message}, auth=writer, tags=["patterns"])
+def create_pattern(request: HttpRequest, data: PatternIn) -> tuple[int, PatternOut]:
+    old = get_object_or_404(Pattern, pk=data.supersedes) if data.supersedes else None
+    try:
+        row = library.create_pattern(
+            data.expression,
+            is_regex=data.is_regex,
+            description=data.description,
+            tags=data.tags,
+            applicable_steps=data.applicable_steps,
+            specificity=data.specificity,
+            lines_from_end=data.lines_from_end,
+            has_nondeterministic_values=data.has_nondeterministic_values,
+            author=request.user.get_username(),
+            supersedes=old,
+        )
+    except library.LibraryError as exc:
+        raise HttpError(400, str(exc)) from None
+    return 201, PatternOut.of(row)
+
+
+@router.patch(
+    "/patterns/{pattern_id}",
+    response={200: PatternOut, 400: Message},
+    auth=writer,
+    tags=["patterns"],
+)
+def edit_pattern(request: HttpRequest, pattern_id: int, data: PatternEdit) -> PatternOut:
+    row = get_object_or_404(Pattern, pk=pattern_id)
+    changes = data.dict(exclude_none=True)
+    try:
+        return PatternOut.of(library.edit_pattern(row, **changes))
+    except library.LibraryError as exc:
+        raise HttpError(400, str(exc)) from None
+
+
+@router.post("/workbench/try", response={200: TryOut, 400: Message}, tags=["workbench"])
+def try_pattern(request: HttpRequest, data: TryIn) -> TryOut:
+    """The candidate's matches in one stored log (the workbench calls this as you type)."""
+    pattern = _candidate(data)
+    log = get_object_or_404(StoredLog.objects.select_related("step"), pk=data.log_id)
+    result = workbench.try_on_log(pattern, log)
+    return TryOut(total=result.total, matches=[LineMatch(**m) for m in result.matches])  # type: ignore[arg-type]
+
+
+@router.post("/workbench/backtest", response={200: BacktestOut, 400: Message}, tags=["workbench"])
+def backtest_pattern(request: HttpRequest, data: CandidateIn) -> BacktestOut:
+    """What the candidate would match in stored history, and whose best match it would become."""
+    result = workbench.backtest(_candidate(data), time_budget=settings.BACKTEST_SECONDS)
+    return BacktestOut(**{**result.__dict__, "jobs": [job.__dict__ for job in result.jobs]})
+
+
+# -- jobs and logs ----------------------------------------------------------------
+
+
+class StepOut(Schema):
+    id: int
+    name: str
+    index: int
+    container: int
+    status: str
+    timed_out: bool
+    log_id: int | None
+    line_count: int | None
+
+
+class MatchOut(Schema):
+    id: int
+    log_id: int
+    pattern_id: int
+    line: int
+    start: int
+    end: int
+    text: str
+
+
+class JobOut(Schema):
+    id: int
+    repository: str
+    provider: str
+    name: str
+    workflow: str
+    attempt: int
+    status: str
+    conclusion: str
+    sha: str
+    branch: str
+    url: str
+    finished_at: datetime | None
+    log_state: str
+    verdict: str | None
+    reasons: list[str]
+    best_match_id: int | None
+    steps: list[StepOut]
+    matches: list[MatchOut]
+
+
+def _job_out(job: JobAttempt) -> JobOut:
+    verdict = getattr(job, "verdict", None)
+    best = getattr(job, "best", None)
+    logs = {log.step_id: log for log in job.logs.all()}
+    return JobOut(
+        id=job.pk,
+        repository=job.repository.full_name,
+        provider=job.provider,
+        name=job.name,
+        workflow=job.workflow,
+        attempt=job.attempt,
+        status=job.status,
+        conclusion=job.conclusion,
+        sha=job.sha,
+        branch=job.branch,
+        url=job.url,
+        finished_at=job.finished_at,
+        log_state=job.log_state,
+        verdict=verdict.verdict if verdict else None,
+        reasons=[str(r) for r in verdict.reasons] if verdict else [],
+        best_match_id=best.match_id if best else None,
+        steps=[
+            StepOut(
+                id=step.pk,
+                name=step.name,
+                index=step.index,
+                container=step.container,
+                status=step.status,
+                timed_out=step.timed_out,
+                log_id=logs[step.pk].pk if step.pk in logs else None,
+                line_count=logs[step.pk].line_count if step.pk in logs else None,
+            )
+            for step in job.steps.all()
+        ],
+        matches=[
+            MatchOut(
+                id=m.pk,
+                log_id=m.log_id,
+                pattern_id=m.pattern_id,
+                line=m.line,
+                start=m.start,
+                end=m.end,
+                text=m.text,
+            )
+            for m in job.matches.order_by("log_id", "line", "pattern_id")[:500]
+        ],
+    )
+
+
+@router.get("/jobs", response=list[JobOut], tags=["jobs"])
+def list_failed_jobs(
+    request: HttpRequest, sha: str | None = None, limit: int = Query(50, ge=1, le=200)
+) -> list[JobOut]:
+    """Newest failed job attempts (optionally of one commit)."""
+    from citriage.ci.models import FAILED_CONCLUSIONS
+
+    jobs = JobAttempt.objects.filter(conclusion__in=FAILED_CONCLUSIONS)
+    if sha:
+        jobs = jobs.filter(sha=sha)
+    jobs = jobs.select_related("repository", "verdict", "best").order_by("-finished_at", "-id")
+    return [_job_out(job) for job in jobs[:limit]]
+
+
+@router.get("/jobs/{job_id}", response=JobOut, tags=["jobs"])
+def get_job(request: HttpRequest, job_id: int) -> JobOut:
+    jobs = JobAttempt.objects.select_related("repository", "verdict", "best")
+    return _job_out(get_object_or_404(jobs, pk=job_id))
+
+
+class LinesOut(Schema):
+    log_id: int
+    line_count: int
+    start: int
+    lines: list[str]
+    matches: dict[int, list[dict[str, int]]]
+
+
+@router.get("/logs/{log_id}/lines", response=LinesOut, tags=["jobs"])
+def log_lines(
+    request: HttpRequest,
+    log_id: int,
+    start: int = Query(1, ge=1),
+    count: int = Query(200, ge=1, le=MAX_WINDOW),
+) -> LinesOut:
+    """A window of a stored log's lines (1-based), with the stored matches in it."""
+    log = get_object_or_404(StoredLog, pk=log_id)
+    text = workbench.stored_text(log)
+    last = min(text.line_count, start + count - 1)
+    lines = [text.line(n)[:MAX_LINE] for n in range(start, last + 1)]
+    return LinesOut(
+        log_id=log.pk,
+        line_count=text.line_count,
+        start=start,
+        lines=lines,
+        matches=workbench.matches_by_line(log, start, last),
+    )
+
+
+class ActionOut(Schema):
+    ok: bool
+    detail: str
+
+
+@router.post("/jobs/{job_id}/rescan", response=ActionOut, auth=writer, tags=["jobs"])
+def rescan_job(request: HttpRequest, job_id: int) -> ActionOut:
+    job = get_object_or_404(JobAttempt, pk=job_id)
+    count = scanning.request_full_rescan(StoredLog.objects.filter(job=job))
+    scan_backlog_task.enqueue()
+    return ActionOut(ok=True, detail=f"{count} log(s) queued for a full rescan")
+
+
+@router.post("/jobs/{job_id}/rerun", response=ActionOut, auth=writer, tags=["jobs"])
+def rerun_job(request: HttpRequest, job_id: int) -> ActionOut:
+    job = get_object_or_404(JobAttempt, pk=job_id)
+    result = rerun(job, requested_by=request.user.get_username())
+    return ActionOut(ok=result.ok, detail=result.response)
+
+
+class PromoteIn(Schema):
+    match_id: int
+
+
+@router.post(
+    "/jobs/{job_id}/promote", response={200: ActionOut, 400: Message}, auth=writer, tags=["jobs"]
+)
+def promote_match(request: HttpRequest, job_id: int, data: PromoteIn) -> ActionOut:
+    job = get_object_or_404(JobAttempt, pk=job_id)
+    match = Match.objects.filter(pk=data.match_id, job=job).first()
+    if match is None:
+        raise HttpError(400, f"match {data.match_id} is not a match of job {job_id}")
+    promote(job, match, request.user.get_username())
+    return ActionOut(ok=True, detail=f"match {match.pk} is now the best match")
+
+
+def promote(job: JobAttempt, match: Match, by: str) -> None:
+    """A person's choice of best match wins over the ranking (DESIGN.md §4)."""
+    with transaction.atomic():
+        PromotedMatch.objects.update_or_create(
+            job=job,
+            defaults={
+                "log_id": match.log_id,
+                "pattern_id": match.pattern_id,
+                "line": match.line,
+                "promoted_by": by,
+            },
+        )
+        scanning.update_best_matches([job.pk])
+
+
+# -- system -----------------------------------------------------------------------
+
+
+class SystemOut(Schema):
+    logs: int
+    up_to_date: int
+    backlog: int
+    queue: dict[str, int]
+    workers: list[dict[str, Any]]
+
+
+@router.get("/system", response=SystemOut, tags=["system"])
+def system(request: HttpRequest) -> SystemOut:
+    from citriage.web.views import queue_depth, worker_rows
+
+    progress = scanning.scan_progress()
+    return SystemOut(
+        logs=progress["logs"],
+        up_to_date=progress["up_to_date"],
+        backlog=progress["backlog"],
+        queue=queue_depth(),
+        workers=worker_rows(),
+    )
+
+
+api = NinjaAPI(title="citriage", version="1", urls_namespace="api")
+api.add_router("/", router)
