@@ -27,7 +27,9 @@ from citriage.ci.models import (
     LogState,
     Provider,
     Repository,
+    StoredLog,
 )
+from citriage.patterns import scanning
 from citriage.providers.base import ProviderError, StepRun, TransientProviderError
 from citriage.providers.github_actions import (
     GitHubActions,
@@ -178,6 +180,7 @@ def fetch_logs(job: JobAttempt, api: GitHubActions | None = None) -> str:
         JobAttempt.objects.filter(pk=job.pk).update(
             log_state=LogState.ERROR, log_error=str(exc)[:2000]
         )
+        cooloff.touch(repository, job.sha)  # the verdict now says why there is no log
         return f"error: {exc}"
     finally:
         if own and api is not None:
@@ -196,7 +199,7 @@ def fetch_logs(job: JobAttempt, api: GitHubActions | None = None) -> str:
                 step = job.steps.filter(index=span.number, container=0).first()
                 if step is None:
                     continue
-                piece = read_span(log, span)
+                piece = read_span(log, span.start, span.end)
                 try:
                     stored.append(ingest.store_log(step, piece))
                 finally:
@@ -205,12 +208,21 @@ def fetch_logs(job: JobAttempt, api: GitHubActions | None = None) -> str:
             step = ingest.record_steps(
                 job, [StepRun(name=JOB_LOG_NAME, index=JOB_LOG_STEP, status="failure")]
             )[0]
-            log.seek(0)
-            stored.append(ingest.store_log(step, log))
+            whole = read_span(log)
+            try:
+                stored.append(ingest.store_log(step, whole))
+            finally:
+                whole.close()
     finally:
         log.close()
     ingest.mark_logs_fetched(job, any_output=True)
-    cooloff.touch(repository, job.sha)  # the summary waits for these logs' scan
+    # Scan now (the queued scan then finds nothing to do), so that the commit's summary,
+    # due after the cool-off, already sees the matches.
+    try:
+        scanning.scan_logs(StoredLog.objects.filter(pk__in=[s.pk for s in stored]))
+    except Exception:  # the queued scan task tries again; the logs are stored
+        logger.exception("scanning the logs of job %s failed", job.pk)
+    cooloff.touch(repository, job.sha)
     names = ", ".join(s.step.name for s in stored)
     return f"{len(stored)} log(s) stored ({names})"
 
@@ -230,6 +242,10 @@ def _retry_later(job: JobAttempt, problem: str) -> str:
         if state == LogState.PENDING_RETRY:
             when = timezone.now() + timedelta(seconds=min(3600, 30 * 2**attempts))
             fetch_logs_task.using(run_after=when).enqueue(job.pk)
+    if state == LogState.ERROR:
+        from citriage.triage import cooloff
+
+        cooloff.touch(job.repository, job.sha)
     return f"{state}: {note}"
 
 

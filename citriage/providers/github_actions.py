@@ -14,7 +14,6 @@ the step names and, when known, the step times.
 
 from __future__ import annotations
 
-import io
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -467,22 +466,22 @@ def split_job_log(stream: IO[bytes], steps: list[StepInfo]) -> list[StepSpan]:
     return spans
 
 
-def read_span(stream: IO[bytes], span: StepSpan) -> IO[bytes]:
-    """The bytes of one span as a file (spooled: memory stays bounded)."""
+def read_span(stream: IO[bytes], start: int = 0, end: int | None = None) -> IO[bytes]:
+    """Bytes [start, end) of a log as a file (spooled: memory stays bounded), ending
+    with a newline: a log cut off mid-line still reads as whole lines."""
     piece = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
-    stream.seek(span.start)
-    left = span.end - span.start
+    stream.seek(start)
+    left = float("inf") if end is None else end - start
+    last = b"\n"
     while left > 0:
-        block = stream.read(min(left, 1024 * 1024))
+        block = stream.read(int(min(left, 1024 * 1024)))
         if not block:
             break
         piece.write(block)
         left -= len(block)
+        last = block[-1:]
+    if last != b"\n":
+        piece.write(b"\n")
     piece.seek(0)
     return piece
 
-
-def split_text(data: bytes, steps: list[StepInfo]) -> dict[str, bytes]:
-    """A convenience for tests and tools: step name -> its raw bytes."""
-    stream = io.BytesIO(data)
-    return {s.name: data[s.start : s.end] for s in split_job_log(stream, steps)}
