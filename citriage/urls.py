@@ -9,4 +9,5 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("citriage.github.urls")),
     path("", include("citriage.web.urls")),
+    path("", include("citriage.triage.urls")),
 ]

@@ -1,0 +1,107 @@
+"""How broken the default branch is over time, from the stored summaries and breakages."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from citriage.ci.models import Commit, Repository
+from citriage.triage import breakages
+from citriage.triage.models import Breakage, CommitSummary, Verdict
+
+STATES = ("known breakage", "flaky", "unexplained")
+FLAKY = {Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED}
+
+
+def commit_state(summary: CommitSummary | None) -> str | None:
+    """Green (None), or why a default-branch commit had failures: something not excused
+    is "unexplained"; else a known breakage if any; else flaky (or otherwise excused)."""
+    if summary is None or summary.failures == 0:
+        return None
+    if not summary.all_excused:
+        return "unexplained"
+    if summary.counts.get(Verdict.KNOWN_PROBLEM):
+        return "known breakage"
+    return "flaky"
+
+
+@dataclass
+class Health:
+    days: list[date]
+    shares: dict[str, list[float]]  # state -> share of that day's commits, in %
+    commits_per_day: list[int]
+    fixed: list[tuple[Breakage, float]]  # breakage, hours to fix
+    ongoing: list[tuple[Breakage, float]]  # breakage, hours so far, longest first
+    inferred_ongoing: list[breakages.InferredSpan]
+    lag_times: list[str]
+    lag: list[int]  # per built commit: commits since the newest all-green one
+    current_lag: int | None
+
+
+def _hours(delta: timedelta | None) -> float:
+    return round(delta.total_seconds() / 3600, 1) if delta is not None else 0.0
+
+
+def compute(repository: Repository, *, commits: int = 1000) -> Health:
+    branch = list(
+        Commit.objects.filter(repository=repository, branch_position__isnull=False)
+        .order_by("-branch_position")
+        .only("sha", "branch_position", "committed_at")[:commits]
+    )[::-1]
+    summaries = {
+        s.sha: s
+        for s in CommitSummary.objects.filter(
+            repository=repository, sha__in=[c.sha for c in branch]
+        )
+    }
+    per_day: dict[date, Counter[str]] = defaultdict(Counter)
+    lag_times, lag = [], []
+    newest_green: int | None = None
+    for commit in branch:
+        summary = summaries.get(commit.sha)
+        if summary is None:
+            continue  # not built (yet)
+        day = (commit.committed_at or summary.updated).date()
+        state = commit_state(summary)
+        per_day[day]["commits"] += 1
+        if state:
+            per_day[day][state] += 1
+        elif summary.pending == 0:
+            newest_green = commit.branch_position
+        if newest_green is not None:
+            lag_times.append((commit.committed_at or summary.updated).isoformat())
+            lag.append((commit.branch_position or 0) - newest_green)
+    days = sorted(per_day)
+    shares = {
+        state: [round(100 * per_day[d][state] / per_day[d]["commits"], 1) for d in days]
+        for state in STATES
+    }
+    annotated = list(
+        Breakage.objects.filter(repository=repository)
+        .select_related("cause", "fix")
+        .order_by("-cause__branch_position")
+    )
+    fixed = [(b, _hours(breakages.duration(b))) for b in annotated if b.fix is not None][:40]
+    ongoing = sorted(
+        ((b, _hours(breakages.duration(b))) for b in annotated if b.fix is None),
+        key=lambda item: -item[1],
+    )
+    head = branch[-1].branch_position if branch else 0
+    inferred = [
+        s
+        for s in breakages.infer_spans(repository, low=(head or 0) - 300, high=head or 0)
+        if s.ongoing and not s.weak
+    ]
+    inferred.sort(key=lambda s: -s.commits)
+    return Health(
+        days,
+        shares,
+        [per_day[d]["commits"] for d in days],
+        fixed[::-1],
+        ongoing,
+        inferred,
+        lag_times,
+        lag,
+        lag[-1] if lag else None,
+    )

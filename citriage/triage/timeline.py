@@ -1,0 +1,208 @@
+"""The default branch as a grid: commits (rows, newest first) by jobs (columns).
+
+Built in a handful of queries whatever the size (commits, attempts with their
+verdicts, breakages, inferred runs, reverts), and rendered to HTML here rather
+than in template loops, so 100 commits by 300 jobs stays quick.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttempt, Repository
+from citriage.triage import breakages
+from citriage.triage.models import Breakage, Verdict
+
+PULL_REFERENCE = re.compile(r"\(#(\d+)\)\s*$")
+PREFIX = re.compile(r"[-_/ :.(]")
+ICONS: dict[str, str] = {
+    Verdict.NEW: "✗",
+    Verdict.UNMATCHED: "?",
+    Verdict.TIMEOUT: "⏱",
+    Verdict.NO_LOG: "∅",
+    Verdict.INFRA: "⚙",
+    Verdict.KNOWN_PROBLEM: "■",
+    Verdict.FLAKY_PATTERN: "~",
+    Verdict.FLAKY_CONFIRMED: "≈",
+    Verdict.PENDING: "…",
+}
+
+
+def job_prefix(name: str) -> str:
+    """The group a job's column goes in: its name up to the first separator."""
+    return PREFIX.split(name.strip(), maxsplit=1)[0] or name
+
+
+@dataclass
+class Row:
+    commit: Commit
+    pull: int | None
+    cells: SafeString
+    revert_of: Commit | None = None
+    in_revert: bool = False
+    breakages: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Grid:
+    repository: Repository
+    rows: list[Row]
+    groups: list[tuple[str, list[str]]]  # prefix -> job names, in column order
+    hidden_green: int
+    annotated: list[Breakage]
+    inferred: list[breakages.InferredSpan]
+    page: int
+    pages: int
+
+    @property
+    def jobs(self) -> list[str]:
+        return [name for _, names in self.groups for name in names]
+
+
+def _cell(job: str, attempts: list[dict[str, object]], annotated: list[int], inferred: bool) -> str:
+    classes = ["c"]
+    if annotated:
+        classes.append("bk")
+    if inferred:
+        classes.append("inf")
+    marks = []
+    for a in attempts:
+        conclusion = a["conclusion"]
+        verdict = a["verdict__verdict"]
+        if conclusion == Conclusion.SUCCESS:
+            css, icon, what = "ok", "✓", "passed"
+        elif conclusion in FAILED_CONCLUSIONS:
+            verdict = verdict or Verdict.PENDING
+            css, icon = f"v-{verdict}", ICONS.get(str(verdict), "✗")
+            what = Verdict(verdict).label if verdict in Verdict.values else str(verdict)
+        elif not conclusion:
+            css, icon, what = "run", "○", "running"
+        else:
+            css, icon, what = "skip", "–", str(conclusion)
+        title = escape(f"{job} #{a['attempt']}: {what}")
+        marks.append(f'<a class="{css}" href="/jobs/{a["pk"]}/" title="{title}">{icon}</a>')
+    data = f' data-breakages="{",".join(map(str, annotated))}"' if annotated else ""
+    return f'<td class="{" ".join(classes)}" data-job="{escape(job)}"{data}>{"".join(marks)}</td>'
+
+
+def build(
+    repository: Repository, *, page: int = 1, per_page: int = 100, show_green: bool = False
+) -> Grid:
+    on_branch = Commit.objects.filter(repository=repository, branch_position__isnull=False)
+    total = on_branch.count()
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    commits = list(
+        on_branch.order_by("-branch_position")[(page - 1) * per_page : page * per_page].only(
+            "id", "sha", "message", "author_name", "author_login", "committed_at", "branch_position"
+        )
+    )
+    if not commits:
+        return Grid(repository, [], [], 0, [], [], page, pages)
+    low = commits[-1].branch_position or 0
+    high = commits[0].branch_position or 0
+    attempts: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    names: set[str] = set()
+    failing_names: set[str] = set()
+    for a in (
+        JobAttempt.objects.filter(repository=repository, commit_id__in=[c.pk for c in commits])
+        .order_by("attempt", "pk")
+        .values("pk", "name", "attempt", "conclusion", "commit_id", "verdict__verdict")
+    ):
+        attempts[(a["commit_id"], a["name"])].append(dict(a))
+        names.add(str(a["name"]))
+        if a["conclusion"] != Conclusion.SUCCESS:
+            failing_names.add(str(a["name"]))
+    found = list(
+        Breakage.objects.filter(repository=repository, cause__branch_position__lte=high)
+        .filter(Q(fix__isnull=True) | Q(fix__branch_position__gt=low))
+        .select_related("cause", "fix")
+        .order_by("cause__branch_position")
+    )
+    inferred = [
+        s
+        for s in breakages.infer_spans(repository, low=low, high=high)
+        if not s.weak and s.job in names
+    ]
+    shown = sorted(names if show_green else failing_names | _breakage_jobs(found, names))
+    groups = [
+        (prefix, list(group))
+        for prefix, group in groupby(sorted(shown, key=job_prefix_key), key=job_prefix)
+    ]
+    columns = [name for _, group in groups for name in group]
+    inferred_at: set[tuple[str, int]] = set()
+    for span in inferred:
+        for position in range(
+            span.first.branch_position or 0, (span.last.branch_position or 0) + 1
+        ):
+            inferred_at.add((span.job, position))
+    reverts = breakages.find_reverts(repository, commits)
+    revert_of = {r.commit.pk: r.reverted for r in reverts}
+    revert_ranges = [
+        (r.reverted.branch_position, r.commit.branch_position)
+        for r in reverts
+        if r.reverted is not None and r.reverted.branch_position is not None
+    ]
+    rows = []
+    for commit in commits:
+        position = commit.branch_position or 0
+        covering = [
+            b
+            for b in found
+            if (b.cause.branch_position or 0) <= position
+            and (b.fix is None or position < (b.fix.branch_position or 0))
+        ]
+        cells = []
+        for name in columns:
+            annotated = [b.pk for b in covering if b.covers_job(name)]
+            cells.append(
+                _cell(
+                    name,
+                    attempts.get((commit.pk, name), []),
+                    annotated,
+                    (name, position) in inferred_at,
+                )
+            )
+        match = PULL_REFERENCE.search(commit.title)
+        rows.append(
+            Row(
+                commit,
+                int(match.group(1)) if match else None,
+                mark_safe("".join(cells)),
+                revert_of.get(commit.pk),
+                any(start <= position <= end for start, end in revert_ranges if end is not None),
+                [b.pk for b in covering],
+            )
+        )
+    return Grid(
+        repository,
+        rows,
+        groups,
+        len(names) - len(columns),
+        found,
+        inferred,
+        page,
+        pages,
+    )
+
+
+def job_prefix_key(name: str) -> tuple[str, str]:
+    return job_prefix(name), name
+
+
+def _breakage_jobs(found: list[Breakage], names: set[str]) -> set[str]:
+    """Columns to keep even when green on this page: those a breakage names."""
+    return {job for b in found for job in b.jobs if job in names}
+
+
+def pull_url(repository: Repository, number: int) -> str:
+    return f"{settings.GITHUB_URL}/{repository.full_name}/pull/{number}"
