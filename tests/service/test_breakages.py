@@ -392,8 +392,8 @@ def test_span_inference_on_generated_histories(repo: Repository, seed: int) -> N
                 broken_with = rng.choice(["Run tests", "Build", "Checkout code x"])
             elif broken_with is not None and rng.random() < 0.3:
                 broken_with = None if rng.random() < 0.7 else rng.choice(["Run tests", "Build"])
-            built = rng.random() > 0.15
-            states.append(None if not built else (broken_with or "pass"))
+            was_built = rng.random() > 0.15
+            states.append(None if not was_built else (broken_with or "pass"))
         plan[name] = states
     for name, states in plan.items():
         for commit, state in zip(main, states, strict=True):

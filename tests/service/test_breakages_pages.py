@@ -120,7 +120,7 @@ def test_timeline_queries_do_not_grow_with_the_grid(
 def test_marking_a_breakage_on_the_grid(
     client: Client, writer: Client, history: tuple[Repository, list[Commit]]
 ) -> None:
-    repo, main = history
+    _repo, main = history
     pr_verdict = JobVerdict.objects.get(sha="ab" * 20)
     # inferred (four commits failing the same way at the merge base): already known
     assert pr_verdict.verdict == Verdict.KNOWN_PROBLEM and pr_verdict.breakage is None
@@ -164,7 +164,7 @@ def test_marking_a_breakage_on_the_grid(
 def test_breakage_list_detail_and_edit(
     writer: Client, history: tuple[Repository, list[Commit]]
 ) -> None:
-    repo, main = history
+    _repo, main = history
     html = writer.get("/breakages/?repo=acme/rocket").content.decode()
     assert "No breakage annotated yet" in html
     # the inferred run is offered for annotation
