@@ -277,6 +277,33 @@ class _Feeder:
         ingest.mark_logs_fetched(attempt_row, any_output=True)
 
 
+def annotate_latest_breakage(repository: Repository, main: list[DemoCommit]) -> None:
+    """Someone annotated the most recent breakage of main; the older ones are left for
+    citriage to infer (and to offer for annotation)."""
+    from citriage.ci.models import Commit
+    from citriage.triage.breakages import create_breakage
+
+    planned = {id(b): b for commit in main for b in commit.breakages}
+    if not planned:
+        return
+    latest = max(planned.values(), key=lambda b: b.start)
+    end = latest.start + latest.length
+
+    def on_branch(index: int) -> Commit:
+        return Commit.objects.get(repository=repository, sha=main[index].sha)
+
+    how = "reverted" if latest.fixed_by_revert else "fixed"
+    create_breakage(
+        repository,
+        cause=on_branch(latest.start),
+        fix=on_branch(end) if end < len(main) else None,
+        jobs=latest.jobs,
+        description=f"{main[latest.start].message.splitlines()[0]} broke {latest.failure}; {how}",
+        category="code",
+        reporter="grace",
+    )
+
+
 def generate_demo(
     *,
     commits: int = 200,
@@ -313,6 +340,7 @@ def generate_demo(
         if progress:
             progress(done, total)
     ingest.record_default_branch(repository, [c.sha for c in main])
+    annotate_latest_breakage(repository, main)
     for number, heads, author in prs:
         for commit in heads:
             with transaction.atomic():

@@ -8,6 +8,9 @@
   if (!table || !form) return;
   const status = document.getElementById("selection");
   const selected = new Set();
+  // Cells do not repeat their job's name: it is the title of their column's header.
+  const jobs = [...table.querySelectorAll("thead th.job")].map((th) => th.title);
+  const firstJobColumn = 2; // after the commit and breakage columns
 
   function hidden(name, value) {
     const input = document.createElement("input");
@@ -20,17 +23,17 @@
 
   function update() {
     const commits = new Set();
-    const jobs = new Set();
+    const picked = new Set();
     for (const cell of selected) {
       commits.add(cell.parentElement.dataset.sha);
-      jobs.add(cell.dataset.job);
+      picked.add(jobs[cell.cellIndex - firstJobColumn]);
     }
     status.textContent = selected.size
-      ? `${selected.size} cell(s) selected: ${commits.size} commit(s), ${jobs.size} job(s)`
+      ? `${selected.size} cell(s) selected: ${commits.size} commit(s), ${picked.size} job(s)`
       : "nothing selected";
     form.querySelectorAll("input.picked").forEach((input) => input.remove());
     commits.forEach((sha) => hidden("sha", sha));
-    jobs.forEach((job) => hidden("job", job));
+    picked.forEach((job) => hidden("job", job));
   }
 
   table.addEventListener("click", (event) => {
