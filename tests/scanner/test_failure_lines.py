@@ -1,0 +1,181 @@
+"""The failure-line finder: each rule explained by a small log that shows it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from citriage.scanner.failure_lines import find_failure_lines, score_line
+from citriage.scanner.logtext import LogText
+from citriage.scanner.patterns import Pattern
+
+
+def best(text: str) -> str:
+    found = find_failure_lines(LogText.from_text(text))
+    assert found, "expected a candidate"
+    return found[0].text
+
+
+def test_python_traceback_gives_the_exception_line_not_the_header() -> None:
+    log = """collecting ...
+Traceback (most recent call last):
+  File "/app/run.py", line 3, in <module>
+    import missing_module
+  File "/app/x.py", line 9, in load
+    raise ValueError("bad config")
+ValueError: bad config: key 'retries' must be an int
+##[error]Process completed with exit code 1."""
+    assert best(log) == "ValueError: bad config: key 'retries' must be an int"
+
+
+def test_boilerplate_exit_lines_are_never_candidates() -> None:
+    log = "building\n##[error]Process completed with exit code 1.\nmake: *** [all] Error 2\n"
+    lines = [c.text for c in find_failure_lines(LogText.from_text(log))]
+    assert lines == []
+
+
+def test_compiler_error_beats_the_make_error_and_linker_summary() -> None:
+    log = """gcc -Wall -Werror -c src/a.c -o a.o
+src/a.c:3:9: error: unknown type name 'sizet'
+make: *** [Makefile:4: a.o] Error 1
+collect2: error: ld returned 1 exit status"""
+    assert best(log) == "src/a.c:3:9: error: unknown type name 'sizet'"
+
+
+def test_linker_undefined_reference() -> None:
+    log = "linking app\n/usr/bin/ld: main.o: undefined reference to `frobnicate'\nbuild failed\n"
+    assert "undefined reference" in best(log)
+
+
+def test_sanitizer_report() -> None:
+    log = """running tests
+==123==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010
+    #0 0x4f3a2b in main /src/main.c:10
+SUMMARY: AddressSanitizer: heap-use-after-free /src/main.c:10 in main"""
+    top = [c.text for c in find_failure_lines(LogText.from_text(log))[:2]]
+    assert any("AddressSanitizer" in t for t in top)
+    assert not any(t.strip().startswith("#0") for t in top)
+
+
+def test_go_test_failure_beats_the_package_summary() -> None:
+    log = """=== RUN   TestParse
+--- FAIL: TestParse (0.01s)
+    parse_test.go:12: got 3, want 4
+FAIL
+FAIL\tgithub.com/acme/parse\t0.012s"""
+    assert best(log).startswith("--- FAIL: TestParse") or "got 3, want 4" in best(log)
+
+
+def test_junit_failure_and_assertion() -> None:
+    log = """Running com.acme.ParserTest
+Tests run: 3, Failures: 1, Errors: 0, Skipped: 0
+parses(com.acme.ParserTest)  Time elapsed: 0.02 sec  <<< FAILURE!
+java.lang.AssertionError: expected:<4> but was:<3>
+\tat org.junit.Assert.fail(Assert.java:88)
+\tat com.acme.ParserTest.parses(ParserTest.java:12)
+[ERROR] For more information about the errors and possible solutions, please read:
+[ERROR] [Help 1] http://cwiki.apache.org/confluence/display/MAVEN/MojoFailureException"""
+    top = best(log)
+    assert "AssertionError" in top or "<<< FAILURE!" in top
+
+
+def test_stack_frames_warnings_and_retries_lose() -> None:
+    assert (
+        score_line("\tat com.acme.Foo.bar(Foo.java:12)")[0]
+        < score_line("java.lang.IllegalStateException: boom")[0]
+    )
+    assert (
+        score_line("warning: unused variable 'x'")[0] < score_line("error: unused variable 'x'")[0]
+    )
+    assert score_line("Retrying (Retry(total=4)) after connection broken: timed out")[0] < 5
+    assert score_line("Tests run: 10, Failures: 0, Errors: 0")[0] < 3
+
+
+def test_timestamps_and_log_levels_are_seen_through() -> None:
+    gha = "2024-01-31T12:34:56.7890123Z ImportError: cannot import name 'x' from 'y'"
+    assert score_line(gha) == (10, "exception")
+    mozilla = (
+        "[task 2025-02-13T21:30:46.167Z] 21:30:46  WARNING -  TEST-UNEXPECTED-FAIL | a.html | t"
+    )
+    assert score_line(mozilla)[0] >= 8
+    info = "[task 2025-02-13T21:30:46.167Z] 21:30:46     INFO - loaded error-page module"
+    assert score_line(info)[0] < score_line(info.replace("INFO", "ERROR"))[0]
+
+
+def test_cleanup_after_the_step_exited_loses() -> None:
+    log = """step output
+npm test
+Error: expected 200 to equal 404
+##[error]Process completed with exit code 1.
+Post job cleanup.
+error: could not remove cache directory"""
+    assert best(log) == "Error: expected 200 to equal 404"
+
+
+def test_the_last_error_before_the_command_failed_wins() -> None:
+    log = """fetching
+fatal: unable to access 'https://example.com/repo.git/': timed out
+fetch ok on second mirror
+fatal: couldn't find remote ref refs/tags/v9
+##[error]The process '/usr/bin/git' failed with exit code 128"""
+    assert best(log) == "fatal: couldn't find remote ref refs/tags/v9"
+
+
+def test_repeated_lines_are_one_candidate_at_the_first_occurrence() -> None:
+    log = "\n".join(["ok"] * 3 + ["ConnectionError: host db-7 unreachable after 30s"] * 5)
+    found = find_failure_lines(LogText.from_text(log))
+    assert [c.line for c in found] == [4]
+
+
+def test_top_five_at_most_and_in_score_order() -> None:
+    log = "\n".join(f"error: problem number {i} in module m{i}" for i in range(20))
+    found = find_failure_lines(LogText.from_text(log))
+    assert len(found) == 5
+    assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+
+
+def test_a_clean_log_has_no_candidates() -> None:
+    assert find_failure_lines(LogText.from_text("all good\n3 passed in 0.2s\n")) == []
+    assert find_failure_lines(LogText.from_text("")) == []
+
+
+def test_a_pattern_match_leads_and_generic_matches_do_not() -> None:
+    from citriage.scanner.engine import PatternSet
+
+    log = LogText.from_text(
+        "checkout\nconnection reset by peer while fetching\nValueError: x\n"
+        "##[error]Process completed with exit code 1.\n"
+    )
+    patterns = [
+        Pattern(id=1, expression="connection reset by peer"),
+        Pattern(id=2, expression="Process completed with exit code", specificity=9),
+    ]
+    matches = PatternSet(patterns).scan(log)
+    found = find_failure_lines(log, matches=matches, patterns={p.id: p for p in patterns})
+    assert found[0].line == 2 and found[0].reason == "pattern 1"
+    assert found[1].text == "ValueError: x"
+
+
+@pytest.mark.parametrize("lines", [200_000])
+def test_large_logs_take_linear_time(lines: int) -> None:
+    # Not a speed figure (those are in bench/): a sanity check that doubling the log
+    # does not quadruple the time.
+    chunk = "".join(
+        f"2024-01-01T00:00:00Z step {i}: compiling module_{i}.c\n"
+        + (f"module_{i}.c:1:1: warning: unused\n" if i % 7 == 0 else "")
+        for i in range(lines // 2)
+    )
+    small = LogText.from_text(chunk + "src/z.c:9:1: error: boom\n")
+    large = LogText.from_text(chunk * 2 + "src/z.c:9:1: error: boom\n")
+    start = time.perf_counter()
+    assert best_of(small) == "src/z.c:9:1: error: boom"
+    t_small = time.perf_counter() - start
+    start = time.perf_counter()
+    assert best_of(large) == "src/z.c:9:1: error: boom"
+    t_large = time.perf_counter() - start
+    assert t_large < 4 * t_small + 0.5
+
+
+def best_of(log: LogText) -> str:
+    return find_failure_lines(log, limit=1)[0].text
