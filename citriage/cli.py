@@ -17,8 +17,10 @@ from rich.table import Table
 from citriage.scanner import patterns as pattern_files
 from citriage.scanner.engine import Match, PatternSet
 from citriage.scanner.excerpts import excerpt
+from citriage.scanner.failure_lines import find_failure_lines
 from citriage.scanner.logtext import LogText, read_log
 from citriage.scanner.ranking import best_match
+from citriage.scanner.signature import signature
 
 app = typer.Typer(
     help="citriage: why did CI fail, and is it my fault?",
@@ -47,6 +49,15 @@ def _match_json(match: Match) -> dict[str, Any]:
         "span": [match.start, match.end],
         "text": match.text,
         "captures": list(match.captures),
+    }
+
+
+def _failure_lines_json(log: LogText) -> dict[str, Any]:
+    """The finder's top candidates (pattern-independent) and the best one's signature."""
+    found = find_failure_lines(log)
+    return {
+        "failure_lines": [{"line": c.line, "text": c.text, "score": c.score} for c in found],
+        "signature": signature(found[0].text) if found else None,
     }
 
 
@@ -106,6 +117,7 @@ def scan(
                 "truncated": log.truncated,
                 "matches": [_match_json(m) for m in matches],
                 "best": _match_json(best) if best else None,
+                **_failure_lines_json(log),
             }
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:

@@ -73,6 +73,8 @@ def test_json_output_one_object_per_file(logs: dict[str, Path], corpus: Path) ->
         "truncated": False,
         "matches": [],
         "best": None,
+        "failure_lines": [],
+        "signature": None,
     }
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +183,31 @@ def test_large_logs_take_linear_time(lines: int) -> None:
 
 def best_of(log: LogText) -> str:
     return find_failure_lines(log, limit=1)[0].text
+
+
+def test_scan_json_reports_failure_lines_and_signature(tmp_path: Path) -> None:
+    log = tmp_path / "build.log"
+    log.write_text(
+        "$ make\n2024-05-01T10:00:00Z src/a.c:3:9: error: unknown type name 'sizet'\n"
+        "make: *** [all] Error 1\n"
+    )
+    clean = tmp_path / "ok.log"
+    clean.write_text("all good\n")
+    empty_library = tmp_path / "none.yaml"
+    empty_library.write_text("format: citriage-patterns/1\npatterns: []\n")
+    for extra in ([], ["--patterns", str(empty_library)]):
+        result = subprocess.run(
+            [sys.executable, "-m", "citriage.cli", "scan", "--json", *extra, str(log), str(clean)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        first, second = (json.loads(line) for line in result.stdout.splitlines())
+        assert first["failure_lines"][0]["line"] == 2
+        assert first["failure_lines"][0]["text"].endswith("error: unknown type name 'sizet'")
+        assert isinstance(first["failure_lines"][0]["score"], float)
+        assert len(first["failure_lines"]) <= 5
+        assert first["signature"] == "src/a.c:<n>:<n>: error: unknown type name 'sizet'"
+        assert "matches" in first and "best" in first  # the existing keys stay
+        assert second["failure_lines"] == [] and second["signature"] is None
