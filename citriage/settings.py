@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "citriage.ops",
     "citriage.github",
     "citriage.triage",
+    "citriage.clusters",
     "citriage.web",
 ]
 

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("citriage.github.urls")),
     path("", include("citriage.web.urls")),
     path("", include("citriage.triage.urls")),
+    path("clusters/", include("citriage.clusters.urls")),
 ]

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from citriage import logstore
 from citriage.ci.models import StoredLog
+from citriage.clusters import analysis as failure_lines
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
 from citriage.scanner import patterns as scanner_patterns
 from citriage.scanner import ranking
@@ -128,7 +129,9 @@ def scan_logs(logs: QuerySet[StoredLog], *, full: bool = False, limit: int = 200
             if not len(pattern_set):
                 continue
             try:
-                found = pattern_set.scan(logstore.load_text(key, line_count), step=step)
+                text = logstore.load_text(key, line_count)
+                found = pattern_set.scan(text, step=step)
+                failure_lines.record(log_id, job_id, text)  # second opinion, same transaction
             except Exception as exc:  # a broken stored log must not stop the others
                 logger.exception("scanning log %s failed", log_id)
                 failed[log_id] = f"{type(exc).__name__}: {exc}"[:2000]
