@@ -360,7 +360,8 @@ def snapshot(breakage: Breakage) -> dict[str, Any]:
     }
 
 
-def _record(breakage: Breakage, editor: str, action: str, before: dict[str, Any]) -> None:
+def record(breakage: Breakage, editor: str, action: str, before: dict[str, Any]) -> None:
+    """Keep the change in the breakage's history (nothing when nothing changed)."""
     after = snapshot(breakage)
     changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
     if changes or action == "created":
@@ -392,7 +393,7 @@ def create_breakage(
     breakage.full_clean()
     with transaction.atomic():
         breakage.save()
-        _record(breakage, reporter, "created", {})
+        record(breakage, reporter, "created", {})
     return breakage
 
 
@@ -413,7 +414,7 @@ def update_breakage(
         raise
     with transaction.atomic():
         breakage.save()
-        _record(breakage, editor, action, before)
+        record(breakage, editor, action, before)
     return breakage
 
 

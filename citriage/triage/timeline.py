@@ -22,7 +22,8 @@ from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttemp
 from citriage.triage import breakages
 from citriage.triage.models import Breakage, Verdict
 
-PULL_REFERENCE = re.compile(r"\(#(\d+)\)\s*$")
+# "Title (#123)" (squash merges) or "Merge pull request #123 from ..." (merge commits)
+PULL_REFERENCE = re.compile(r"\(#(\d+)\)\s*$|^Merge pull request #(\d+) ")
 PREFIX = re.compile(r"[-_/ :.(]")
 ICONS: dict[str, str] = {
     Verdict.NEW: "✗",
@@ -179,7 +180,7 @@ def build(
         rows.append(
             Row(
                 commit,
-                int(match.group(1)) if match else None,
+                int(match.group(1) or match.group(2)) if match else None,
                 mark_safe("".join(cells)),
                 revert_of.get(commit.pk),
                 any(start <= position <= end for start, end in revert_ranges if end is not None),

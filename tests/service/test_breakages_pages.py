@@ -237,3 +237,40 @@ def test_health_page(client: Client, history: tuple[Repository, list[Commit]]) -
     assert len(figures["fig-fix"]["data"][0]["y"]) == 1
     assert figures["fig-lag"]["data"][0]["y"][-1] == 0  # the head is all green
     assert "0 commits behind the head" in html
+
+
+def test_admin_edits_are_validated_and_kept_in_the_history(
+    client: Client, history: tuple[Repository, list[Commit]]
+) -> None:
+    repo, main = history
+    breakage = breakages.create_breakage(repo, cause=main[3], jobs=["build-1"], reporter="ada")
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    url = f"/admin/triage/breakage/{breakage.pk}/change/"
+    assert client.get(url).status_code == 200
+    [edit] = breakage.history.all()
+    form = {
+        "repository": repo.pk,
+        "cause": main[3].pk,
+        "fix": main[1].pk,  # before the cause: refused
+        "jobs": '["build-1", "lint"]',
+        "description": "from the admin",
+        "category": "infra",
+        "reporter": "ada",
+        "created_0": "2026-11-01",
+        "created_1": "12:00:00",
+        "history-TOTAL_FORMS": "1",
+        "history-INITIAL_FORMS": "1",
+        "history-MIN_NUM_FORMS": "0",
+        "history-MAX_NUM_FORMS": "1000",
+        "history-0-id": edit.pk,
+        "history-0-breakage": breakage.pk,
+    }
+    response = client.post(url, form)
+    assert response.status_code == 200 and "must come after" in response.content.decode()
+    response = client.post(url, form | {"fix": main[6].pk})
+    assert response.status_code == 302
+    breakage.refresh_from_db()
+    assert breakage.fix == main[6] and breakage.jobs == ["build-1", "lint"]
+    latest = breakage.history.last()
+    assert latest is not None and latest.editor == "root"
+    assert latest.changes["fix"] == [None, main[6].sha] and "category" in latest.changes
