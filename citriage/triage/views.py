@@ -13,6 +13,7 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from citriage.ci.models import Commit, Repository
@@ -156,8 +157,8 @@ def timeline_mark(request: HttpRequest) -> HttpResponse:
     repository = _repository(request)
     if repository is None:
         raise Http404("no repository")
-    back = request.POST.get("next") or reverse("triage:timeline")
-    if not back.startswith("/"):
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("triage:timeline")
     action = request.POST.get("action", "")
     shas = [s for s in request.POST.getlist("sha") if s]

@@ -142,6 +142,9 @@ def test_marking_a_breakage_on_the_grid(
     assert breakage.fix is None
     fix = {"repo": "acme/rocket", "action": "fix", "breakage": breakage.pk, "sha": main[7].sha}
     writer.post("/timeline/mark", fix)
+    assert writer.post("/timeline/mark", bad | {"next": "//evil.example"})["Location"] == (
+        "/timeline/"
+    )
     add = {"repo": "acme/rocket", "action": "add-jobs", "breakage": breakage.pk}
     writer.post("/timeline/mark", add | {"sha": main[5].sha, "job": ["lint", "build-0"]})
     breakage.refresh_from_db()
