@@ -34,6 +34,7 @@ class Health:
     fixed: list[tuple[Breakage, float]]  # breakage, hours to fix
     ongoing: list[tuple[Breakage, float]]  # breakage, hours so far, longest first
     inferred_ongoing: list[breakages.InferredSpan]
+    inferred_fixed: list[tuple[str, float]]  # label, hours from first bad to fixed
     lag_times: list[str]
     lag: list[int]  # per built commit: commits since the newest all-green one
     current_lag: int | None
@@ -88,12 +89,17 @@ def compute(repository: Repository, *, commits: int = 1000) -> Health:
         key=lambda item: -item[1],
     )
     head = branch[-1].branch_position if branch else 0
-    inferred = [
+    spans = [
         s
         for s in breakages.infer_spans(repository, low=(head or 0) - 300, high=head or 0)
-        if s.ongoing and not s.weak
+        if not s.weak
     ]
-    inferred.sort(key=lambda s: -s.commits)
+    inferred = sorted((s for s in spans if s.ongoing), key=lambda s: -s.commits)
+    inferred_fixed = [
+        (f"{s.job} {s.first.sha[:7]}", _hours(s.fix.committed_at - s.first.committed_at))
+        for s in sorted(spans, key=lambda s: s.first.branch_position or 0)
+        if s.fix is not None and s.fix.committed_at and s.first.committed_at
+    ][-40:]
     return Health(
         days,
         shares,
@@ -101,6 +107,7 @@ def compute(repository: Repository, *, commits: int = 1000) -> Health:
         fixed[::-1],
         ongoing,
         inferred,
+        inferred_fixed,
         lag_times,
         lag,
         lag[-1] if lag else None,

@@ -390,12 +390,25 @@ def health_page(request: HttpRequest) -> HttpResponse:
     percentages = cast(dict[str, Sequence[int]], state.shares)  # floats plot the same
     shares = charts.stacked_bars([d.isoformat() for d in state.days], percentages, HEALTH_COLOURS)
     shares["layout"] = {**shares["layout"], "yaxis": {"title": "% of commits", "range": [0, 100]}}
-    time_to_fix = charts.bars(
-        [f"#{b.pk} {', '.join(b.jobs) or 'all jobs'}"[:40] for b, _ in state.fixed],
-        cast(list[int], [hours for _, hours in state.fixed]),
-        horizontal=False,
-    )
-    time_to_fix["layout"] = {**time_to_fix["layout"], "yaxis": {"title": "hours to fix"}}
+    time_to_fix = {
+        "data": [
+            {
+                "type": "bar",
+                "name": "annotated",
+                "x": [f"#{b.pk} {', '.join(b.jobs) or 'all jobs'}"[:40] for b, _ in state.fixed],
+                "y": [hours for _, hours in state.fixed],
+                "marker": {"color": "#0969da"},
+            },
+            {
+                "type": "bar",
+                "name": "inferred",
+                "x": [label for label, _ in state.inferred_fixed],
+                "y": [hours for _, hours in state.inferred_fixed],
+                "marker": {"color": "#d4a72c"},
+            },
+        ],
+        "layout": {**charts.LAYOUT, "yaxis": {"title": "hours to fix"}, "barmode": "group"},
+    }
     lag = {
         "data": [{"type": "scatter", "mode": "lines", "x": state.lag_times, "y": state.lag}],
         "layout": {**charts.LAYOUT, "yaxis": {"title": "commits behind head"}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 import re
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,12 @@ def history(log_store: Path) -> tuple[Repository, list[Commit]]:
         if i == 9:
             message = f'Revert "Change 8 (#108)"\n\nThis reverts commit {shas[8]}.'
         ingest.record_commit(
-            repo, sha, parents=[shas[i - 1]] if i else [], message=message, author_login="ada"
+            repo,
+            sha,
+            parents=[shas[i - 1]] if i else [],
+            message=message,
+            author_login="ada",
+            committed_at=factories.T0 + timedelta(hours=i),
         )
     ingest.record_default_branch(repo, shas)
     for i, sha in enumerate(shas):
@@ -237,7 +243,9 @@ def test_health_page(client: Client, history: tuple[Repository, list[Commit]]) -
     assert set(figures) == {"fig-shares", "fig-fix", "fig-lag"}
     shares = {t["name"]: sum(t["y"]) for t in figures["fig-shares"]["data"]}
     assert shares["known breakage"] > 0 and shares["unexplained"] == 0
-    assert len(figures["fig-fix"]["data"][0]["y"]) == 1
+    annotated, inferred = figures["fig-fix"]["data"]
+    assert annotated["y"] == [4.0]  # commit 3 to commit 7
+    assert inferred["x"] == [f"build-1 {main[3].sha[:7]}"] and inferred["y"] == [4.0]
     assert figures["fig-lag"]["data"][0]["y"][-1] == 0  # the head is all green
     assert "0 commits behind the head" in html
 
