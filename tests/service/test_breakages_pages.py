@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
