@@ -4,11 +4,11 @@
 branch's first-parent order that the commit descends from (through any of its
 parents, so merge commits and long branches are followed). Sources, in order:
 
-1. the recorded parents (Commit.parents), when the walk meets no unknown commit;
-2. a local bare mirror of the repository (`git merge-base`, then `git merge-base
+1. a local bare mirror of the repository (`git merge-base`, then `git merge-base
    --is-ancestor` to land on the first-parent order), when the repository's
-   settings name a `git_url` to mirror;
-3. otherwise the partial answer of the recorded parents.
+   settings name a `git_url` to mirror (fetched when a commit is missing);
+2. otherwise (or when git fails) the recorded parents (Commit.parents), walked
+   through every parent back to the branch.
 
 Results are cached per commit together with the branch head they were computed
 for: any change of the head (a push, a force push) makes them stale.
@@ -77,15 +77,15 @@ def merge_base(repository: Repository, sha: str) -> Commit | None:
 
 
 def compute(repository: Repository, sha: str, head: Commit) -> tuple[Commit | None, str]:
-    walked, complete = from_recorded_parents(repository, sha)
-    if complete:
-        return walked, "recorded parents"
+    # The mirror is the truth when there is one: recorded parents can be incomplete, and
+    # push events do not carry parents (they are assumed to follow each other).
     if repository.settings.get("git_url"):
         try:
             return from_git_mirror(repository, sha, head), "git mirror"
         except GitError as exc:
             logger.warning("merge base of %s in %s from git: %s", sha[:10], repository, exc)
-    return walked, "recorded parents (partial)"
+    walked, complete = from_recorded_parents(repository, sha)
+    return walked, "recorded parents" if complete else "recorded parents (partial)"
 
 
 def from_recorded_parents(repository: Repository, sha: str) -> tuple[Commit | None, bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -131,7 +132,7 @@ def test_merge_base_on_a_linear_history(repo: Repository, git: Git) -> None:
     git("merge", "--quiet", "--ff-only", x)
     git.record(repo)
     assert git.merge_base("main", on_x) == x
-    assert base_of(repo, on_x) == (x, "recorded parents")
+    assert base_of(repo, on_x) == (x, "git mirror")
 
 
 def test_merge_base_through_merge_commits(repo: Repository, git: Git) -> None:
@@ -162,12 +163,22 @@ def test_merge_base_through_merge_commits(repo: Repository, git: Git) -> None:
     assert git.merge_base("main", merged_main) == d
     assert base_of(repo, merged_main) == (d, "recorded parents")
 
-    # the git mirror gives the same answers when the recorded parents cannot
+    # A push event does not carry parents: citriage assumes each pushed commit follows
+    # the previous one, so the merge's second parent (main) is lost and the recorded
+    # parents answer B. The mirror, when there is one, is the truth.
     MergeBase.objects.all().delete()
-    Commit.objects.filter(sha__in=[from_side, m1]).update(parents=[], message="")
+    Commit.objects.filter(sha=merged_main).update(parents=[m1])
+    assert base_of(repo, merged_main) == (b, "recorded parents")
+    MergeBase.objects.all().delete()
     use_mirror(repo, git)
     assert base_of(repo, from_side) == (b, "git mirror")
     assert base_of(repo, merged_main) == (d, "git mirror")
+    # and where git cannot answer (no mirror, its source gone), the recorded parents do
+    MergeBase.objects.all().delete()
+    shutil.rmtree(mergebase.mirror_path(repo))
+    repo.settings = {"git_url": str(git.path.parent / "gone")}
+    repo.save()
+    assert base_of(repo, from_side) == (b, "recorded parents")
     assert s2 not in {c.sha for c in Commit.objects.filter(branch_position__isnull=False)}
 
 
@@ -177,7 +188,6 @@ def test_merge_base_after_a_force_push(repo: Repository, git: Git) -> None:
     p = git.commit("feature")
     git("checkout", "--quiet", "main")
     git.record(repo)
-    use_mirror(repo, git)
     assert base_of(repo, p) == (c, "recorded parents")
 
     # main is rewritten from B: C and D are gone from it
@@ -189,11 +199,17 @@ def test_merge_base_after_a_force_push(repo: Repository, git: Git) -> None:
     assert MergeBase.objects.get(sha=p).branch_head == d
     assert base_of(repo, p) == (b, "recorded parents")
     assert MergeBase.objects.get(sha=p).branch_head == d2
-    # and the mirror, fetched again, agrees
-    MergeBase.objects.all().delete()
-    Commit.objects.filter(sha=p).update(parents=[], message="")
-    assert base_of(repo, p) == (b, "git mirror")
     assert git.merge_base("main", p) == b and c2 != c
+
+    # the mirror, cloned before the force push and fetched again after it, agrees
+    git("reset", "--quiet", "--hard", d)
+    git.record(repo)
+    MergeBase.objects.all().delete()
+    use_mirror(repo, git)
+    assert base_of(repo, p) == (c, "git mirror")
+    git("reset", "--quiet", "--hard", d2)
+    git.record(repo)
+    assert base_of(repo, p) == (b, "git mirror")
 
 
 # --- annotated breakages: validation, history, attribution -----------------------------
