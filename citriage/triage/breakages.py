@@ -219,9 +219,13 @@ class Coverage:
     where: str
     breakage: Breakage | None = None
     inferred: InferredSpan | None = None
+    on_branch: bool = False  # the failure is on the default branch itself
 
     @property
     def fixed_on_branch(self) -> str:
+        """The fix a pull request picks up by rebasing ("" on the branch itself)."""
+        if self.on_branch:
+            return ""
         if self.breakage is not None:
             return self.breakage.fix.sha if self.breakage.fix else ""
         if self.inferred is not None and self.inferred.fix is not None:
@@ -266,7 +270,7 @@ def covering(job: JobAttempt) -> Coverage | None:
     )
     breakage = annotated_covering(repository, at.branch_position, job.name)
     if breakage is not None:
-        return Coverage(where, breakage=breakage)
+        return Coverage(where, breakage=breakage, on_branch=on_branch)
     if on_branch:
         return None  # a run on the branch is made of these very failures: no self-excuse
     signature = failure_signatures([job.pk]).get(job.pk)

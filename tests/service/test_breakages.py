@@ -331,8 +331,9 @@ def test_annotated_breakage_on_the_branch_itself(repo: Repository, compile_error
         failing(repo, commit.sha, "build", "a.c:3:9: error: boom\n")
     scanning.scan_backlog()
     breakages.create_breakage(repo, cause=main[1], fix=main[3], jobs=["build"])
-    got = [verdict_of(c.sha, "build").verdict for c in main[1:4]]
-    assert got == [Verdict.KNOWN_PROBLEM, Verdict.KNOWN_PROBLEM, Verdict.NEW]
+    got = [verdict_of(c.sha, "build") for c in main[1:4]]
+    assert [v.verdict for v in got] == [Verdict.KNOWN_PROBLEM, Verdict.KNOWN_PROBLEM, Verdict.NEW]
+    assert got[0].fixed_on_branch == ""  # no rebase advice for the branch itself
 
 
 # --- inferred breakages ----------------------------------------------------------------
