@@ -71,6 +71,10 @@ class Grid:
 
 def _cell(job: str, attempts: list[dict[str, object]], annotated: list[int], inferred: bool) -> str:
     classes = ["c"]
+    if len(attempts) == 1 and attempts[0]["conclusion"] == Conclusion.SUCCESS:
+        # Most cells: one element, no link (the column header names the job).
+        classes.append("ok")
+        attempts = []
     if annotated:
         classes.append("bk")
     if inferred:
@@ -89,13 +93,14 @@ def _cell(job: str, attempts: list[dict[str, object]], annotated: list[int], inf
             css, icon, what = "run", "○", "running"
         else:
             css, icon, what = "skip", "–", str(conclusion)
-        if css == "ok":  # most cells: kept small (the column header names the job)
+        if css == "ok":
             marks.append(f'<a class="ok" href="/jobs/{a["pk"]}/">✓</a>')
             continue
         title = escape(f"{job} #{a['attempt']}: {what}")
         marks.append(f'<a class="{css}" href="/jobs/{a["pk"]}/" title="{title}">{icon}</a>')
     data = f' data-breakages="{",".join(map(str, annotated))}"' if annotated else ""
-    return f'<td class="{" ".join(classes)}"{data}>{"".join(marks)}</td>'
+    content = "".join(marks) if marks or "ok" not in classes else "✓"
+    return f'<td class="{" ".join(classes)}"{data}>{content}</td>'
 
 
 def build(
