@@ -44,6 +44,7 @@ from citriage.scanner.signature import signature
 DEFAULT_LIMIT = 5
 RECENCY = 1.0  # weight of the position in the log (later lines win among equals)
 NEAR_EXIT = 30  # lines before an exit that count as "just before" it
+FIRST_OCCURRENCE = True
 KEEP = 400  # candidates kept while scanning (the best by score)
 MAX_SCORED_CHARS = 400  # the start of a long line is enough to judge it (and bounds the time)
 
@@ -172,8 +173,8 @@ _RULES: tuple[_Rule, ...] = (
         "exception",
         "error|exception|interrupt|exit|failure|fault",
         r"^(?:E\s+|Caused by: |Exception in thread \"[^\"]*\" |Uncaught )?"
-        r"(?:[A-Za-z_][\w$]*(?:\.|::))*?[A-Z][\w$]*?(?:Error|Exception|Interrupt|Exit|Failure|Fault)"
-        r"(?::|$)",
+        r"(?:(?:[A-Za-z_][\w$]*(?:\.|::))+(?:[A-Z][\w$]*?)?|[A-Z][\w$]*?)"
+        r"(?:Error|Exception|Interrupt|Exit|Failure|Fault)(?::|$)",
     ),
     _rule(
         10, "panic", "panic|fatal", r"^panic: |\bpanicked at\b|^fatal error: |Fatal Python error"
@@ -257,6 +258,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
 )
 
+_ERROR_LEVEL_RULE = _rule(7, "error marker", "", r"")
+
 # What makes a line less likely to explain the failure (added up).
 _PENALTIES: tuple[_Rule, ...] = (
     _rule(
@@ -328,6 +331,9 @@ _PENALTIES: tuple[_Rule, ...] = (
     ),
 )
 
+# The first frame of a JavaScript or Java stack trace, right after its exception line.
+_FRAME_NEXT = re.compile(rb"[ \t]+at [\w$.<>\[\]/ ]+[(:]")
+
 # A command's failed exit reported by whoever ran it.
 _WRAPPER = re.compile(
     r"(?i)(?:exited|failed|returned|terminated|finished) with (?:exit )?(?:code|status) [1-9]"
@@ -361,7 +367,9 @@ def score_line(text: str) -> tuple[float, str]:
     lowered = body.lower()
     rule = next((rule for rule in _RULES if rule.fits(body, lowered)), None)
     if rule is None:
-        return 0.0, ""
+        if level_name not in _ERROR_LEVELS:
+            return 0.0, ""
+        rule = _ERROR_LEVEL_RULE  # "[error] * class X does not have ...": the level says it
     score = rule.score
     reason = rule.reason
     if level_name in _ERROR_LEVELS and _LOCATION.match(body):
@@ -458,6 +466,12 @@ def _scan(log: LogText) -> list[Candidate]:
         if _WRAPPER.search(text):
             closings.append(line_no)
         score, reason = score_line(text)
+        if (
+            0 < score < 10
+            and _FRAME_NEXT.match(data, end + 1)
+            and not _FRAME_NEXT.match(data, start)
+        ):
+            score, reason = 10.0, "exception"  # the line a stack trace (JS, Java) hangs off
         if score <= 0:
             continue
         item = _Kept(score, line_no, text, reason, "")
@@ -488,7 +502,7 @@ def _rank(items: list[_Kept], exits: list[int], closings: list[int], total: int)
         item.score += RECENCY * item.line / total
     # The same line repeated is one candidate: its best score, at its first occurrence.
     groups: dict[str, _Kept] = {}
-    for item in sorted(items, key=lambda i: i.line):
+    for item in sorted(items, key=lambda i: i.line, reverse=not FIRST_OCCURRENCE):
         item.key = signature(item.text)
         first = groups.get(item.key)
         if first is None:
