@@ -285,3 +285,38 @@ def test_admin_edits_are_validated_and_kept_in_the_history(
     latest = breakage.history.last()
     assert latest is not None and latest.editor == "root"
     assert latest.changes["fix"] == [None, main[6].sha] and "category" in latest.changes
+
+
+def test_breakages_api(history: tuple[Repository, list[Commit]]) -> None:
+    from ninja.testing import TestClient
+
+    from citriage.triage.api import router
+
+    repo, main = history
+    api = TestClient(router)
+    assert api.get("/breakages?repo=acme/rocket").json() == []
+    assert api.get("/breakages?repo=acme/nothing").status_code == 404
+    [run] = api.get("/breakages/inferred?repo=acme/rocket").json()
+    assert (run["job"], run["first_bad"], run["last_bad"], run["commits"]) == (
+        "build-1",
+        main[3].sha,
+        main[6].sha,
+        4,
+    )
+    assert run["fix"] == main[7].sha and not run["weak"] and not run["ongoing"]
+
+    breakage = breakages.create_breakage(repo, cause=main[3], jobs=["build-1"], reporter="ada")
+    breakages.update_breakage(breakage, editor="bob", fix=main[7])
+    [listed] = api.get("/breakages?repo=acme/rocket&ongoing=false").json()
+    assert listed["cause"] == main[3].sha and listed["fix"] == main[7].sha
+    assert api.get("/breakages?repo=acme/rocket&ongoing=true").json() == []
+    assert api.get("/breakages?repo=acme/rocket&job=lint").json() == []
+    detail = api.get(f"/breakages/{breakage.pk}").json()
+    assert [h["action"] for h in detail["history"]] == ["created", "edited"]
+    assert detail["history"][1]["changes"] == {"fix": [None, main[7].sha]}
+    # covering a pull request commit at its merge base (commit 4), not after the fix
+    assert [b["id"] for b in api.get(f"/breakages/at/{'ab' * 20}?repo=acme/rocket").json()] == [
+        breakage.pk
+    ]
+    assert api.get(f"/breakages/at/{main[8].sha}?repo=acme/rocket").json() == []
+    assert api.get(f"/breakages/at/{'9' * 40}?repo=acme/rocket").status_code == 404
