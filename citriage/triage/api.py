@@ -89,8 +89,8 @@ def list_breakages(
     )
     if ongoing is not None:
         found = found.filter(fix__isnull=ongoing)
-    rows = [_out(b) for b in found.order_by("-cause__branch_position", "-pk")[:500]]
-    return [r for r in rows if job is None or not r["jobs"] or job in r["jobs"]]  # type: ignore[operator]
+    newest = found.order_by("-cause__branch_position", "-pk")[:500]
+    return [_out(b) for b in newest if job is None or b.covers_job(job)]
 
 
 @router.get("/breakages/inferred", response=list[InferredOut])
