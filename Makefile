@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= $(CURDIR)/data
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check citriage tests bench scripts
 	$(BIN)/mypy citriage
 
+# The browser tests drive Debian's Chromium; install it where it is missing (as root).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  { echo "Chromium is missing: install Debian's chromium package"; exit 1; }
+
 # The whole suite on SQLite, then every database test again on a throwaway PostgreSQL.
-test: lint
+test: lint chromium
 	CITRIAGE_DATA_DIR=$$(mktemp -d) $(BIN)/python -m pytest
 	CITRIAGE_DATA_DIR=$$(mktemp -d) $(BIN)/python scripts/with_postgres.py $(BIN)/python -m pytest -m db
 

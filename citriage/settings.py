@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "citriage.web.apps.GitHubLoginConfig",
     "django_filters",
+    "ninja",  # serves the API docs' assets locally (no CDN)
     "django_tables2",
     "django_tasks",
     "django_tasks_db",

@@ -53,7 +53,7 @@ def github_actions_backfill() -> str:
 
 @sweep("pattern-stats", lambda: settings.STATS_SWEEP_SECONDS)
 def pattern_stats() -> str:
-    from citriage.patterns.tasks import refresh_stats_task  # noqa: PLC0415
+    from citriage.patterns.tasks import refresh_stats_task
 
     refresh_stats_task.enqueue()
     return "pattern stats refresh queued"

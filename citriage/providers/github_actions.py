@@ -484,4 +484,3 @@ def read_span(stream: IO[bytes], start: int = 0, end: int | None = None) -> IO[b
         piece.write(b"\n")
     piece.seek(0)
     return piece
-

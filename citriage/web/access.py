@@ -30,7 +30,7 @@ def can_write(user: AbstractBaseUser | AnonymousUser) -> bool:
         return False
     if getattr(user, "is_staff", False):
         return True
-    return bool(user.groups.filter(name=WRITERS).exists())  # type: ignore[union-attr]
+    return bool(user.groups.filter(name=WRITERS).exists())  # type: ignore[attr-defined]
 
 
 def permissions(request: HttpRequest) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Field, NinjaAPI, Query, Router, Schema
+from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import SessionAuth
 
@@ -72,7 +72,7 @@ class PatternOut(Schema):
             expression=row.expression,
             is_regex=row.is_regex,
             description=row.description,
-            tags=row.tag_names(),
+            tags=list(row.tag_names()),
             applicable_steps=list(row.applicable_steps),
             specificity=row.specificity,
             lines_from_end=row.lines_from_end,
@@ -186,7 +186,7 @@ def get_pattern(request: HttpRequest, pattern_id: int) -> PatternOut:
 
 
 @router.post("/patterns", response={201: PatternOut, 400: Message}, auth=writer, tags=["patterns"])
-def create_pattern(request: HttpRequest, data: PatternIn) -> tuple[int, PatternOut]:
+def create_pattern(request: HttpRequest, data: PatternIn) -> Status[PatternOut]:
     old = get_object_or_404(Pattern, pk=data.supersedes) if data.supersedes else None
     try:
         row = library.create_pattern(
@@ -203,7 +203,7 @@ def create_pattern(request: HttpRequest, data: PatternIn) -> tuple[int, PatternO
         )
     except library.LibraryError as exc:
         raise HttpError(400, str(exc)) from None
-    return 201, PatternOut.of(row)
+    return Status(201, PatternOut.of(row))
 
 
 @router.patch(
@@ -333,7 +333,9 @@ def _job_out(job: JobAttempt) -> JobOut:
 
 @router.get("/jobs", response=list[JobOut], tags=["jobs"])
 def list_failed_jobs(
-    request: HttpRequest, sha: str | None = None, limit: int = Query(50, ge=1, le=200)
+    request: HttpRequest,
+    sha: str | None = None,
+    limit: int = Query(50, ge=1, le=200),  # type: ignore[type-arg]
 ) -> list[JobOut]:
     """Newest failed job attempts (optionally of one commit)."""
     from citriage.ci.models import FAILED_CONCLUSIONS
@@ -363,8 +365,8 @@ class LinesOut(Schema):
 def log_lines(
     request: HttpRequest,
     log_id: int,
-    start: int = Query(1, ge=1),
-    count: int = Query(200, ge=1, le=MAX_WINDOW),
+    start: int = Query(1, ge=1),  # type: ignore[type-arg]
+    count: int = Query(200, ge=1, le=MAX_WINDOW),  # type: ignore[type-arg]
 ) -> LinesOut:
     """A window of a stored log's lines (1-based), with the stored matches in it."""
     log = get_object_or_404(StoredLog, pk=log_id)

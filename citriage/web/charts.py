@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
@@ -38,7 +38,7 @@ def to_json(figure: dict[str, Any]) -> SafeString:
 
 
 def stacked_bars(
-    x: Sequence[Any], series: dict[str, Sequence[int]], colours: dict[str, str] | None = None
+    x: Sequence[Any], series: Mapping[str, Sequence[int]], colours: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     data = []
     for name, values in series.items():

@@ -244,6 +244,7 @@
       const candidate = candidateFrom(form);
       if (!candidate.expression) { backtestStatus.textContent = "Type an expression first."; return; }
       backtestStatus.textContent = "Scanning stored logs…";
+      delete backtestStatus.dataset.matched;
       backtestButton.disabled = true;
       try {
         const data = await api("/workbench/backtest", candidate);
