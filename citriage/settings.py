@@ -223,9 +223,10 @@ SOCIALACCOUNT_PROVIDERS = {
         if env("CITRIAGE_GITHUB_CLIENT_ID")
         else [],
         "SCOPE": ["read:org"],
-        "GITHUB_URL": env("CITRIAGE_GITHUB_URL", "https://github.com"),
     }
 }
+if env("CITRIAGE_GITHUB_URL"):  # GitHub Enterprise Server; its API is then at <url>/api/v3
+    SOCIALACCOUNT_PROVIDERS["github"]["GITHUB_URL"] = env("CITRIAGE_GITHUB_URL")
 # Who may change things (patterns, promotions, rescans, reruns, breakages): Django staff,
 # and members of this GitHub organisation or team ("org" or "org/team-slug").
 WRITE_ACCESS = env("CITRIAGE_WRITE_ACCESS")

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 class WebConfig(AppConfig):
+    default = True  # this module also holds the GitHub login app config
     name = "citriage.web"
     label = "web"
     verbose_name = "Web UI"
