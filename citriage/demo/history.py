@@ -156,7 +156,8 @@ def plan_history(
         parent = main[base].sha
         breaks_itself = rng.random() < 0.3
         for push in range(rng.randint(1, 4)):
-            when = main[base].time + timedelta(hours=2 * push + 1)
+            # Pushed after its base, never after the history's end (nothing finishes in the future).
+            when = min(main[base].time + timedelta(hours=2 * push + 1), end - timedelta(hours=2))
             commit = DemoCommit(
                 _sha("pr", seed, number, push),
                 [parent],
