@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -103,7 +102,7 @@ def fetch_logs(job: JobAttempt, api: CircleCI | None = None) -> str:
         ingest.mark_logs_fetched(job, any_output=True)
         return f"{len(with_output)} log(s) stored"
     except TransientProviderError as exc:
-        return _retry_later(job, str(exc))
+        return ingest.retry_fetch_later(job, str(exc))
     except ProviderError as exc:
         JobAttempt.objects.filter(pk=job.pk).update(
             log_state=LogState.ERROR, log_error=str(exc)[:2000]
@@ -112,25 +111,6 @@ def fetch_logs(job: JobAttempt, api: CircleCI | None = None) -> str:
     finally:
         if own:
             api.close()
-
-
-def _retry_later(job: JobAttempt, problem: str) -> str:
-    from citriage.ci.tasks import fetch_logs_task
-
-    attempts = job.fetch_attempts + 1
-    if attempts >= settings.LOG_FETCH_ATTEMPTS:
-        state, note = LogState.ERROR, f"gave up after {attempts} tries: {problem}"
-    else:
-        state, note = LogState.PENDING_RETRY, problem
-    with transaction.atomic():
-        JobAttempt.objects.filter(pk=job.pk).update(
-            log_state=state, log_error=note[:2000], fetch_attempts=attempts
-        )
-        if state == LogState.PENDING_RETRY:
-            delay = min(3600, 30 * 2**attempts)
-            when = timezone.now() + timedelta(seconds=delay)
-            fetch_logs_task.using(run_after=when).enqueue(job.pk)
-    return f"{state}: {note}"
 
 
 def backfill(

@@ -175,7 +175,7 @@ def fetch_logs(job: JobAttempt, api: GitHubActions | None = None) -> str:
         api = api or client(repository)
         log = api.download_job_log(repository.owner, repository.name, job.provider_id)
     except TransientProviderError as exc:
-        return _retry_later(job, str(exc))
+        return ingest.retry_fetch_later(job, str(exc))
     except ProviderError as exc:
         JobAttempt.objects.filter(pk=job.pk).update(
             log_state=LogState.ERROR, log_error=str(exc)[:2000]
@@ -225,28 +225,6 @@ def fetch_logs(job: JobAttempt, api: GitHubActions | None = None) -> str:
     cooloff.touch(repository, job.sha)
     names = ", ".join(s.step.name for s in stored)
     return f"{len(stored)} log(s) stored ({names})"
-
-
-def _retry_later(job: JobAttempt, problem: str) -> str:
-    from citriage.ci.tasks import fetch_logs_task
-
-    attempts = job.fetch_attempts + 1
-    if attempts >= settings.LOG_FETCH_ATTEMPTS:
-        state, note = LogState.ERROR, f"gave up after {attempts} tries: {problem}"
-    else:
-        state, note = LogState.PENDING_RETRY, problem
-    with transaction.atomic():
-        JobAttempt.objects.filter(pk=job.pk).update(
-            log_state=state, log_error=note[:2000], fetch_attempts=attempts
-        )
-        if state == LogState.PENDING_RETRY:
-            when = timezone.now() + timedelta(seconds=min(3600, 30 * 2**attempts))
-            fetch_logs_task.using(run_after=when).enqueue(job.pk)
-    if state == LogState.ERROR:
-        from citriage.triage import cooloff
-
-        cooloff.touch(job.repository, job.sha)
-    return f"{state}: {note}"
 
 
 # -- pulling from the API --------------------------------------------------------------------

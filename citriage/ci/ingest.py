@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO
 
 from django.conf import settings
@@ -290,3 +290,26 @@ def mark_logs_fetched(job: JobAttempt, *, any_output: bool) -> None:
     job.log_state = LogState.FETCHED if any_output else LogState.NO_LOG
     job.log_error = ""
     job.save(update_fields=["log_state", "log_error", "updated"])
+
+
+def retry_fetch_later(job: JobAttempt, problem: str) -> str:
+    """A log fetch failed for a transient reason: try again later with a growing delay,
+    and give up (an error the verdict states) after CITRIAGE_LOG_FETCH_ATTEMPTS tries."""
+    from citriage.ci.tasks import fetch_logs_task
+    from citriage.triage import cooloff
+
+    attempts = job.fetch_attempts + 1
+    if attempts >= settings.LOG_FETCH_ATTEMPTS:
+        state, note = LogState.ERROR, f"gave up after {attempts} tries: {problem}"
+    else:
+        state, note = LogState.PENDING_RETRY, problem
+    with transaction.atomic():
+        JobAttempt.objects.filter(pk=job.pk).update(
+            log_state=state, log_error=note[:2000], fetch_attempts=attempts
+        )
+        if state == LogState.PENDING_RETRY:
+            when = timezone.now() + timedelta(seconds=min(3600, 30 * 2**attempts))
+            fetch_logs_task.using(run_after=when).enqueue(job.pk)
+    if state == LogState.ERROR:
+        cooloff.touch(job.repository, job.sha)  # the summary now says why there is no log
+    return f"{state}: {note}"
