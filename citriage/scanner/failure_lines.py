@@ -293,7 +293,7 @@ _PENALTIES: tuple[_Rule, ...] = (
         "nothing failed",
         "0",
         r"(?i)(?:\b0 (?:errors?|failures?|failed|failing)\b|(?:errors?|failures?|failed)[:=]\s*0\b)"
-        r"(?!.*[1-9]\d* (?:errors?|failures?|failed))",
+        r"(?!.*[1-9]\d* (?:errors?|failures?|failed))|^\s*fail\w*\b[^:]*\s0\s*$",
     ),
     # Wrappers: a command's exit status, a runner's "N/M failed" summary.
     _rule(
@@ -336,7 +336,7 @@ _FRAME_NEXT = re.compile(rb"[ \t]+at [\w$.<>\[\]/ ]+[(:]")
 
 # A command's failed exit reported by whoever ran it.
 _WRAPPER = re.compile(
-    r"(?i)(?:exited|failed|returned|terminated|finished) with (?:exit )?(?:code|status) [1-9]"
+    r"(?i)(?:exited|failed|returned|terminated|finished) with (?:exit )?(?:code|status):? [1-9]"
     r"|non-zero exit|exit (?:code|status):? [1-9]|returned [1-9]\d* exit status"
 )
 
