@@ -13,7 +13,8 @@ one lies in the labeled lines. Three configurations: the finder alone, the
 finder with the default pattern library's best match first, and the same with
 the original Dr. CI pattern set; one baseline: the last line containing "error".
 
-    python -m bench.accuracy [--details]
+    python -m bench.accuracy [--details]     # the accuracy table
+    python -m bench.accuracy --speed 100     # the finder's speed on a generated 100 MB log
 """
 
 from __future__ import annotations
@@ -261,10 +262,42 @@ def table(results: dict[str, dict[str, Score]]) -> str:
     return "\n".join(rows)
 
 
+def speed(size_mb: int) -> None:
+    """The finder on one large generated log, next to a scan with the default library and
+    a plain read of the same bytes (all measured here, in this run)."""
+    from citriage.demo.logs import generate_corpus
+
+    log = read_log(generate_corpus(size_mb * 1_000_000))
+    size = len(log.data) / 1e6
+    library = PatternSet(pattern_files.default_library())
+
+    def timed(fn: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    baseline = timed(lambda: log.data.count(b"\n"))
+    scan = timed(lambda: library.scan(log))
+    find = timed(lambda: failure_lines.find_failure_lines(log))
+    print(f"{size:.0f} MB stripped log, {log.line_count} lines")
+    print(f"  count lines (baseline)       {baseline:7.2f} s")
+    print(f"  scan, default library        {scan:7.2f} s  {size / scan:6.1f} MB/s")
+    print(
+        f"  failure lines                {find:7.2f} s  {size / find:6.1f} MB/s  "
+        f"({find / scan:.2f}x the library scan)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--details", action="store_true", help="list the top-1 misses")
+    parser.add_argument(
+        "--speed", type=int, metavar="MB", help="time the finder on a generated log of MB"
+    )
     args = parser.parse_args()
+    if args.speed:
+        speed(args.speed)
+        return
     if not LOGS.is_dir():
         sys.exit(f"the shared corpus is not at {CORPUS}")
     started = time.perf_counter()
