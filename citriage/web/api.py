@@ -460,3 +460,4 @@ def system(request: HttpRequest) -> SystemOut:
 
 api = NinjaAPI(title="citriage", version="1", urls_namespace="api")
 api.add_router("/", router)
+api.add_router("/", "citriage.triage.api.router")

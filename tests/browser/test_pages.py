@@ -12,6 +12,8 @@ from citriage.patterns.models import BestMatch, Match, Pattern
 from tests.browser.conftest import screenshot
 from tests.web.conftest import HOSTILE_LINE, History
 
+HEALTH_PLOTS = 3
+
 
 def test_every_page_loads_without_errors_and_plots_render(page: Any, site: History) -> None:
     job = site.matched_job
@@ -26,6 +28,9 @@ def test_every_page_loads_without_errors_and_plots_render(page: Any, site: Histo
         "unattributed": ("/unattributed/", 0),
         "flaky": ("/flaky/", 2),
         "system": ("/system/", 0),
+        "timeline": ("/timeline/", 0),
+        "breakages": ("/breakages/", 0),
+        "health": ("/health/", HEALTH_PLOTS),
         "api-docs": ("/api/docs", 0),
     }
     for name, (url, plots) in pages.items():

@@ -38,6 +38,9 @@ def _pages(history: History) -> list[str]:
         "/unattributed/",
         "/flaky/",
         "/system/",
+        "/timeline/",
+        "/breakages/",
+        "/health/",
     ]
 
 
