@@ -308,11 +308,18 @@ _PENALTIES: tuple[_Rule, ...] = (
         -6,
         "tool boilerplate",
         "help|re-run|stack trace|more information|total time|see above"
-        r"|complete log|build failed with|build failure|for details",
+        r"|complete log|build failed with|build failure|for details|after correcting|-rf :",
         r"\[Help \d+\]|[Rr]e-run (?:Maven|Gradle|with)|full stack trace of the errors"
         r"|For more information about the errors|Total time:|See above for more details"
         r"|A complete log of this run|Build failed with an exception|^BUILD FAILURE"
-        r"|(?:[Ss]ee|[Cc]heck) .* for (?:more )?details",
+        r"|(?:[Ss]ee|[Cc]heck) .* for (?:more )?details|After correcting the problems|\s-rf :",
+    ),
+    # An exception without a message says less than one with it.
+    _rule(
+        -2,
+        "bare exception",
+        "error:|exception:|interrupt:|exit:|failure:|fault:",
+        r"^[\w$.:]*(?:Error|Exception|Interrupt|Exit|Failure|Fault):?\s*$",
     ),
     _rule(-3, "npm noise", "npm err!", r"^npm ERR!"),
     # The GitHub Actions runner's own closing words.
@@ -471,7 +478,8 @@ def _scan(log: LogText) -> list[Candidate]:
             and _FRAME_NEXT.match(data, end + 1)
             and not _FRAME_NEXT.match(data, start)
         ):
-            score, reason = 10.0, "exception"  # the line a stack trace (JS, Java) hangs off
+            # The line a stack trace (JS, Java) hangs off: an exception, unless it is a wrapper.
+            score, reason = min(10.0, score + 4), "exception"
         if score <= 0:
             continue
         item = _Kept(score, line_no, text, reason, "")

@@ -18,12 +18,12 @@ from citriage.scanner.engine import PatternSet
 # (top-1 %, top-5 %) per group, as measured on 2026-12-01 (107 labeled logs).
 FLOORS = {
     "finder, no patterns": {
-        "LogChunks": (47.6, 69.0),
+        "LogChunks": (52.4, 69.0),
         "pytorch": (51.7, 72.4),
         "treeherder": (20.0, 70.0),
         "cidiff": (61.5, 96.2),
-        "overall": (49.5, 76.6),
-        "LogChunks+cidiff": (52.9, 79.4),
+        "overall": (51.4, 76.6),
+        "LogChunks+cidiff": (55.9, 79.4),
     },
     "finder + default library": {
         "LogChunks": (40.5, 71.4),

@@ -211,3 +211,24 @@ def test_scan_json_reports_failure_lines_and_signature(tmp_path: Path) -> None:
         assert first["signature"] == "src/a.c:<n>:<n>: error: unknown type name 'sizet'"
         assert "matches" in first and "best" in first  # the existing keys stay
         assert second["failure_lines"] == [] and second["signature"] is None
+
+
+def test_a_javascript_error_with_its_stack_is_the_exception() -> None:
+    log = """> mocha
+E: Failed to fetch http://archive.example/Packages  404  Not Found
+Error: Cannot find module 'fast-deep-equal'
+    at Function.Module._resolveFilename (module.js:325:15)
+    at Function.Module._load (module.js:276:25)
+npm ERR! Test failed.  See above for more details."""
+    assert best(log) == "Error: Cannot find module 'fast-deep-equal'"
+
+
+def test_a_bare_exception_says_less_than_one_with_a_message() -> None:
+    assert score_line("KeyboardInterrupt:")[0] < score_line("RuntimeError: worker 3 died")[0]
+    assert score_line("java.lang.AssertionError:")[0] < score_line("java.lang.AssertionError: x")[0]
+
+
+def test_namespaced_exceptions_and_error_levels() -> None:
+    assert score_line("ActionView::Template::Error: undefined method `x'") == (10, "exception")
+    assert score_line("[error]  * class a.B does not have a correspondent")[0] >= 7
+    assert score_line("[ERROR] [Help 1] http://cwiki.apache.org/MojoFailureException")[0] < 3
