@@ -194,6 +194,9 @@ BREAKAGE_CATEGORIES = env_list(
 )
 # Seconds after the last event for a commit before its summary is computed and posted.
 COOL_OFF_SECONDS = int(env("CITRIAGE_COOL_OFF_SECONDS", "120"))
+# When a verdict changes later (a new pattern, a breakage annotated), commits whose jobs
+# finished within this many days get their GitHub report updated; older ones do not.
+REPORT_REFRESH_DAYS = int(env("CITRIAGE_REPORT_REFRESH_DAYS", "7"))
 # Period of the CircleCI backfill sweep (s), and how far back it looks (days).
 BACKFILL_SWEEP_SECONDS = int(env("CITRIAGE_BACKFILL_SWEEP_SECONDS", "600"))
 BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))

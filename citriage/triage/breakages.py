@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -481,7 +482,15 @@ def refresh_verdicts(jobs: Iterable[JobAttempt]) -> set[tuple[int, str]]:
     after = state()
     changed_jobs = {pk for pk in set(before) | set(after) if before.get(pk) != after.get(pk)}
     changed = {(j.repository_id, j.sha) for j in jobs if j.pk in changed_jobs}
-    for repository_id, sha in changed:
+    # Only recent commits are reported again: a new pattern reaching all of history must
+    # not rewrite the checks of every old commit on GitHub (their pages show the news).
+    since = timezone.now() - timedelta(days=settings.REPORT_REFRESH_DAYS)
+    recent = {
+        (j.repository_id, j.sha)
+        for j in jobs
+        if j.pk in changed_jobs and (j.finished_at is None or j.finished_at >= since)
+    }
+    for repository_id, sha in recent:
         cooloff.touch(Repository.objects.get(pk=repository_id), sha)
     return changed
 

@@ -189,11 +189,11 @@ def job_changed(job: JobAttempt) -> None:
 
 
 def jobs_changed(job_ids: Iterable[int]) -> None:
-    """Best matches (or pattern tags) changed for these jobs."""
-    jobs = JobAttempt.objects.filter(pk__in=list(job_ids)).select_related("repository")
-    with transaction.atomic():
-        for repository_id, sha in recompute_jobs(jobs):
-            recompute_summary(repository_id, sha)
+    """Best matches (or pattern tags) changed for these jobs: their verdicts, summaries and,
+    for recent commits whose verdicts changed, the report on GitHub follow."""
+    from citriage.triage.breakages import refresh_verdicts
+
+    refresh_verdicts(JobAttempt.objects.filter(pk__in=list(job_ids)).select_related("repository"))
 
 
 def recompute_commit(repository: Repository, sha: str) -> CommitSummary:
