@@ -20,7 +20,8 @@ counting zero failures, tests that passed, very long lines. Lines after the
 step's exit ("Process completed with exit code 1", Travis's `The command ...
 exited with 1`) belong to cleanup and lose points; among equals the later line
 wins ("the last error before the step exited"). The same line repeated (by
-signature) is one candidate, shown at its first occurrence.
+signature) is one candidate, shown at its last occurrence (build tools repeat
+the errors in their closing report, which is where people look).
 
 Speed: one case-insensitive search over the bytes finds the lines that hold
 any trigger word; only those are decoded and scored, and only the best few
@@ -44,7 +45,7 @@ from citriage.scanner.signature import signature
 DEFAULT_LIMIT = 5
 RECENCY = 1.0  # weight of the position in the log (later lines win among equals)
 NEAR_EXIT = 30  # lines before an exit that count as "just before" it
-FIRST_OCCURRENCE = True
+FIRST_OCCURRENCE = False  # where a repeated line is shown
 KEEP = 400  # candidates kept while scanning (the best by score)
 MAX_SCORED_CHARS = 400  # the start of a long line is enough to judge it (and bounds the time)
 
@@ -508,7 +509,8 @@ def _rank(items: list[_Kept], exits: list[int], closings: list[int], total: int)
             item.score += 1.0
         # Among equals, the later line.
         item.score += RECENCY * item.line / total
-    # The same line repeated is one candidate: its best score, at its first occurrence.
+    # The same line repeated is one candidate: its best score, at its last occurrence (where
+    # a tool's closing report repeats it, just before the step exited).
     groups: dict[str, _Kept] = {}
     for item in sorted(items, key=lambda i: i.line, reverse=not FIRST_OCCURRENCE):
         item.key = signature(item.text)

@@ -18,20 +18,20 @@ from citriage.scanner.engine import PatternSet
 # (top-1 %, top-5 %) per group, as measured on 2026-12-01 (107 labeled logs).
 FLOORS = {
     "finder, no patterns": {
-        "LogChunks": (52.4, 69.0),
-        "pytorch": (51.7, 72.4),
+        "LogChunks": (47.6, 64.3),
+        "pytorch": (55.2, 75.9),
         "treeherder": (20.0, 70.0),
-        "cidiff": (61.5, 96.2),
-        "overall": (51.4, 76.6),
-        "LogChunks+cidiff": (55.9, 79.4),
+        "cidiff": (76.9, 96.2),
+        "overall": (54.2, 75.7),
+        "LogChunks+cidiff": (58.8, 76.5),
     },
     "finder + default library": {
-        "LogChunks": (40.5, 71.4),
-        "pytorch": (65.5, 72.4),
+        "LogChunks": (42.9, 66.7),
+        "pytorch": (69.0, 75.9),
         "treeherder": (40.0, 80.0),
         "cidiff": (88.5, 96.2),
-        "overall": (58.9, 78.5),
-        "LogChunks+cidiff": (58.8, 80.9),
+        "overall": (60.7, 77.6),
+        "LogChunks+cidiff": (60.3, 77.9),
     },
 }
 # The baseline the issue compares against, measured the same way in the same run.

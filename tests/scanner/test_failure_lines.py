@@ -126,10 +126,14 @@ fatal: couldn't find remote ref refs/tags/v9
     assert best(log) == "fatal: couldn't find remote ref refs/tags/v9"
 
 
-def test_repeated_lines_are_one_candidate_at_the_first_occurrence() -> None:
-    log = "\n".join(["ok"] * 3 + ["ConnectionError: host db-7 unreachable after 30s"] * 5)
+def test_repeated_lines_are_one_candidate_at_the_last_occurrence() -> None:
+    log = "\n".join(
+        ["ok"] * 3
+        + [f"ConnectionError: host db-7 unreachable after {i}s" for i in range(5)]
+        + ["cleanup done"]
+    )
     found = find_failure_lines(LogText.from_text(log))
-    assert [c.line for c in found] == [4]
+    assert [c.line for c in found] == [8]
 
 
 def test_top_five_at_most_and_in_score_order() -> None:
