@@ -280,7 +280,7 @@ def _circleci_messages(blocks: Iterator[bytes], problems: list[str]) -> Iterator
 
 
 def _lines(blocks: Iterator[bytes], cut: list[int]) -> Iterator[bytes]:
-    """Re-block a byte stream so every piece ends at a newline (the last may not).
+    """Re-block a byte stream so every piece ends at a newline.
 
     A line longer than RAW_LINE_MAX keeps its head; the rest up to the next
     newline is dropped (counted in `cut`).
@@ -311,7 +311,7 @@ def _lines(blocks: Iterator[bytes], cut: list[int]) -> Iterator[bytes]:
         yield data[: newline + 1]
         carry = data[newline + 1 :]
     if carry:
-        yield carry
+        yield carry + b"\n"  # the text's lines all end with a newline, the last one too
 
 
 class _Tail:

@@ -189,3 +189,16 @@ print(log.raw_bytes, log.truncated, len(found), peak_mb)
     assert found > 100_000  # the regex matches one line in ten of the kept 64 MB
     assert peak_mb < 1024, f"peak memory {peak_mb:.0f} MB"
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 < 1024
+
+
+def test_github_actions_timestamps_go_from_every_line_of_a_long_log() -> None:
+    # Longer than one read block, so lines start at block boundaries too; no final newline.
+    lines = [
+        f"2024-05-01T10:{n // 60 % 60:02d}:{n % 60:02d}.1234567Z step output {n}"
+        for n in range(20_000)
+    ]
+    log = read_log("\n".join(lines).encode())
+    assert log.line_count == 20_000
+    text = log.lines()
+    assert text[0] == "step output 0" and text[-1] == "step output 19999"
+    assert not [line for line in text if line[:4] == "2024"]
