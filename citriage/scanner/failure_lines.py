@@ -173,7 +173,7 @@ _RULES: tuple[_Rule, ...] = (
         10,
         "exception",
         "error|exception|interrupt|exit|failure|fault",
-        r"^(?:E\s+|Caused by: |Exception in thread \"[^\"]*\" |Uncaught )?"
+        r"^\s*(?:E\s+|Caused by: |Exception in thread \"[^\"]*\" |Uncaught )?"
         r"(?:(?:[A-Za-z_][\w$]*(?:\.|::))+(?:[A-Z][\w$]*?)?|[A-Z][\w$]*?)"
         r"(?:Error|Exception|Interrupt|Exit|Failure|Fault)(?::|$)",
     ),

@@ -21,17 +21,17 @@ FLOORS = {
         "LogChunks": (47.6, 64.3),
         "pytorch": (55.2, 75.9),
         "treeherder": (20.0, 70.0),
-        "cidiff": (76.9, 96.2),
-        "overall": (54.2, 75.7),
-        "LogChunks+cidiff": (58.8, 76.5),
+        "cidiff": (80.8, 100.0),
+        "overall": (55.1, 76.6),
+        "LogChunks+cidiff": (60.3, 77.9),
     },
     "finder + default library": {
         "LogChunks": (42.9, 66.7),
         "pytorch": (69.0, 75.9),
         "treeherder": (40.0, 80.0),
-        "cidiff": (88.5, 96.2),
-        "overall": (60.7, 77.6),
-        "LogChunks+cidiff": (60.3, 77.9),
+        "cidiff": (88.5, 100.0),
+        "overall": (60.7, 78.5),
+        "LogChunks+cidiff": (60.3, 79.4),
     },
 }
 # The baseline the issue compares against, measured the same way in the same run.

@@ -236,3 +236,11 @@ def test_namespaced_exceptions_and_error_levels() -> None:
     assert score_line("ActionView::Template::Error: undefined method `x'") == (10, "exception")
     assert score_line("[error]  * class a.B does not have a correspondent")[0] >= 7
     assert score_line("[ERROR] [Help 1] http://cwiki.apache.org/MojoFailureException")[0] < 3
+
+
+def test_an_indented_exception_under_a_failed_test_is_found() -> None:
+    log = """ConsoleClientTest > testClassicParsing() FAILED
+    java.lang.IllegalArgumentException: java.nio.file.NoSuchFileException: ../data/a.log
+        at org.acme.Reader.read(Reader.java:12)
+27 tests completed, 1 failed"""
+    assert best(log).strip().startswith("java.lang.IllegalArgumentException")
