@@ -202,6 +202,13 @@ _RULES: tuple[_Rule, ...] = (
         r"|to (?:equal|be|have|contain))\b",
     ),
     # -- 2. test runner verdicts ---------------------------------------------------
+    # A test runner's verdict that carries the exception too ("FAILED a.py::t - ValueError: x").
+    _rule(
+        10,
+        "test failed",
+        "failed",
+        r"^FAILED\s+(?:\[[^\]]*\]\s+)?\S+::\S+ - \S",
+    ),
     _rule(
         8,
         "test failed",
@@ -294,7 +301,8 @@ _PENALTIES: tuple[_Rule, ...] = (
         "nothing failed",
         "0",
         r"(?i)(?:\b0 (?:errors?|failures?|failed|failing)\b|(?:errors?|failures?|failed)[:=]\s*0\b)"
-        r"(?!.*[1-9]\d* (?:errors?|failures?|failed))|^\s*fail\w*\b[^:]*\s0\s*$",
+        r"(?!.*[1-9]\d* (?:errors?|failures?|failed))"
+        r"|^\s*[\w ()/+.-]*\b(?:errors?|failures?|failed|fail)\b[\w ()/+.-]*\s{2,}0\s*$",
     ),
     # Wrappers: a command's exit status, a runner's "N/M failed" summary.
     _rule(

@@ -244,3 +244,16 @@ def test_an_indented_exception_under_a_failed_test_is_found() -> None:
         at org.acme.Reader.read(Reader.java:12)
 27 tests completed, 1 failed"""
     assert best(log).strip().startswith("java.lang.IllegalArgumentException")
+
+
+def test_a_pytest_verdict_with_its_exception_beats_the_captured_output() -> None:
+    log = """----- Captured stderr call -----
+RuntimeError: Process 0 terminated or timed out after 310.01 seconds
+=========================== short test summary info ============================
+FAILED [310.02s] distributed/test_spawn.py::TestNN::test_all_gather - RuntimeError: Process 0 terminated
+Cache errors                          0
+======================== 1 failed in 310.03s ========================="""
+    assert best(log).startswith(
+        "FAILED [310.02s] distributed/test_spawn.py::TestNN::test_all_gather"
+    )
+    assert score_line("Cache errors                          0")[0] <= 0
