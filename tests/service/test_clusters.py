@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -200,3 +201,23 @@ def test_flaky_evidence_needs_other_authors_and_is_off_by_default(
     PullRequest.objects.filter(number=2).update(author_login="author1")
     assert queries.flaky_evidence(key, 7) is None  # one author: maybe their own change
     assert queries.flaky_evidence("##[error]Process completed with exit code <n>.", 7) is None
+
+
+def test_the_scheduler_sweep_queues_the_backfill_once(
+    log_store: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from citriage.ops.scheduler import SWEEPS, run_once
+
+    assert "failure-lines-backfill" in SWEEPS
+    factories.failed_log(factories.job(factories.repository()), db_failure("10.0.0.1", 80, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = run_once("failure-lines-backfill", 60, now=1_000_000)
+    assert first is not None and "backfill queued" in first
+    queued = DBTaskResult.objects.filter(task_path=analyse_backlog_task.module_path)
+    assert queued.count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        again = run_once("failure-lines-backfill", 60, now=1_000_060)
+    assert again == "1 logs without failure lines"  # already queued: not twice
+    assert queued.count() == 1
