@@ -43,6 +43,8 @@ NO_LOG_SHARE = 0.03  # failed jobs whose provider had no log
 UNMATCHED_SHARE = 0.05  # stored logs no pattern matches
 BEHIND_SHARE = 0.02  # stored logs not yet scanned with the newest patterns
 REAL_LOGS = 40  # stored logs with a real file (the log viewer reads these)
+RETIRED_RANKS = (2, 8, 30, 90)  # popular and rare patterns retired long ago: only old matches
+OLD_SHARE = 0.3  # ... in the oldest 30% of the history
 STEP_NAMES = ("Checkout code", "Install dependencies")
 LAST_STEPS = ("Run tests", "Build", "Lint", "Integration tests")
 REPO = "bench/ui"
@@ -362,17 +364,22 @@ def generate(args: argparse.Namespace) -> History:
         shortfall -= extra
     best: dict[int, tuple[tuple[int, int], int, int]] = {}  # job -> (rank, match id, pattern)
 
-    scanned_by_all = next(p for p in ranked if p <= top - 20)
+    retired = {ranked[rank] for rank in RETIRED_RANKS}
+    Pattern.objects.filter(pk__in=retired).update(
+        is_retired=True, retired_at=start_of_history + timedelta(days=DAYS * OLD_SHARE)
+    )
+    fallback = next(p for p in ranked if p <= top - 20 and p not in retired)
+    old_logs = int(len(matched_logs) * OLD_SHARE)
 
     def match_rows() -> Iterable[tuple[Any, ...]]:
         match_id = 0
-        for row, count in zip(matched_logs, per_log, strict=True):
+        for n, (row, count) in enumerate(zip(matched_logs, per_log, strict=True)):
             log_id, job, line_count, scanned = row[0], row[2], row[6], row[11]
             lines = rng.sample(range(1, line_count + 1), count)
             chosen = rng.choices(ranked, popularity, k=count)
             for line, pattern_id in zip(lines, chosen, strict=True):
-                if pattern_id > scanned:  # that log is not scanned with it yet
-                    pattern_id = scanned_by_all
+                if pattern_id > scanned or (pattern_id in retired and n >= old_logs):
+                    pattern_id = fallback  # not scanned with it yet, or it was retired by then
                 match_id += 1
                 text = (
                     f"E   {patterns[pattern_id - 1].expression[:90]} "
@@ -629,6 +636,8 @@ def main() -> None:
         popular, rare = by_matches[:5], by_matches[5:]
         pattern_urls = [f"/patterns/{pk}/" for pk in popular + rng.sample(rare, 10)]
         pattern_urls += [f"/patterns/{popular[0]}/?page=50", f"/patterns/{popular[1]}/?page=3"]
+        retired = Pattern.objects.filter(is_retired=True).values_list("id", flat=True)
+        pattern_urls += [f"/patterns/{pk}/" for pk in retired]  # matches only long ago
         jobs = rng.sample(history.failed_jobs, 25) + rng.sample(history.passing_jobs, 5)
         commits = rng.sample(history.shas, 30)
         real = history.real_logs

@@ -91,7 +91,8 @@ class Match(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint("log", "pattern", "line", name="unique_match")]
         indexes = [
-            models.Index(fields=["pattern", "job"]),
+            # The jobs and logs a pattern hits, read from the index alone (pattern pages).
+            models.Index(fields=["pattern", "job", "log"], name="match_pattern_job_log_idx"),
             models.Index(fields=["job", "pattern"]),
         ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -24,36 +25,42 @@ def week_starts(now: datetime | None = None, weeks: int = WEEKS) -> list[datetim
 
 
 def refresh() -> int:
-    """Recompute every pattern's stats in a few grouped queries."""
+    """Recompute every pattern's stats in one grouped pass over the matches.
+
+    Matched jobs are counted per pattern and week of the job's end: a job ends in one
+    week, so the weeks' counts add up to the pattern's matched jobs, and its first and
+    last seen are the weeks' extremes.
+    """
     weeks = week_starts()
-    seen = {
-        row["pattern_id"]: row
-        for row in Match.objects.values("pattern_id").annotate(
+    matched: Counter[int] = Counter()
+    ends: dict[int, list[datetime]] = defaultdict(list)
+    weekly: dict[int, dict[datetime, int]] = defaultdict(dict)
+    rows_by_week = (
+        Match.objects.values("pattern_id", week=TruncWeek("job__finished_at"))
+        .annotate(
             jobs=Count("job", distinct=True),
             first=Min("job__finished_at"),
             last=Max("job__finished_at"),
         )
-    }
+        .order_by()
+    )
+    for row in rows_by_week:
+        pattern_id = row["pattern_id"]
+        matched[pattern_id] += row["jobs"]
+        if row["week"] is not None:  # jobs with no end time have no week, first or last
+            ends[pattern_id] += [row["first"], row["last"]]
+            weekly[pattern_id][row["week"]] = row["jobs"]
     best = dict(BestMatch.objects.values_list("pattern_id").annotate(n=Count("job")))
-    weekly: dict[int, dict[datetime, int]] = {}
-    for row in (
-        Match.objects.filter(job__finished_at__gte=weeks[0])
-        .annotate(week=TruncWeek("job__finished_at"))
-        .values("pattern_id", "week")
-        .annotate(jobs=Count("job", distinct=True))
-    ):
-        weekly.setdefault(row["pattern_id"], {})[row["week"]] = row["jobs"]
     rows = []
     for pattern_id in Pattern.objects.values_list("id", flat=True):
-        found = seen.get(pattern_id, {})
         per_week = weekly.get(pattern_id, {})
         rows.append(
             PatternStats(
                 pattern_id=pattern_id,
-                matched_jobs=found.get("jobs", 0),
+                matched_jobs=matched[pattern_id],
                 best_jobs=best.get(pattern_id, 0),
-                first_seen=found.get("first"),
-                last_seen=found.get("last"),
+                first_seen=min(ends[pattern_id], default=None),
+                last_seen=max(ends[pattern_id], default=None),
                 weekly=[per_week.get(week, 0) for week in weeks],
             )
         )
