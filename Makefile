@@ -38,6 +38,7 @@ test: lint chromium
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/rescan.py
+	$(BIN)/python bench/ui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
