@@ -286,6 +286,15 @@ def speed(size_mb: int) -> None:
         f"  failure lines                {find:7.2f} s  {size / find:6.1f} MB/s  "
         f"({find / scan:.2f}x the library scan)"
     )
+    # The worst case: every line looks like an error.
+    dense = LogText(
+        data=b"".join(
+            b"src/module_%d.c:12:3: error: unknown type name foo_%d\n" % (i, i)
+            for i in range(int(size * 1e6) // 48)
+        )
+    )
+    worst = timed(lambda: failure_lines.find_failure_lines(dense))
+    print(f"  failure lines, every line an error ({len(dense.data) / 1e6:.0f} MB)  {worst:7.2f} s")
 
 
 def main() -> None:

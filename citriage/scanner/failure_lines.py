@@ -46,6 +46,7 @@ DEFAULT_LIMIT = 5
 RECENCY = 1.0  # weight of the position in the log (later lines win among equals)
 NEAR_EXIT = 30  # lines before an exit that count as "just before" it
 FIRST_OCCURRENCE = False  # where a repeated line is shown
+MAX_SCORED = 50_000  # lines judged per log at most (the last ones)
 KEEP = 400  # candidates kept while scanning (the best by score)
 MAX_SCORED_CHARS = 400  # the start of a long line is enough to judge it (and bounds the time)
 
@@ -437,15 +438,19 @@ def find_failure_lines(
     return found[:limit]
 
 
-def _trigger_lines(data: bytes) -> list[int]:
-    """Start offsets of the lines holding a trigger word, in order."""
-    starts: set[int] = set()
-    base = 0
-    while base < len(data):
-        end = data.find(b"\n", min(len(data), base + BLOCK))
-        end = len(data) if end < 0 else end + 1
+def _trigger_lines(data: bytes, limit: int) -> list[int]:
+    """Start offsets of the last `limit` lines holding a trigger word, in order.
+
+    Blocks are read from the end, so a log where nearly every line says "error"
+    costs no more than its last few blocks.
+    """
+    found: list[int] = []  # newest first
+    end = len(data)
+    while end > 0 and len(found) < limit:
+        base = data.rfind(b"\n", 0, end - BLOCK) + 1 if end > BLOCK else 0
         block = data[base:end].lower()
         find, rfind = block.find, block.rfind
+        starts: set[int] = set()
         for word in _TRIGGERS:
             pos = find(word)
             while pos >= 0:
@@ -454,8 +459,11 @@ def _trigger_lines(data: bytes) -> list[int]:
                 if next_line < 0:
                     break
                 pos = find(word, next_line + 1)
-        base = end
-    return sorted(starts)
+        found.extend(sorted(starts, reverse=True))
+        end = base
+    found = found[:limit]
+    found.reverse()
+    return found
 
 
 def _scan(log: LogText) -> list[Candidate]:
@@ -463,12 +471,14 @@ def _scan(log: LogText) -> list[Candidate]:
     if not data:
         return []
     total = max(1, log.line_count)
-    heap: list[tuple[float, int, int]] = []  # a min-heap of the best: (score, -line, line)
+    heap: list[tuple[float, int]] = []  # a min-heap of the best: (score, line); ties keep later
     kept: dict[int, _Kept] = {}
     exits: list[int] = []  # lines where a step ended in failure
     closings: list[int] = []  # those and the lines reporting a command's failed exit
     line_no, counted_to = 1, 0
-    for start in _trigger_lines(data):
+    # Time is bounded: in a log where nearly every line says "error", only the last
+    # MAX_SCORED such lines are judged (failures are reported towards the end).
+    for start in _trigger_lines(data, MAX_SCORED):
         end = data.find(b"\n", start)
         if end < 0:
             end = len(data)
@@ -493,10 +503,10 @@ def _scan(log: LogText) -> list[Candidate]:
             continue
         item = _Kept(score, line_no, text, reason, "")
         if len(heap) < KEEP:
-            heapq.heappush(heap, (score, -line_no, line_no))
+            heapq.heappush(heap, (score, line_no))
             kept[line_no] = item
-        elif score > heap[0][0]:
-            _, _, dropped = heapq.heapreplace(heap, (score, -line_no, line_no))
+        elif (score, line_no) > heap[0]:
+            _, dropped = heapq.heapreplace(heap, (score, line_no))
             del kept[dropped]
             kept[line_no] = item
     return _rank(list(kept.values()), exits, closings, total)

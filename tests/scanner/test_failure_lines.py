@@ -257,3 +257,19 @@ Cache errors                          0
         "FAILED [310.02s] distributed/test_spawn.py::TestNN::test_all_gather"
     )
     assert score_line("Cache errors                          0")[0] <= 0
+
+
+def test_a_log_of_nothing_but_errors_is_judged_by_its_last_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from citriage.scanner import failure_lines
+
+    monkeypatch.setattr(failure_lines, "MAX_SCORED", 100)
+    monkeypatch.setattr(failure_lines, "BLOCK", 256)  # several blocks, read from the end
+    lines = [f"src/m{i}.c:1:2: error: unknown type name t{i}" for i in range(1000)]
+    lines[10] = "java.lang.OutOfMemoryError: Java heap space"  # early: beyond the budget
+    log = LogText.from_text("\n".join(lines))
+    found = find_failure_lines(log, limit=200)
+    assert found[0].line == 1000  # equals: the later line
+    assert all(log.line(c.line) == c.text for c in found)
+    assert {c.line for c in found} == set(range(901, 1001))  # the last 100 judged, no more
