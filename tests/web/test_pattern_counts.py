@@ -1,6 +1,8 @@
-"""Pattern counts read by the pages: the stats sweep, and a pattern page's plots and match list.
+"""Counts the pages show: the pattern stats sweep, a pattern page's plots and match list,
+the home page's failures per day.
 
-Both were rewritten for speed on large histories (bench/ui.py); these pin what they show.
+Their queries were rewritten for speed on large histories (bench/ui.py); these pin what
+they show.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.test import Client
 from citriage.ci.models import JobAttempt
 from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import Match, Pattern, PatternStats
+from citriage.web import views
 from tests import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db]
@@ -103,3 +106,26 @@ def test_pattern_page_plots_and_newest_first_matches_of_an_old_pattern(
     steps = _figure(html, "steps")
     assert dict(zip(steps["y"], steps["x"], strict=True)) == {"Run tests": 30}
     assert recent.pk == shown[0][0]
+
+
+def test_home_plot_counts_failures_from_midnight_of_the_first_day_shown(
+    client: Client, log_store: object
+) -> None:
+    days = views._days()
+    first = views._start_of(days[0])
+    for finished_at, conclusion in [
+        (first - timedelta(minutes=1), "failure"),  # the day before: not shown
+        (first, "failure"),
+        (first + timedelta(days=3), "success"),  # passed: not a failure
+        (views._start_of(days[-1]) + timedelta(minutes=1), "timed_out"),
+    ]:
+        job = factories.job(
+            factories.repository(), sha=f"{next(_shas):040x}", conclusion=conclusion
+        )
+        JobAttempt.objects.filter(pk=job.pk).update(finished_at=finished_at)
+
+    html = client.get("/").content.decode()
+    traces = json.loads(re.search(r'id="fig-failures">(.*?)</script>', html, re.S).group(1))["data"]  # type: ignore[union-attr]
+    assert traces[0]["x"] == [day.isoformat() for day in days]
+    per_day = [sum(trace["y"][i] for trace in traces) for i in range(len(days))]
+    assert per_day == [1] + [0] * (len(days) - 2) + [1]
