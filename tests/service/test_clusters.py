@@ -221,3 +221,21 @@ def test_the_scheduler_sweep_queues_the_backfill_once(
         again = run_once("failure-lines-backfill", 60, now=1_000_060)
     assert again == "1 logs without failure lines"  # already queued: not twice
     assert queued.count() == 1
+
+
+def test_the_api_router_serves_failure_lines_and_clusters(log_store: Path) -> None:
+    from ninja.testing import TestClient
+
+    from citriage.clusters.api import router
+
+    job_ids = unattributed_jobs(2)
+    analysis.analyse_backlog()
+    client = TestClient(router)
+    lines = client.get(f"/jobs/{job_ids[0]}/failure-lines").json()
+    assert len(lines) == 1 and lines[0]["step"] == "Run tests"
+    assert lines[0]["candidates"][0]["line"] == 5
+    assert lines[0]["signature"].startswith("ConnectionError: could not reach database")
+    assert client.get("/jobs/999999/failure-lines").status_code == 404
+    clusters = client.get("/clusters").json()
+    assert [c["jobs"] for c in clusters] == [2]
+    assert clusters[0]["suggestion"]["workbench"].startswith("/patterns/new/?expression=")
