@@ -553,6 +553,7 @@ class Timing:
     page: str
     samples: list[float]
     queries: int
+    slowest: str
 
     def percentile(self, p: int) -> float:
         ordered = sorted(self.samples)
@@ -564,17 +565,19 @@ def measure(client: Any, page: str, urls: list[str], iterations: int) -> Timing:
     from django.test.utils import CaptureQueriesContext
 
     client.get(urls[0])  # first request: connection and template caches
-    samples, queries = [], 0
+    samples, queries, slowest = [], 0, urls[0]
     for i in range(iterations):
         url = urls[i % len(urls)]
         with CaptureQueriesContext(connection) as captured:
             start = time.perf_counter()
             response = client.get(url)
             samples.append((time.perf_counter() - start) * 1000)
+        if samples[-1] == max(samples):
+            slowest = url
         if response.status_code != 200:
             raise SystemExit(f"{url} answered {response.status_code}")
         queries = max(queries, len(captured))
-    return Timing(page, samples, queries)
+    return Timing(page, samples, queries, slowest)
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -683,6 +686,9 @@ def main() -> None:
             p95 = t.percentile(95)
             verdict = "ok" if p95 < TARGET_MS else "above target"
             print(f"  {t.page:<22} {t.percentile(50):8.1f} {p95:8.1f} {t.queries:8d}   {verdict}")
+        print("\n  slowest request of each page:")
+        for t in timings:
+            print(f"  {t.page:<22} {max(t.samples):8.1f} ms  {t.slowest}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
