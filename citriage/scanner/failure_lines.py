@@ -203,12 +203,13 @@ _RULES: tuple[_Rule, ...] = (
         r"|to (?:equal|be|have|contain))\b",
     ),
     # -- 2. test runner verdicts ---------------------------------------------------
-    # A test runner's verdict that carries the exception too ("FAILED a.py::t - ValueError: x").
+    # A test runner's verdict that names the test and carries the message too
+    # ("FAILED a.py::t - ValueError: x", "TEST-UNEXPECTED-FAIL | a.html | x").
     _rule(
         10,
         "test failed",
-        "failed",
-        r"^FAILED\s+(?:\[[^\]]*\]\s+)?\S+::\S+ - \S",
+        "failed|test-unexpected",
+        r"^FAILED\s+(?:\[[^\]]*\]\s+)?\S+::\S+ - \S|TEST-UNEXPECTED-[A-Z]+ \| \S+ \| \S",
     ),
     _rule(
         8,

@@ -273,3 +273,10 @@ def test_a_log_of_nothing_but_errors_is_judged_by_its_last_lines(
     assert found[0].line == 1000  # equals: the later line
     assert all(log.line(c.line) == c.text for c in found)
     assert {c.line for c in found} == set(range(901, 1001))  # the last 100 judged, no more
+
+
+def test_a_harness_verdict_naming_the_test_and_message_is_a_top_line() -> None:
+    log = """[task 2025-02-13T21:30:40Z] 21:30:40     INFO - GECKO(5) | JavaScript error: x.js, line 3: oops
+[task 2025-02-13T21:30:46Z] 21:30:46     INFO - TEST-UNEXPECTED-FAIL | dom/a/test_b.html | Test timed out.
+[task 2025-02-13T21:30:47Z] 21:30:47     INFO - TEST-INFO | took 300s"""
+    assert "TEST-UNEXPECTED-FAIL | dom/a/test_b.html" in best(log)
