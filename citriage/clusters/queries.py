@@ -83,6 +83,8 @@ def clusters(limit: int = 50, offset: int = 0) -> tuple[list[Cluster], int]:
     days = _days()
     trend = _trend(keys, days)
     evidence_days = flaky_days()
+    # Passing runs of the jobs on this page, read once for all its suggestions.
+    passing = passing_lines(sorted({a.job.name for a in members}))
     result = []
     for row in rows:
         key = str(row["signature"])
@@ -100,9 +102,7 @@ def clusters(limit: int = 50, offset: int = 0) -> tuple[list[Cluster], int]:
             job_names=sorted({job.name for job in seen_jobs.values()}),
             trend=[trend[key][day] for day in days],
         )
-        cluster.suggestion = suggest.suggest(
-            [a.text for a in group[:SAMPLE_LINES]], passing_lines(cluster.job_names)
-        )
+        cluster.suggestion = suggest.suggest([a.text for a in group[:SAMPLE_LINES]], passing)
         if evidence_days:
             cluster.flaky = flaky_evidence(key, evidence_days)
         result.append(cluster)

@@ -239,3 +239,17 @@ def test_the_api_router_serves_failure_lines_and_clusters(log_store: Path) -> No
     clusters = client.get("/clusters").json()
     assert [c["jobs"] for c in clusters] == [2]
     assert clusters[0]["suggestion"]["workbench"].startswith("/patterns/new/?expression=")
+
+
+def test_a_suggestion_never_matches_stored_lines_of_passing_runs(log_store: Path) -> None:
+    from citriage.ci import ingest
+
+    unattributed_jobs(2)
+    analysis.analyse_backlog()
+    assert queries.clusters()[0][0].suggestion is not None
+    passed = factories.job(factories.repository(), name="test-0", conclusion="success")
+    ingest.store_log(
+        passed.steps.get(index=1),
+        b"retrying\nConnectionError: could not reach database at 10.9.9.9:1 after 1s\nok\n",
+    )
+    assert queries.clusters()[0][0].suggestion is None
