@@ -1,31 +1,41 @@
 """Find the lines of a failed log that most likely explain the failure, without any pattern.
 
-How a line earns its score (the highest rule that fits; see `_RULES`):
+How a line earns its score (the highest rule that fits; see `_RULES`), after
+timestamps, `[task ...]`-style prefixes, log levels and process tags are set aside:
 
 1. Specific failures (10): sanitizer reports, compiler and linker errors with a
    location, the exception line of a traceback (`ValueError: ...`, Java's
-   `java.lang.X: ...`; not the "Traceback" header or the frames), panics,
-   crashes and out-of-memory kills, failed assertions.
+   `java.lang.X: ...`, Ruby's `A::B::Error: ...`; not the "Traceback" header or
+   the frames), a line a JavaScript/Java stack trace hangs off, panics, crashes
+   and out-of-memory kills, failed assertions, and test verdicts that name the
+   test and carry the message (`FAILED a.py::t - ValueError: x`,
+   `TEST-UNEXPECTED-FAIL | a.html | msg`).
 2. Test runner verdicts (8): `--- FAIL:`, gtest `[  FAILED  ]`, JUnit
-   `<<< FAILURE!`, pytest `FAILED x::y`, `not ok`, RSpec `Failure/Error:`, ...
+   `<<< FAILURE!`, Gradle `X > t() FAILED`, pytest `FAILED x::y`, `not ok`, RSpec
+   `Failure/Error:`, ...; their summaries ("3 failing", "Failures: 2") get 7.
 3. Error-level markers (7): a line that starts with `error:`, `ERROR`, `fatal:`,
-   `E: `, `##[error]`, `CMake Error`, `npm ERR!`, ...
-4. Problem phrases (4-6): "No such file or directory", "command not found",
+   `E: `, `##[error]`, `CMake Error`, or was logged at an error level.
+4. Problem phrases (3-6): "No such file or directory", "command not found",
    "permission denied", "could not", "timed out", an error word anywhere.
 
 Then what makes a line less likely: lines that only say a step failed
-(`boilerplate.is_generic`: they are skipped), warnings, retry noise, stack
-frames, echoed commands and compiler command lines (`-Werror`), summaries
-counting zero failures, tests that passed, very long lines. Lines after the
-step's exit ("Process completed with exit code 1", Travis's `The command ...
-exited with 1`) belong to cleanup and lose points; among equals the later line
-wins ("the last error before the step exited"). The same line repeated (by
+(`boilerplate.is_generic`: they are skipped), wrappers reporting a command's exit
+status, build tools' closing boilerplate ("[Help 1]", "See above for more
+details"), warnings (also a WARN log level), information-level log lines, retry
+noise, stack frames, echoed commands and compiler command lines (`-Werror`),
+counters of zero failures, tests that passed, exceptions without a message,
+very long lines. Lines after the step's exit ("Process completed with exit code
+1", Travis's `The command ... exited with 1`) belong to cleanup and lose points;
+lines just before an exit or a failed command gain one; among equals the later
+line wins ("the last error before the step exited"). The same line repeated (by
 signature) is one candidate, shown at its last occurrence (build tools repeat
 the errors in their closing report, which is where people look).
 
-Speed: one case-insensitive search over the bytes finds the lines that hold
-any trigger word; only those are decoded and scored, and only the best few
-hundred are kept, so time is linear in the log and memory is bounded.
+Speed: the lower-cased log is searched a block at a time, from the end, with
+`bytes.find` for a few trigger words; only the lines holding one are decoded and
+scored (their first 400 characters), at most the last 50,000 of them, and only
+the best few hundred are kept: time is linear in the log (bounded on logs full of
+errors) and memory is bounded.
 """
 
 from __future__ import annotations
