@@ -17,27 +17,36 @@ from tests.conftest import CORPUS
 Found = tuple[int, int, int, int, tuple[str | None, ...]]
 
 
-def reference(log: LogText, patterns: Sequence[Pattern], step: str | None = None) -> list[Found]:
+# The reference runs every regex at every position of every line; on lines this long some
+# seed regexes (`([^\s]+):(\d+):...`) take quadratic time, minutes per log. The engine's
+# own handling of long lines is tested separately (huge-line logs), so the corpus
+# comparison leaves them out on both sides.
+REFERENCE_MAX_LINE = 2000
+
+
+def reference(
+    log: LogText, patterns: Sequence[Pattern], step: str | None = None, max_line: int | None = None
+) -> list[Found]:
     """The seed's semantics, plainly: every line, every pattern, `re.search`."""
     lines = log.lines()
+    last = len(lines) - 1
+    applicable = [
+        (
+            pattern,
+            re.compile(pattern.expression if pattern.is_regex else re.escape(pattern.expression)),
+        )
+        for pattern in patterns
+        if not pattern.is_retired
+        and (step is None or not pattern.applicable_steps or step in pattern.applicable_steps)
+    ]
     found = []
     for index, line in enumerate(lines):
-        for pattern in patterns:
-            if pattern.is_retired:
+        if max_line is not None and len(line) > max_line:
+            continue
+        for pattern, regex in applicable:
+            if pattern.lines_from_end is not None and index != last - pattern.lines_from_end:
                 continue
-            if (
-                step is not None
-                and pattern.applicable_steps
-                and step not in pattern.applicable_steps
-            ):
-                continue
-            if (
-                pattern.lines_from_end is not None
-                and index != len(lines) - 1 - pattern.lines_from_end
-            ):
-                continue
-            source = pattern.expression if pattern.is_regex else re.escape(pattern.expression)
-            m = re.search(source, line)
+            m = regex.search(line)
             if m:
                 found.append((pattern.id, index + 1, m.start(), m.end(), m.groups()))
     return sorted(found, key=lambda f: (f[1], f[0]))
@@ -84,9 +93,11 @@ def test_seed_patterns_over_a_corpus_log_match_the_reference(
     path: Path, seed: list[Pattern], seed_sets: list[PatternSet]
 ) -> None:
     log = read_log(path)
-    expected = reference(log, seed)
+    expected = reference(log, seed, max_line=REFERENCE_MAX_LINE)
+    long_lines = {n for n, line in enumerate(log.lines(), 1) if len(line) > REFERENCE_MAX_LINE}
     for pattern_set in seed_sets:
-        assert flat(pattern_set.scan(log)) == expected, pattern_set.engine
+        found = [f for f in flat(pattern_set.scan(log)) if f[1] not in long_lines]
+        assert found == expected, pattern_set.engine
 
 
 @pytest.mark.parametrize("engine", engines())
