@@ -174,7 +174,8 @@ def list_patterns(
     if tag:
         rows = rows.filter(tags__name=tag)
     if text:
-        rows = rows.filter(expression__icontains=text)
+        # No stored text holds a NUL (PostgreSQL refuses it, and so would the query).
+        rows = rows.filter(expression__icontains=text) if "\x00" not in text else rows.none()
     if retired is not None:
         rows = rows.filter(is_retired=retired)
     return [PatternOut.of(row) for row in rows]

@@ -129,3 +129,11 @@ def test_home_plot_counts_failures_from_midnight_of_the_first_day_shown(
     assert traces[0]["x"] == [day.isoformat() for day in days]
     per_day = [sum(trace["y"][i] for trace in traces) for i in range(len(days))]
     assert per_day == [1] + [0] * (len(days) - 2) + [1]
+
+
+def test_pattern_text_filter_with_a_nul_finds_nothing(client: Client) -> None:
+    library.create_pattern("a\tb")
+    assert client.get("/api/patterns", {"text": "a\x00b"}).json() == []
+    assert [p["expression"] for p in client.get("/api/patterns", {"text": "A\tB"}).json()] == [
+        "a\tb"
+    ]
