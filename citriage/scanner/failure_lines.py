@@ -103,6 +103,8 @@ _TRIGGERS: tuple[bytes, ...] = (
     b"crash",
     b"violation",
     b"leak",
+    b"exceeded",
+    b"refusing",
     b"not ok",
     b"exited",
     b"exit code",
@@ -260,9 +262,10 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         5,
         "problem",
-        "could|cannot|can't|unable|failed to|time|unexpected|invalid|mismatch|missing",
+        "could|cannot|can't|unable|failed to|time|unexpected|invalid|mismatch|missing|exceeded"
+        "|refus",
         r"(?i)\b(?:could not|couldn't|cannot|can't|unable to|failed to|timed out|timeout"
-        r"|unexpected|invalid|mismatch|missing)\b",
+        r"|unexpected|invalid|mismatch|missing|(?:limit|quota) exceeded|refusing to)\b",
     ),
     _rule(
         5,
@@ -549,7 +552,8 @@ def _rank(items: list[_Kept], exits: list[int], closings: list[int], total: int)
         elif item.score > first.score:
             first.score = item.score
     ranked = sorted(groups.values(), key=lambda i: (-i.score, -i.line))
-    return [Candidate(i.line, i.text, round(i.score, 2), i.reason) for i in ranked]
+    # What the penalties brought to nothing is not a candidate.
+    return [Candidate(i.line, i.text, round(i.score, 2), i.reason) for i in ranked if i.score > 0]
 
 
 def best_failure_line(log: LogText) -> Candidate | None:

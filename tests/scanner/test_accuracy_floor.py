@@ -19,18 +19,18 @@ from citriage.scanner.engine import PatternSet
 FLOORS = {
     "finder, no patterns": {
         "LogChunks": (47.6, 64.3),
-        "pytorch": (58.6, 75.9),
+        "pytorch": (65.5, 82.8),
         "treeherder": (40.0, 80.0),
         "cidiff": (80.8, 100.0),
-        "overall": (57.9, 77.6),
+        "overall": (59.8, 79.4),
         "LogChunks+cidiff": (60.3, 77.9),
     },
     "finder + default library": {
         "LogChunks": (42.9, 66.7),
-        "pytorch": (69.0, 75.9),
+        "pytorch": (75.9, 82.8),
         "treeherder": (50.0, 80.0),
         "cidiff": (88.5, 100.0),
-        "overall": (61.7, 78.5),
+        "overall": (63.6, 80.4),
         "LogChunks+cidiff": (60.3, 79.4),
     },
 }

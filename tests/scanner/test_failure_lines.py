@@ -280,3 +280,20 @@ def test_a_harness_verdict_naming_the_test_and_message_is_a_top_line() -> None:
 [task 2025-02-13T21:30:46Z] 21:30:46     INFO - TEST-UNEXPECTED-FAIL | dom/a/test_b.html | Test timed out.
 [task 2025-02-13T21:30:47Z] 21:30:47     INFO - TEST-INFO | took 300s"""
     assert "TEST-UNEXPECTED-FAIL | dom/a/test_b.html" in best(log)
+
+
+def test_limits_exceeded_and_refusals_are_problems() -> None:
+    assert score_line('  "message": "API rate limit exceeded for user ID 1."')[0] >= 5
+    assert score_line("fatal: refusing to merge unrelated histories")[0] >= 5
+    assert score_line("the limit was not reached")[0] == 0
+
+
+def test_lines_the_penalties_bring_to_nothing_are_not_candidates() -> None:
+    log = """running
+ValueError: bad input
+##[error]Process completed with exit code 1.
+Post job cleanup.
+warning: could not remove the cache directory"""
+    found = find_failure_lines(LogText.from_text(log))
+    assert [c.text for c in found] == ["ValueError: bad input"]
+    assert score_line("warning: could not remove the cache directory")[0] > 0  # on its own
