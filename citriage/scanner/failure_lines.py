@@ -333,7 +333,7 @@ _PENALTIES: tuple[_Rule, ...] = (
         "tool boilerplate",
         "help|re-run|stack trace|more information|total time|see above"
         r"|complete log|build failed with|build failure|for details|after correcting|-rf :",
-        r"\[Help \d+\]|[Rr]e-run (?:Maven|Gradle|with)|full stack trace of the errors"
+        r"^\[Help \d+\] |[Rr]e-run (?:Maven|Gradle|with)|full stack trace of the errors"
         r"|For more information about the errors|Total time:|See above for more details"
         r"|A complete log of this run|Build failed with an exception|^BUILD FAILURE"
         r"|(?:[Ss]ee|[Cc]heck) .* for (?:more )?details|After correcting the problems|\s-rf :",

@@ -21,9 +21,9 @@ FLOORS = {
         "LogChunks": (47.6, 64.3),
         "pytorch": (65.5, 82.8),
         "treeherder": (40.0, 80.0),
-        "cidiff": (80.8, 100.0),
-        "overall": (59.8, 79.4),
-        "LogChunks+cidiff": (60.3, 77.9),
+        "cidiff": (84.6, 100.0),
+        "overall": (60.7, 79.4),
+        "LogChunks+cidiff": (61.8, 77.9),
     },
     "finder + default library": {
         "LogChunks": (42.9, 66.7),

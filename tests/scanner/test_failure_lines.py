@@ -297,3 +297,9 @@ warning: could not remove the cache directory"""
     found = find_failure_lines(LogText.from_text(log))
     assert [c.text for c in found] == ["ValueError: bad input"]
     assert score_line("warning: could not remove the cache directory")[0] > 0  # on its own
+
+
+def test_maven_errors_ending_in_a_help_reference_keep_their_score() -> None:
+    real = "[ERROR] Failed to execute goal on project x: Could not resolve dependencies -> [Help 1]"
+    link = "[ERROR] [Help 1] http://cwiki.apache.org/confluence/display/MAVEN/DependencyResolution"
+    assert score_line(real)[0] >= 7 > score_line(link)[0]
