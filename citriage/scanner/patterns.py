@@ -82,6 +82,10 @@ def validate(pattern: Pattern) -> None:
         )
     if "\n" in pattern.expression and not pattern.is_regex:
         raise PatternError(f"{where}: a literal cannot contain a newline (logs match per line)")
+    texts = (pattern.expression, pattern.description, *pattern.tags, *pattern.applicable_steps)
+    if any("\x00" in text for text in texts):
+        # Stripped logs never hold NUL, and PostgreSQL cannot store it.
+        raise PatternError(f"{where}: NUL characters are not allowed")
     if len(pattern.description) > MAX_DESCRIPTION_LENGTH:
         raise PatternError(f"{where}: the description is longer than {MAX_DESCRIPTION_LENGTH}")
     if pattern.lines_from_end is not None and pattern.lines_from_end < 0:

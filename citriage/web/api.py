@@ -89,7 +89,7 @@ class CandidateIn(Schema):
     expression: str = Field(..., max_length=10_000)
     is_regex: bool = False
     applicable_steps: list[str] = []
-    lines_from_end: int | None = Field(None, ge=0)
+    lines_from_end: int | None = Field(None, ge=0, le=2**31 - 1)
     specificity: int = Field(1, ge=-1000, le=1000)
 
 
@@ -174,8 +174,7 @@ def list_patterns(
     if tag:
         rows = rows.filter(tags__name=tag)
     if text:
-        # No stored text holds a NUL (PostgreSQL refuses it, and so would the query).
-        rows = rows.filter(expression__icontains=text) if "\x00" not in text else rows.none()
+        rows = rows.filter(expression__icontains=text)  # NUL was refused by the middleware
     if retired is not None:
         rows = rows.filter(is_retired=retired)
     return [PatternOut.of(row) for row in rows]
@@ -462,3 +461,4 @@ def system(request: HttpRequest) -> SystemOut:
 api = NinjaAPI(title="citriage", version="1", urls_namespace="api")
 api.add_router("/", router)
 api.add_router("/", "citriage.triage.api.router")
+api.add_router("/", "citriage.clusters.api.router")

@@ -264,7 +264,7 @@ class WorkbenchForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     specificity = forms.IntegerField(initial=1, min_value=-1000, max_value=1000)
-    lines_from_end = forms.IntegerField(required=False, min_value=0)
+    lines_from_end = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     has_nondeterministic_values = forms.BooleanField(required=False)
     supersedes = forms.IntegerField(required=False, widget=forms.HiddenInput)
 

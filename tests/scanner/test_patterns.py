@@ -117,3 +117,13 @@ def test_best_match_ranking_follows_the_seed() -> None:
     promoted = m(1, 1)
     assert best_match([m(2, 10), promoted], patterns.get, promoted=id(promoted)) is promoted
     assert best_match([], patterns.get) is None
+
+
+def test_nul_characters_are_refused_with_the_pattern_named() -> None:
+    for pattern in (
+        Pattern(id=7, expression="bad\x00text"),
+        Pattern(id=7, expression="boom", description="bad\x00text"),
+        Pattern(id=7, expression="boom", tags=("fla\x00ky",)),
+    ):
+        with pytest.raises(PatternError, match=r"pattern 7.*NUL characters"):
+            pattern_files.validate(pattern)

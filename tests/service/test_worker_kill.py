@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 
 from citriage import logstore
 from citriage.ci.models import StoredLog
@@ -55,6 +56,15 @@ def expected_matches(logs: list[StoredLog]) -> set[tuple[int, int, int, int, int
     return found
 
 
+def wait_until_working(timeout: float = 120.0) -> None:
+    """Until the (only) worker has claimed a task."""
+    deadline = time.monotonic() + timeout
+    busy = DBTaskResult.objects.filter(status="RUNNING")
+    while not busy.exists():
+        assert time.monotonic() < deadline, "the worker never started a task"
+        time.sleep(0.05)
+
+
 def test_sigkilled_worker_finishes_a_large_rescan_exactly(log_store: Path, tmp_path: Path) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the kill test runs on PostgreSQL (make test's second pass)")
@@ -83,7 +93,8 @@ def test_sigkilled_worker_finishes_a_large_rescan_exactly(log_store: Path, tmp_p
         recover_stale_tasks()
         scan_backlog_task.enqueue()  # what the scheduler's sweep does when work is waiting
         worker = start_worker(env)
-        time.sleep(rng.uniform(0.8, 2.5))  # startup takes most of a second; then it scans
+        wait_until_working()  # startup time varies with the machine's load
+        time.sleep(rng.uniform(0.1, 5.0))  # then kill it somewhere in its batches of work
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         kills += 1

@@ -264,3 +264,28 @@ def test_log_lines_window_and_bounds(client: Client, history: History) -> None:
     assert past_end["lines"] == []
     assert client.get(f"/api/logs/{log.pk}/lines?count=100000").status_code == 422
     assert client.get("/api/logs/999999/lines").status_code == 404
+
+
+def test_nul_characters_get_a_clear_400_and_change_nothing(
+    writer_client: Client, history: History
+) -> None:
+    before = Pattern.objects.count()
+    assert writer_client.get("/api/jobs?sha=ab%00cd").status_code == 400
+    assert writer_client.get("/patterns/?text=%00").status_code == 400
+    refused = writer_client.post(
+        "/api/patterns",
+        '{"expression": "boom\\u0000", "description": "x"}',
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and "NUL" in refused.json()["detail"]
+    form = writer_client.post("/patterns/new/", {"expression": "a\x00b", "specificity": "1"})
+    assert form.status_code == 400
+    assert Pattern.objects.count() == before
+    # An escaped backslash before "u0000" is plain text, not a NUL.
+    allowed = writer_client.post(
+        "/api/patterns",
+        '{"expression": "literal \\\\u0000 in a log", "description": "x"}',
+        content_type="application/json",
+    )
+    assert allowed.status_code == 201, allowed.content
+    assert Pattern.objects.get(pk=allowed.json()["id"]).expression == "literal \\u0000 in a log"

@@ -131,9 +131,10 @@ def test_home_plot_counts_failures_from_midnight_of_the_first_day_shown(
     assert per_day == [1] + [0] * (len(days) - 2) + [1]
 
 
-def test_pattern_text_filter_with_a_nul_finds_nothing(client: Client) -> None:
+def test_pattern_text_filter_with_a_nul_is_refused_and_a_tab_is_found(client: Client) -> None:
     library.create_pattern("a\tb")
-    assert client.get("/api/patterns", {"text": "a\x00b"}).json() == []
+    refused = client.get("/api/patterns", {"text": "a\x00b"})
+    assert refused.status_code == 400 and "NUL" in refused.json()["detail"]
     assert [p["expression"] for p in client.get("/api/patterns", {"text": "A\tB"}).json()] == [
         "a\tb"
     ]
