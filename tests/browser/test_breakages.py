@@ -55,6 +55,7 @@ def test_annotating_a_breakage_on_the_grid(
     settings: Any,
 ) -> None:
     settings.COOL_OFF_SECONDS = 0
+    settings.REPORT_REFRESH_DAYS = 10_000  # the factories' jobs finished on a fixed past date
     # the fake GitHub of the reporting tests, answering for this repository too
     check_run = json.loads(
         (corpus / "github-api/check-runs/pygithub.CheckRun.setUp.1.json").read_text()
