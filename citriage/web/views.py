@@ -28,6 +28,7 @@ from citriage.ci.models import (
     StoredLog,
 )
 from citriage.ci.reruns import rerun
+from citriage.clusters.models import FailureAnalysis
 from citriage.github.models import (
     Delivery,
     PostedCheck,
@@ -376,6 +377,8 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
         "matches": matches,
         "siblings": siblings,
         "reruns": RerunRequest.objects.filter(job=attempt).order_by("-requested_at")[:5],
+        # The failure-line finder's second opinion, independent of the pattern library.
+        "analyses": FailureAnalysis.objects.filter(job=attempt).select_related("log__step"),
     }
     return render(request, "web/job.html", context)
 

@@ -289,3 +289,9 @@ def test_nul_characters_get_a_clear_400_and_change_nothing(
     )
     assert allowed.status_code == 201, allowed.content
     assert Pattern.objects.get(pk=allowed.json()["id"]).expression == "literal \\u0000 in a log"
+
+
+def test_job_page_shows_the_likely_failure_lines(client: Client, history: History) -> None:
+    page = client.get(f"/jobs/{history.hostile_job.pk}/").content.decode()
+    assert "Likely failure lines" in page
+    assert "AssertionError: expected 3 widgets, got 2" in page.split("Likely failure lines")[1]
