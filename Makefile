@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/rescan.py
 	$(BIN)/python bench/ui.py
+	$(BIN)/python -m bench.accuracy
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
