@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class ProviderError(Exception):
@@ -48,3 +49,13 @@ class JobRun:
     finished_at: datetime | None = None
     steps: list[StepRun] | None = None  # None: not known yet
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as the CI APIs send it ("...Z" included); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

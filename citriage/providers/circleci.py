@@ -11,13 +11,18 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from citriage.providers.base import JobRun, ProviderError, StepRun, TransientProviderError
+from citriage.providers.base import (
+    JobRun,
+    ProviderError,
+    StepRun,
+    TransientProviderError,
+    parse_time,
+)
 from citriage.providers.http import HttpClient
 
 DEFAULT_URL = "https://circleci.com/api"
@@ -55,15 +60,6 @@ def build_number_from_url(url: str) -> tuple[str, str, int] | None:
     if not found:
         return None
     return found.group(1), found.group(2), int(found.group(3))
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def job_name(build: dict[str, Any]) -> str:
@@ -110,9 +106,9 @@ def to_job_run(build: dict[str, Any], *, with_steps: bool) -> JobRun:
         workflow_id=str(workflows.get("workflow_id") or ""),
         branch=str(build.get("branch") or ""),
         url=str(build.get("build_url") or ""),
-        queued_at=_time(build.get("queued_at")),
-        started_at=_time(build.get("start_time")),
-        finished_at=_time(build.get("stop_time")),
+        queued_at=parse_time(build.get("queued_at")),
+        started_at=parse_time(build.get("start_time")),
+        finished_at=parse_time(build.get("stop_time")),
         steps=steps,
         extra={
             "retry_of": build.get("retry_of"),

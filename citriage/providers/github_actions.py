@@ -23,7 +23,13 @@ from typing import IO, Any
 
 import httpx
 
-from citriage.providers.base import JobRun, ProviderError, StepRun, TransientProviderError
+from citriage.providers.base import (
+    JobRun,
+    ProviderError,
+    StepRun,
+    TransientProviderError,
+    parse_time,
+)
 from citriage.providers.http import HttpClient
 
 DEFAULT_URL = "https://api.github.com"
@@ -53,15 +59,6 @@ _CONCLUSION = {
     "startup_failure": "failure",
 }
 FAILED_STEP_CONCLUSIONS = ("failure", "timed_out")
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def job_name(job: dict[str, Any]) -> str:
@@ -109,8 +106,8 @@ class StepInfo:
             name=str(data.get("name") or ""),
             status=str(data.get("status") or ""),
             conclusion=str(data.get("conclusion") or ""),
-            started_at=_time(data.get("started_at")),
-            completed_at=_time(data.get("completed_at")),
+            started_at=parse_time(data.get("started_at")),
+            completed_at=parse_time(data.get("completed_at")),
         )
 
 
@@ -155,9 +152,9 @@ def to_job_run(job: dict[str, Any]) -> JobRun:
         workflow_id=str(job.get("run_id") or ""),
         branch=str(job.get("head_branch") or ""),
         url=str(job.get("html_url") or ""),
-        queued_at=_time(job.get("created_at")),
-        started_at=_time(job.get("started_at")),
-        finished_at=_time(job.get("completed_at")) if status == "completed" else None,
+        queued_at=parse_time(job.get("created_at")),
+        started_at=parse_time(job.get("started_at")),
+        finished_at=parse_time(job.get("completed_at")) if status == "completed" else None,
         # A job seen before its steps are known (queued) says nothing about steps.
         steps=steps if infos or status == "completed" else None,
         extra={
@@ -203,8 +200,8 @@ def to_workflow_run(run: dict[str, Any]) -> WorkflowRun:
         conclusion=str(run.get("conclusion") or ""),
         run_attempt=int(run.get("run_attempt") or 1),
         event=str(run.get("event") or ""),
-        created_at=_time(run.get("created_at")),
-        updated_at=_time(run.get("updated_at")),
+        created_at=parse_time(run.get("created_at")),
+        updated_at=parse_time(run.get("updated_at")),
         url=str(run.get("html_url") or ""),
         pull_requests=[
             int(p["number"]) for p in run.get("pull_requests") or [] if isinstance(p, dict)
@@ -395,7 +392,7 @@ def _scan_starts(stream: IO[bytes]) -> tuple[list[_Start], int, int]:
         at = None
         stamp = _TIMESTAMP.match(text)
         if stamp:
-            at = _time(stamp.group(1).decode() + "+00:00")
+            at = parse_time(stamp.group(1).decode() + "+00:00")
             text = text[stamp.end() :]
         if text.startswith(b"##[group]"):
             title = text[9:].rstrip().decode("utf-8", "replace")
