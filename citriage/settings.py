@@ -96,7 +96,7 @@ WSGI_APPLICATION = "citriage.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],  # our look for django-allauth's pages
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

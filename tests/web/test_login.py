@@ -100,3 +100,15 @@ def test_membership_is_checked_again_at_each_login(github: FakeServer) -> None:
     assert can_write(User.objects.get(username="Codertocat"))
     _log_in(Client())  # left the organisation since
     assert not can_write(User.objects.get(username="Codertocat"))
+
+
+def test_login_page_offers_github_when_configured(github: FakeServer) -> None:
+    page = Client().get("/accounts/login/?next=/patterns/").content.decode()
+    assert "Log in with GitHub" in page
+    assert 'action="/accounts/github/login/?process=login' in page
+
+
+def test_login_page_explains_what_to_set_without_github(settings: Any) -> None:
+    settings.SOCIALACCOUNT_PROVIDERS = {"github": {"APPS": []}}
+    page = Client().get("/accounts/login/").content.decode()
+    assert "CITRIAGE_GITHUB_CLIENT_ID" in page and "/admin/login/" in page
