@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 
 from citriage.ci.models import JobAttempt
 from citriage.clusters import queries
@@ -70,9 +70,13 @@ def job_failure_lines(request: HttpRequest, job_id: int) -> list[FailureLinesOut
 
 
 @router.get("/clusters", response=list[ClusterOut])
-def clusters(request: HttpRequest, limit: int = 50, offset: int = 0) -> list[ClusterOut]:
+def clusters(
+    request: HttpRequest,
+    limit: int = Query(50, ge=1, le=200),  # type: ignore[type-arg]
+    offset: int = Query(0, ge=0, le=1_000_000),  # type: ignore[type-arg]
+) -> list[ClusterOut]:
     """Unattributed failures grouped by signature, biggest first."""
-    found, _total = queries.clusters(max(1, min(limit, 200)), max(0, offset))
+    found, _total = queries.clusters(limit, offset)
     result = []
     for c in found:
         suggestion = None

@@ -36,7 +36,9 @@ def _exercise(
     statuses: list[int] = []
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     def run(case: Any) -> None:
         if cookies:
             case.cookies = {**(case.cookies or {}), **cookies}

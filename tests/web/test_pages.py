@@ -295,3 +295,9 @@ def test_job_page_shows_the_likely_failure_lines(client: Client, history: Histor
     page = client.get(f"/jobs/{history.hostile_job.pk}/").content.decode()
     assert "Likely failure lines" in page
     assert "AssertionError: expected 3 widgets, got 2" in page.split("Likely failure lines")[1]
+
+
+def test_api_paging_bounds_are_checked(client: Client, history: History) -> None:
+    assert client.get("/api/clusters?offset=99999999999999999999").status_code == 422
+    assert client.get("/api/clusters?limit=0").status_code == 422
+    assert client.get("/api/clusters?limit=5").status_code == 200
