@@ -44,10 +44,13 @@ def _analysis(log_id: int, job_id: int, text: LogText) -> FailureAnalysis:
     )
 
 
+def analysed(log_ids: list[int]) -> set[int]:
+    """Which of these logs have their analysis already (one query for a scan's batch)."""
+    return set(FailureAnalysis.objects.filter(log_id__in=log_ids).values_list("log_id", flat=True))
+
+
 def record(log_id: int, job_id: int, text: LogText) -> None:
-    """Store the analysis of a log just read (once per log; later scans leave it alone)."""
-    if FailureAnalysis.objects.filter(log_id=log_id).exists():
-        return
+    """Store the analysis of a log just read; the caller skips logs `analysed` already."""
     try:
         analysis = _analysis(log_id, job_id, text)
     except Exception as exc:  # the finder must never stop a scan

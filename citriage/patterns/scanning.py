@@ -120,6 +120,7 @@ def scan_logs(logs: QuerySet[StoredLog], *, full: bool = False, limit: int = 200
         failed: dict[int, str] = {}
         touched_jobs = set()
         sets: dict[int, PatternSet] = {}
+        analysed = failure_lines.analysed([row[0] for row in rows])
         for log_id, job_id, key, line_count, low, needs_full, step in rows:
             start = 0 if (full or needs_full) else low
             if start not in sets:
@@ -131,7 +132,8 @@ def scan_logs(logs: QuerySet[StoredLog], *, full: bool = False, limit: int = 200
             try:
                 text = logstore.load_text(key, line_count)
                 found = pattern_set.scan(text, step=step)
-                failure_lines.record(log_id, job_id, text)  # second opinion, same transaction
+                if log_id not in analysed:  # a second opinion, in the same transaction
+                    failure_lines.record(log_id, job_id, text)
             except Exception as exc:  # a broken stored log must not stop the others
                 logger.exception("scanning log %s failed", log_id)
                 failed[log_id] = f"{type(exc).__name__}: {exc}"[:2000]
