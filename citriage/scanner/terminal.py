@@ -27,6 +27,57 @@ _SIMPLE_ESCAPE = re.compile(
     rb"|\x1b[ -/]+[0-~]"
     rb"|\x1b[0-~]"
 )
+try:  # the same two operations in C (optional: built with the package when a compiler is there)
+    from citriage.scanner import _cstrip
+except ImportError:
+    _cstrip = None  # type: ignore[assignment]
+
+
+def strip_simple_escapes(chunk: bytes) -> bytes:
+    """Remove the escape sequences that do not move the cursor."""
+    if _cstrip is not None:
+        return _cstrip.strip_escapes(chunk)
+    return _SIMPLE_ESCAPE.sub(b"", chunk)
+
+
+def strip_timestamps(chunk: bytes) -> bytes:
+    """Remove a GitHub Actions timestamp from the start of every line of `chunk`."""
+    if _cstrip is not None:
+        return _cstrip.strip_timestamps(chunk)
+    # A literal replacement keeps `sub` in C (a group reference costs a Python call each).
+    chunk = _GHA_TIMESTAMP_NEXT.sub(b"\n", chunk)
+    first = _GHA_TIMESTAMP_AT_START.match(chunk)
+    return chunk[first.end() :] if first else chunk
+
+
+def strip_trailing_blanks(chunk: bytes) -> bytes:
+    """Remove spaces and tabs at the end of every line."""
+    if _cstrip is not None:
+        return _cstrip.strip_trailing_blanks(chunk)
+    if b" \n" not in chunk and b"\t\n" not in chunk and not chunk.endswith((b" ", b"\t")):
+        return chunk
+    return b"\n".join(line.rstrip(b" \t") for line in chunk.split(b"\n"))
+
+
+def crlf_to_lf(chunk: bytes) -> tuple[bytes, bool]:
+    """CRLF line ends as LF, and whether another CR (a rewritten line) is left."""
+    if _cstrip is not None:
+        return _cstrip.crlf_to_lf(chunk)
+    rewritten = chunk.count(b"\r") != chunk.count(b"\r\n")
+    # With only CRLF, the C0 delete drops the CRs anyway: no copy needed.
+    return (chunk.replace(b"\r\n", b"\n") if rewritten else chunk), rewritten
+
+
+def is_utf8(chunk: bytes) -> bool:
+    if _cstrip is not None:
+        return _cstrip.is_utf8(chunk)  # no str is built just to check
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 # Escapes that need the emulator: cursor movement, erasing, save/restore (and backspace).
 _CURSOR_ESCAPE = re.compile(rb"\x1b(?:\[[0-9;?]*[ABCDEFGHJKfsu]|[78])")
 
@@ -275,15 +326,17 @@ class Stripper:
     def feed(self, chunk: bytes) -> bytes:
         if not chunk:
             return b""
-        if self._at_start:
-            chunk = self._strip_start(chunk)
+        first_chunk = self._at_start
+        if first_chunk:
+            chunk = self._strip_start(chunk)  # the first line's timestamp is gone already
         if self.gha_timestamps:
             before = len(chunk)
-            # A literal replacement keeps `sub` in C (a group reference costs a Python call each).
-            chunk = _GHA_TIMESTAMP_NEXT.sub(b"\n", chunk)
-            first = _GHA_TIMESTAMP_AT_START.match(chunk)
-            if first:
-                chunk = chunk[first.end() :]
+            if first_chunk:
+                rest = chunk.find(b"\n") + 1
+                if rest:
+                    chunk = chunk[:rest] + strip_timestamps(chunk[rest:])
+            else:
+                chunk = strip_timestamps(chunk)  # chunks end at a newline: each starts a line
             self.stripped |= len(chunk) != before
         todo = needs(chunk)
         if BACKSPACE in todo or (ESCAPE in todo and _CURSOR_ESCAPE.search(chunk)):
@@ -307,21 +360,20 @@ class Stripper:
     def _fast(self, chunk: bytes, todo: set[int]) -> bytes:
         original = len(chunk)
         if ESCAPE in todo:
-            chunk = _SIMPLE_ESCAPE.sub(b"", chunk)
+            chunk = strip_simple_escapes(chunk)
         # A CR right before LF changes nothing (the C0 delete below drops it);
         # any other CR rewrites its line.
-        if CARRIAGE_RETURN in todo and chunk.count(b"\r") != chunk.count(b"\r\n"):
-            chunk = _overlay_lines_with_cr(chunk.replace(b"\r\n", b"\n"))
+        if CARRIAGE_RETURN in todo:
+            chunk, rewritten = crlf_to_lf(chunk)
+            if rewritten:
+                chunk = _overlay_lines_with_cr(chunk)
         if todo & {ESCAPE, CARRIAGE_RETURN, OTHER_CONTROL}:
             chunk = chunk.translate(None, _C0_DELETE)
-        if TRAILING_BLANK in todo or (todo and (b" \n" in chunk or b"\t\n" in chunk)):
-            chunk = b"\n".join(line.rstrip(b" \t") for line in chunk.split(b"\n"))
+        if todo:  # blanks may be left where escapes or controls were removed
+            chunk = strip_trailing_blanks(chunk)
         self.stripped |= len(chunk) != original
-        if not chunk.isascii():
-            try:
-                chunk.decode("utf-8")
-            except UnicodeDecodeError:
-                chunk = chunk.decode("utf-8", "replace").encode("utf-8")
+        if not chunk.isascii() and not is_utf8(chunk):
+            chunk = chunk.decode("utf-8", "replace").encode("utf-8")
         return self._clip_long_lines(chunk)
 
     def _emulate(self, chunk: bytes) -> bytes:

@@ -1,0 +1,309 @@
+/* The hot loops of log stripping, in C.
+ *
+ * Python's re.sub costs a fraction of a microsecond per match, and CI logs carry an
+ * escape sequence or a timestamp on almost every line. These functions do exactly
+ * what the Python code in terminal.py does (_SIMPLE_ESCAPE, _GHA_TIMESTAMP_*, the
+ * rstrip of every line), which stays the fallback and the reference the tests
+ * compare against.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define IN(c, lo, hi) ((c) >= (lo) && (c) <= (hi))
+#define DIGIT(c) IN(c, '0', '9')
+
+/* End of the escape sequence starting at s[i] == ESC, or -1 when none matches.
+ * The alternatives and their order are those of _SIMPLE_ESCAPE. */
+static Py_ssize_t escape_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_ssize_t j = i + 1, k;
+    unsigned char c;
+    if (j >= n)
+        return -1;
+    c = s[j];
+    if (c == '[') { /* CSI: parameters, intermediates, a final byte */
+        k = j + 1;
+        while (k < n && IN(s[k], 0x30, 0x3F))
+            k++;
+        while (k < n && IN(s[k], 0x20, 0x2F))
+            k++;
+        if (k < n && IN(s[k], 0x40, 0x7E))
+            return k + 1;
+        return j + 1; /* no final byte: the two-byte form ESC '[' */
+    }
+    if (c == ']' || c == 'P' || c == '_' || c == '^' || c == 'X') {
+        /* OSC, DCS, APC, PM, SOS: up to BEL or ST, or to the next ESC */
+        k = j + 1;
+        while (k < n && s[k] != 0x07 && s[k] != 0x1b)
+            k++;
+        if (k < n && s[k] == 0x07)
+            return k + 1;
+        if (k + 1 < n && s[k] == 0x1b && s[k + 1] == '\\')
+            return k + 2;
+        return k;
+    }
+    if (IN(c, 0x20, 0x2F)) { /* nF: intermediates, then a final byte */
+        k = j;
+        while (k < n && IN(s[k], 0x20, 0x2F))
+            k++;
+        return (k < n && IN(s[k], 0x30, 0x7E)) ? k + 1 : -1;
+    }
+    if (IN(c, 0x30, 0x7E))
+        return j + 1;
+    return -1;
+}
+
+static PyObject *strip_escapes(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    PyObject *result;
+    const unsigned char *s;
+    unsigned char *out;
+    Py_ssize_t n, i = 0, o = 0, end;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    s = view.buf;
+    n = view.len;
+    if (memchr(s, 0x1b, n) == NULL) {
+        result = PyBytes_FromStringAndSize((const char *)s, n);
+        PyBuffer_Release(&view);
+        return result;
+    }
+    result = PyBytes_FromStringAndSize(NULL, n);
+    if (result == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(result);
+    while (i < n) {
+        const unsigned char *esc = memchr(s + i, 0x1b, n - i);
+        Py_ssize_t at = esc ? esc - s : n;
+        memcpy(out + o, s + i, at - i);
+        o += at - i;
+        if (at >= n)
+            break;
+        end = escape_end(s, at, n);
+        if (end < 0) { /* not a sequence: keep the ESC (later deleted as a control) */
+            out[o++] = 0x1b;
+            i = at + 1;
+        } else {
+            i = end;
+        }
+    }
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&result, o) < 0)
+        return NULL;
+    return result;
+}
+
+/* End of a GitHub Actions timestamp at s[i] ("2024-05-01T10:00:00.1234567Z "), or -1. */
+static Py_ssize_t timestamp_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    Py_ssize_t k;
+    for (k = 0; shape[k]; k++) {
+        if (i + k >= n)
+            return -1;
+        if (shape[k] == 'd' ? !DIGIT(s[i + k]) : s[i + k] != (unsigned char)shape[k])
+            return -1;
+    }
+    k += i;
+    if (k < n && s[k] == '.' && k + 1 < n && DIGIT(s[k + 1])) {
+        k += 1;
+        while (k < n && DIGIT(s[k]))
+            k++;
+    }
+    if (k >= n || s[k] != 'Z')
+        return -1;
+    k++;
+    if (k < n && s[k] == ' ')
+        k++;
+    return k;
+}
+
+static PyObject *strip_timestamps(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    PyObject *result;
+    const unsigned char *s;
+    unsigned char *out;
+    Py_ssize_t n, i = 0, o = 0, end;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    s = view.buf;
+    n = view.len;
+    result = PyBytes_FromStringAndSize(NULL, n);
+    if (result == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(result);
+    while (i < n) { /* i is at the start of a line */
+        const unsigned char *newline;
+        Py_ssize_t stop;
+        end = timestamp_end(s, i, n);
+        if (end >= 0)
+            i = end;
+        newline = memchr(s + i, '\n', n - i);
+        stop = newline ? newline - s + 1 : n;
+        memcpy(out + o, s + i, stop - i);
+        o += stop - i;
+        i = stop;
+    }
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&result, o) < 0)
+        return NULL;
+    return result;
+}
+
+static PyObject *strip_trailing_blanks(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    PyObject *result;
+    const unsigned char *s;
+    unsigned char *out;
+    Py_ssize_t n, i = 0, o = 0;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    s = view.buf;
+    n = view.len;
+    result = PyBytes_FromStringAndSize(NULL, n);
+    if (result == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(result);
+    while (i < n) {
+        const unsigned char *newline = memchr(s + i, '\n', n - i);
+        Py_ssize_t stop = newline ? newline - s : n, last = stop;
+        while (last > i && (s[last - 1] == ' ' || s[last - 1] == '\t'))
+            last--;
+        memcpy(out + o, s + i, last - i);
+        o += last - i;
+        if (newline)
+            out[o++] = '\n';
+        i = stop + 1;
+    }
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&result, o) < 0)
+        return NULL;
+    return result;
+}
+
+/* Well-formed UTF-8 (Unicode table 3-7, as Python's strict decoder), without building a str. */
+static PyObject *is_utf8(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    const unsigned char *s;
+    Py_ssize_t n, i = 0;
+    int ok = 1;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    s = view.buf;
+    n = view.len;
+    while (i < n) {
+        unsigned char c = s[i];
+        Py_ssize_t need;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (IN(c, 0xC2, 0xDF))
+            need = 1;
+        else if (c == 0xE0)
+            need = 2, lo = 0xA0;
+        else if (IN(c, 0xE1, 0xEC) || IN(c, 0xEE, 0xEF))
+            need = 2;
+        else if (c == 0xED)
+            need = 2, hi = 0x9F;
+        else if (c == 0xF0)
+            need = 3, lo = 0x90;
+        else if (IN(c, 0xF1, 0xF3))
+            need = 3;
+        else if (c == 0xF4)
+            need = 3, hi = 0x8F;
+        else {
+            ok = 0;
+            break;
+        }
+        if (i + need >= n) { /* cut short */
+            ok = 0;
+            break;
+        }
+        if (!IN(s[i + 1], lo, hi)) {
+            ok = 0;
+            break;
+        }
+        for (Py_ssize_t k = 2; k <= need; k++) {
+            if (!IN(s[i + k], 0x80, 0xBF)) {
+                ok = 0;
+                break;
+            }
+        }
+        if (!ok)
+            break;
+        i += need + 1;
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
+/* CRLF to LF; also says whether a CR not followed by LF (a rewritten line) is left. */
+static PyObject *crlf_to_lf(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    PyObject *text, *pair;
+    const unsigned char *s;
+    unsigned char *out;
+    Py_ssize_t n, i = 0, o = 0;
+    int lone = 0;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    s = view.buf;
+    n = view.len;
+    text = PyBytes_FromStringAndSize(NULL, n);
+    if (text == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(text);
+    while (i < n) {
+        const unsigned char *cr = memchr(s + i, '\r', n - i);
+        Py_ssize_t at = cr ? cr - s : n;
+        memcpy(out + o, s + i, at - i);
+        o += at - i;
+        if (at >= n)
+            break;
+        if (at + 1 < n && s[at + 1] == '\n') {
+            out[o++] = '\n';
+            i = at + 2;
+        } else {
+            out[o++] = '\r';
+            lone = 1;
+            i = at + 1;
+        }
+    }
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&text, o) < 0)
+        return NULL;
+    pair = Py_BuildValue("(NO)", text, lone ? Py_True : Py_False);
+    return pair;
+}
+
+static PyMethodDef methods[] = {
+    {"strip_escapes", strip_escapes, METH_O,
+     "Remove the escape sequences that do not move the cursor (as _SIMPLE_ESCAPE.sub)."},
+    {"strip_timestamps", strip_timestamps, METH_O,
+     "Remove a GitHub Actions timestamp from the start of every line."},
+    {"is_utf8", is_utf8, METH_O, "Whether the bytes are well-formed UTF-8."},
+    {"crlf_to_lf", crlf_to_lf, METH_O,
+     "CRLF line ends as LF, and whether another CR (a rewritten line) is left."},
+    {"strip_trailing_blanks", strip_trailing_blanks, METH_O,
+     "Remove spaces and tabs at the end of every line."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cstrip", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__cstrip(void) { return PyModule_Create(&module); }

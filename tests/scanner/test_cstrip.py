@@ -1,0 +1,113 @@
+"""The C loops of the stripper do exactly what the reference regexes do."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citriage.scanner import terminal
+from citriage.scanner.logtext import read_log
+from tests.conftest import CORPUS
+
+_cstrip = terminal._cstrip
+
+# Bytes that make up escapes and timestamps, so generated inputs hit every branch.
+ALPHABET = list(b"\x1b\x07\\[]P_^X;?0123456789mABHJK -/:.TZa\n\r\t\x00\x9b\xff")
+chunks = st.lists(st.sampled_from(ALPHABET), max_size=80).map(bytes)
+stamped = st.lists(
+    st.tuples(st.booleans(), chunks),
+    max_size=8,
+).map(
+    lambda lines: b"\n".join(
+        (b"2024-05-01T10:00:00.1234567Z " if stamp else b"") + body.replace(b"\n", b"")
+        for stamp, body in lines
+    )
+)
+
+
+def python_timestamps(chunk: bytes) -> bytes:
+    chunk = terminal._GHA_TIMESTAMP_NEXT.sub(b"\n", chunk)
+    first = terminal._GHA_TIMESTAMP_AT_START.match(chunk)
+    return chunk[first.end() :] if first else chunk
+
+
+def test_the_c_helper_is_built() -> None:
+    # `pip install` builds it wherever there is a compiler (make test's machines have one).
+    assert _cstrip is not None, "citriage/scanner/_cstrip.c did not build; stripping is slower"
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=3000, deadline=None)
+@given(chunks)
+def test_escapes_as_the_regex(chunk: bytes) -> None:
+    assert _cstrip.strip_escapes(chunk) == terminal._SIMPLE_ESCAPE.sub(b"", chunk)
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(chunks, stamped))
+def test_timestamps_as_the_regex(chunk: bytes) -> None:
+    assert _cstrip.strip_timestamps(chunk) == python_timestamps(chunk)
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=3000, deadline=None)
+@given(chunks)
+def test_trailing_blanks_as_rstrip(chunk: bytes) -> None:
+    expected = b"\n".join(line.rstrip(b" \t") for line in chunk.split(b"\n"))
+    assert _cstrip.strip_trailing_blanks(chunk) == expected
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=5000, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=40),
+        st.text(max_size=20).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    )
+)
+def test_utf8_check_as_the_decoder(chunk: bytes) -> None:
+    try:
+        chunk.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    assert _cstrip.is_utf8(chunk) is valid
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=3000, deadline=None)
+@given(chunks)
+def test_crlf_as_replace(chunk: bytes) -> None:
+    text, rewritten = _cstrip.crlf_to_lf(chunk)
+    assert text == chunk.replace(b"\r\n", b"\n")
+    assert rewritten is (chunk.count(b"\r") != chunk.count(b"\r\n"))
+
+
+def test_utf8_check_edges() -> None:
+    if _cstrip is None:
+        pytest.skip("the C helper is not built")
+    for good in (b"", b"a", "é".encode(), "€".encode(), "\U0010ffff".encode(), b"\xed\x9f\xbf"):
+        assert _cstrip.is_utf8(good), good
+    for bad in (
+        b"\xc0\x80",
+        b"\xe0\x80\x80",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xe2\x82",
+        b"\xff",
+        b"\x80",
+    ):
+        assert not _cstrip.is_utf8(bad), bad
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+def test_corpus_logs_strip_the_same_with_and_without_it(
+    corpus: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = sorted((CORPUS / "logs").rglob("*.log")) + sorted((CORPUS / "logs").rglob("*.raw"))
+    assert len(logs) > 50
+    with_c = [read_log(path).data for path in logs]
+    monkeypatch.setattr(terminal, "_cstrip", None)
+    assert [read_log(path).data for path in logs] == with_c
