@@ -6,7 +6,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -47,24 +47,26 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
     if not guid or not event or len(guid) > 100 or len(event) > 100:
         return _reject(request, 400, "missing X-GitHub-Delivery or X-GitHub-Event header")
     try:
-        payload = json.loads(request.body)
+        body = request.body.decode("utf-8")  # GitHub sends UTF-8; it is stored as text
+        payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return _reject(request, 400, "the body is not JSON")
+        return _reject(request, 400, "the body is not UTF-8 JSON")
     if not isinstance(payload, dict):
         return _reject(request, 400, "the body is not a JSON object")
     repository = payload.get("repository")
     full_name = repository.get("full_name", "") if isinstance(repository, dict) else ""
     try:
-        delivery = Delivery.objects.create(
-            guid=guid,
-            event=event,
-            action=str(payload.get("action") or "")[:100],
-            repository=str(full_name)[:201],
-            payload=request.body.decode("utf-8"),
-        )
+        # Stored and queued in one transaction: one commit (one WAL flush) per delivery,
+        # and never a delivery without its task (the sweep still requeues stuck ones).
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                guid=guid,
+                event=event,
+                action=str(payload.get("action") or "")[:100],
+                repository=str(full_name)[:201],
+                payload=body,
+            )
+            process_delivery_task.enqueue(delivery.pk)
     except IntegrityError:
         return JsonResponse({"status": "duplicate delivery; already received"}, status=200)
-    # Stored first, then queued (two short statements rather than one transaction): should
-    # the process die in between, the scheduler's sweep queues deliveries left pending.
-    process_delivery_task.enqueue(delivery.pk)
     return JsonResponse({"status": "accepted", "delivery": delivery.pk}, status=202)

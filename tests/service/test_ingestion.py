@@ -180,6 +180,8 @@ def test_malformed_unknown_and_unwatched_deliveries(
     broken = deliver(live_server, "status", b"{not json")
     assert broken.status_code == 400 and "JSON" in broken.json()["error"]
     assert deliver(live_server, "status", b"[1, 2]").status_code == 400
+    utf16 = deliver(live_server, "status", '{"sha": "x"}'.encode("utf-16"))
+    assert utf16.status_code == 400 and "UTF-8" in utf16.json()["error"]
     ping = (corpus / "webhooks/ping/octokit.payload.json").read_bytes()
     assert deliver(live_server, "ping", ping).status_code == 202
     assert (
@@ -204,7 +206,7 @@ def test_malformed_unknown_and_unwatched_deliveries(
         by_event["status"][0] == DeliveryStatus.FAILED
         and "malformed status payload" in by_event["status"][1]
     )
-    assert RejectedDelivery.objects.count() == 2
+    assert RejectedDelivery.objects.count() == 3
 
 
 def test_api_error_then_success_is_retried_and_stored(
