@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--burst", type=int, default=10_000)
     parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--web-threads", type=int, default=1)
     args = parser.parse_args()
     if not os.environ.get("CITRIAGE_DATABASE_URL"):
         script = str(ROOT / "scripts" / "with_postgres.py")
@@ -128,7 +129,16 @@ def main() -> None:
         port = sock.getsockname()[1]
     citriage = [sys.executable, "-m", "citriage.cli"]
     web = subprocess.Popen(
-        [*citriage, "web", "--port", str(port), "--workers", str(args.web_workers)],
+        [
+            *citriage,
+            "web",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.web_workers),
+            "--threads",
+            str(args.web_threads),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -148,7 +158,7 @@ def main() -> None:
         )
         print(
             f"wrk: {args.connections} connections, {args.seconds}s each, gunicorn with "
-            f"{args.web_workers} workers, PostgreSQL",
+            f"{args.web_workers} workers x {args.web_threads} threads, PostgreSQL",
             flush=True,
         )
         bare = wrk(base + "/healthz", args.seconds, args.connections, None)

@@ -196,6 +196,9 @@ def web(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(help="Web worker processes.")] = 2,
+    threads: Annotated[
+        int, typer.Option(help="Threads per worker (more throughput, longer tail latency).")
+    ] = 1,
 ) -> None:
     """Serve the web UI and the webhook endpoint (gunicorn)."""
     import os
@@ -212,6 +215,8 @@ def web(
             f"{host}:{port}",
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
             "--access-logfile",
             "-",
             "--graceful-timeout",
