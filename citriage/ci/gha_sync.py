@@ -30,7 +30,7 @@ from citriage.ci.models import (
     StoredLog,
 )
 from citriage.patterns import scanning
-from citriage.providers.base import ProviderError, StepRun, TransientProviderError
+from citriage.providers.base import ProviderError, StepRun, TransientProviderError, parse_time
 from citriage.providers.github_actions import (
     GitHubActions,
     StepInfo,
@@ -128,7 +128,7 @@ def on_workflow_run(repository: Repository, payload: dict[str, Any]) -> str:
             message=str(head.get("message") or ""),
             author_name=str(author.get("name") or ""),
             author_email=str(author.get("email") or ""),
-            committed_at=_time(head.get("timestamp")),
+            committed_at=parse_time(head.get("timestamp")),
         )
     cooloff.touch(repository, sha)
     name = run.get("name") or run.get("path") or run_id
@@ -136,15 +136,6 @@ def on_workflow_run(repository: Repository, payload: dict[str, Any]) -> str:
         transaction.on_commit(lambda: sync_run_task.enqueue(repository.pk, run_id))
         return f"workflow run {name} #{run_id} completed ({run.get('conclusion')}): jobs queued"
     return f"workflow run {name} #{run_id} {run.get('status')}"
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # -- logs ---------------------------------------------------------------------------------

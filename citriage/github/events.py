@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -18,7 +17,7 @@ from django.utils import timezone
 from citriage.ci import ingest
 from citriage.ci.models import ExternalCheck, JobStatus, Provider, Repository
 from citriage.github.models import Delivery, DeliveryStatus
-from citriage.providers.base import JobRun, ProviderError
+from citriage.providers.base import JobRun, ProviderError, parse_time
 from citriage.providers.circleci import build_number_from_url
 
 logger = logging.getLogger(__name__)
@@ -43,15 +42,6 @@ def handles(event: str) -> Callable[[Handler], Handler]:
         return handler
 
     return register
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def process_delivery(delivery_id: int) -> str:
@@ -125,7 +115,9 @@ def on_status(repository: Repository, payload: dict[str, Any]) -> str:
                 status=status,
                 conclusion=conclusion,
                 url=target,
-                finished_at=_time(payload.get("updated_at")) if status == "completed" else None,
+                finished_at=parse_time(payload.get("updated_at"))
+                if status == "completed"
+                else None,
             ),
         )
         cooloff.touch(repository, sha)
@@ -142,7 +134,7 @@ def on_status(repository: Repository, payload: dict[str, Any]) -> str:
             "state": state,
             "description": str(payload.get("description") or ""),
             "url": target[:1000],
-            "updated": _time(payload.get("updated_at")) or timezone.now(),
+            "updated": parse_time(payload.get("updated_at")) or timezone.now(),
         },
     )
     cooloff.touch(repository, sha)
@@ -170,7 +162,8 @@ def on_check_run(repository: Repository, payload: dict[str, Any]) -> str:
             "state": str(run.get("status") or ""),
             "conclusion": str(run.get("conclusion") or ""),
             "url": str(run.get("html_url") or run.get("details_url") or "")[:1000],
-            "updated": _time(run.get("completed_at") or run.get("started_at")) or timezone.now(),
+            "updated": parse_time(run.get("completed_at") or run.get("started_at"))
+            or timezone.now(),
         },
     )
     cooloff.touch(repository, sha)
@@ -238,7 +231,7 @@ def on_push(repository: Repository, payload: dict[str, Any]) -> str:
             author_name=str(author.get("name") or ""),
             author_email=str(author.get("email") or ""),
             author_login=str(author.get("username") or ""),
-            committed_at=_time(commit.get("timestamp")),
+            committed_at=parse_time(commit.get("timestamp")),
         )
         parent = commit["id"]
     if branch != default:
@@ -268,8 +261,8 @@ def on_pull_request(repository: Repository, payload: dict[str, Any]) -> str:
         merged=bool(pull.get("merged")),
         head_ref=str(head.get("ref") or ""),
         base_ref=str((pull.get("base") or {}).get("ref") or ""),
-        opened_at=_time(pull.get("created_at")),
-        closed_at=_time(pull.get("closed_at")),
+        opened_at=parse_time(pull.get("created_at")),
+        closed_at=parse_time(pull.get("closed_at")),
     )
     if action == "synchronize":
         from citriage.github.tasks import pull_request_pushed_task
