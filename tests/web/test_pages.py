@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -301,3 +302,14 @@ def test_api_paging_bounds_are_checked(client: Client, history: History) -> None
     assert client.get("/api/clusters?offset=99999999999999999999").status_code == 422
     assert client.get("/api/clusters?limit=0").status_code == 422
     assert client.get("/api/clusters?limit=5").status_code == 200
+
+
+def test_pattern_list_api_reports_coverage_in_a_few_queries(
+    client: Client, history: History, django_assert_max_num_queries: Any
+) -> None:
+    with django_assert_max_num_queries(6):
+        rows = client.get("/api/patterns").json()
+    assert len(rows) == Pattern.objects.count() > 200
+    logs = StoredLog.objects.count()
+    assert all(row["logs_total"] == logs for row in rows)
+    assert {row["logs_scanned"] for row in rows} == {logs}  # the history is fully scanned
