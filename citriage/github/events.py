@@ -60,6 +60,18 @@ def process_delivery(delivery_id: int) -> str:
     return f"{status}: {note}"
 
 
+def _without_nul(value: Any) -> Any:
+    """The payload with NUL characters dropped from its strings: PostgreSQL text cannot
+    hold them (a commit message may carry one), and no log line ever does."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
 def _process(delivery: Delivery) -> tuple[str, str]:
     if delivery.event == "ping":
         return DeliveryStatus.PROCESSED, "pong"
@@ -67,6 +79,8 @@ def _process(delivery: Delivery) -> tuple[str, str]:
     if handler is None:
         return DeliveryStatus.IGNORED, f"citriage does not use {delivery.event!r} events"
     payload = json.loads(delivery.payload)
+    if "\\u0000" in delivery.payload:
+        payload = _without_nul(payload)
     owner, _, name = delivery.repository.partition("/")
     repository = Repository.objects.filter(owner=owner, name=name).first()
     if repository is None:

@@ -363,3 +363,18 @@ def test_the_cool_off_coalesces_a_burst_into_one_queued_summary(
     work()
     assert PendingSummary.objects.get(sha=sha).summarized_at is not None
     assert not summaries.filter(status="READY").exists()
+
+
+def test_nul_characters_in_a_payload_are_dropped_not_fatal(
+    live_server: Any, corpus: Path, configured: None, watched: None
+) -> None:
+    status = json.loads((corpus / "webhooks/status/octokit.payload.json").read_text())
+    status["description"] = "build\x00 failed"  # sent as \u0000; PostgreSQL text cannot hold it
+    status["state"] = "failure"
+    assert deliver(live_server, "status", json.dumps(status).encode()).status_code == 202
+    work()
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.PROCESSED, delivery.note
+    assert "\\u0000" in delivery.payload  # the delivery is kept exactly as received
+    check = ExternalCheck.objects.get(sha=status["sha"])
+    assert check.description == "build failed" and check.failed
