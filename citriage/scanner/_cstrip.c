@@ -53,28 +53,36 @@ static Py_ssize_t escape_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
     return -1;
 }
 
-static PyObject *strip_escapes(PyObject *self, PyObject *arg)
+/* A filter copies s[0..n) to out (never longer) and returns the length written; *flag
+ * reports something about the input (only crlf_to_lf uses it). */
+typedef Py_ssize_t (*filter_fn)(const unsigned char *s, Py_ssize_t n, unsigned char *out, int *flag);
+
+/* Run a filter over a bytes-like argument: the result, or (result, flag) when paired. */
+static PyObject *apply(PyObject *arg, filter_fn filter, int paired)
 {
     Py_buffer view;
     PyObject *result;
-    const unsigned char *s;
-    unsigned char *out;
-    Py_ssize_t n, i = 0, o = 0, end;
+    Py_ssize_t written;
+    int flag = 0;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    s = view.buf;
-    n = view.len;
-    if (memchr(s, 0x1b, n) == NULL) {
-        result = PyBytes_FromStringAndSize((const char *)s, n);
-        PyBuffer_Release(&view);
-        return result;
-    }
-    result = PyBytes_FromStringAndSize(NULL, n);
+    result = PyBytes_FromStringAndSize(NULL, view.len);
     if (result == NULL) {
         PyBuffer_Release(&view);
         return NULL;
     }
-    out = (unsigned char *)PyBytes_AS_STRING(result);
+    written = filter(view.buf, view.len, (unsigned char *)PyBytes_AS_STRING(result), &flag);
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&result, written) < 0)
+        return NULL;
+    if (!paired)
+        return result;
+    return Py_BuildValue("(NO)", result, flag ? Py_True : Py_False);
+}
+
+static Py_ssize_t escapes_filter(const unsigned char *s, Py_ssize_t n, unsigned char *out, int *flag)
+{
+    Py_ssize_t i = 0, o = 0, end;
     while (i < n) {
         const unsigned char *esc = memchr(s + i, 0x1b, n - i);
         Py_ssize_t at = esc ? esc - s : n;
@@ -90,10 +98,7 @@ static PyObject *strip_escapes(PyObject *self, PyObject *arg)
             i = end;
         }
     }
-    PyBuffer_Release(&view);
-    if (_PyBytes_Resize(&result, o) < 0)
-        return NULL;
-    return result;
+    return o;
 }
 
 /* End of a GitHub Actions timestamp at s[i] ("2024-05-01T10:00:00.1234567Z "), or -1. */
@@ -121,23 +126,9 @@ static Py_ssize_t timestamp_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t
     return k;
 }
 
-static PyObject *strip_timestamps(PyObject *self, PyObject *arg)
+static Py_ssize_t timestamps_filter(const unsigned char *s, Py_ssize_t n, unsigned char *out, int *flag)
 {
-    Py_buffer view;
-    PyObject *result;
-    const unsigned char *s;
-    unsigned char *out;
-    Py_ssize_t n, i = 0, o = 0, end;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    s = view.buf;
-    n = view.len;
-    result = PyBytes_FromStringAndSize(NULL, n);
-    if (result == NULL) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    out = (unsigned char *)PyBytes_AS_STRING(result);
+    Py_ssize_t i = 0, o = 0, end;
     while (i < n) { /* i is at the start of a line */
         const unsigned char *newline;
         Py_ssize_t stop;
@@ -150,29 +141,12 @@ static PyObject *strip_timestamps(PyObject *self, PyObject *arg)
         o += stop - i;
         i = stop;
     }
-    PyBuffer_Release(&view);
-    if (_PyBytes_Resize(&result, o) < 0)
-        return NULL;
-    return result;
+    return o;
 }
 
-static PyObject *strip_trailing_blanks(PyObject *self, PyObject *arg)
+static Py_ssize_t trailing_blanks_filter(const unsigned char *s, Py_ssize_t n, unsigned char *out, int *flag)
 {
-    Py_buffer view;
-    PyObject *result;
-    const unsigned char *s;
-    unsigned char *out;
-    Py_ssize_t n, i = 0, o = 0;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    s = view.buf;
-    n = view.len;
-    result = PyBytes_FromStringAndSize(NULL, n);
-    if (result == NULL) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    out = (unsigned char *)PyBytes_AS_STRING(result);
+    Py_ssize_t i = 0, o = 0;
     while (i < n) {
         const unsigned char *newline = memchr(s + i, '\n', n - i);
         Py_ssize_t stop = newline ? newline - s : n, last = stop;
@@ -184,11 +158,36 @@ static PyObject *strip_trailing_blanks(PyObject *self, PyObject *arg)
             out[o++] = '\n';
         i = stop + 1;
     }
-    PyBuffer_Release(&view);
-    if (_PyBytes_Resize(&result, o) < 0)
-        return NULL;
-    return result;
+    return o;
 }
+
+/* CRLF to LF; *flag says whether a CR not followed by LF (a rewritten line) is left. */
+static Py_ssize_t crlf_filter(const unsigned char *s, Py_ssize_t n, unsigned char *out, int *flag)
+{
+    Py_ssize_t i = 0, o = 0;
+    while (i < n) {
+        const unsigned char *cr = memchr(s + i, '\r', n - i);
+        Py_ssize_t at = cr ? cr - s : n;
+        memcpy(out + o, s + i, at - i);
+        o += at - i;
+        if (at >= n)
+            break;
+        if (at + 1 < n && s[at + 1] == '\n') {
+            out[o++] = '\n';
+            i = at + 2;
+        } else {
+            out[o++] = '\r';
+            *flag = 1;
+            i = at + 1;
+        }
+    }
+    return o;
+}
+
+static PyObject *strip_escapes(PyObject *self, PyObject *arg) { return apply(arg, escapes_filter, 0); }
+static PyObject *strip_timestamps(PyObject *self, PyObject *arg) { return apply(arg, timestamps_filter, 0); }
+static PyObject *strip_trailing_blanks(PyObject *self, PyObject *arg) { return apply(arg, trailing_blanks_filter, 0); }
+static PyObject *crlf_to_lf(PyObject *self, PyObject *arg) { return apply(arg, crlf_filter, 1); }
 
 /* Well-formed UTF-8 (Unicode table 3-7, as Python's strict decoder), without building a str. */
 static PyObject *is_utf8(PyObject *self, PyObject *arg)
@@ -247,48 +246,6 @@ static PyObject *is_utf8(PyObject *self, PyObject *arg)
     }
     PyBuffer_Release(&view);
     return PyBool_FromLong(ok);
-}
-
-/* CRLF to LF; also says whether a CR not followed by LF (a rewritten line) is left. */
-static PyObject *crlf_to_lf(PyObject *self, PyObject *arg)
-{
-    Py_buffer view;
-    PyObject *text, *pair;
-    const unsigned char *s;
-    unsigned char *out;
-    Py_ssize_t n, i = 0, o = 0;
-    int lone = 0;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    s = view.buf;
-    n = view.len;
-    text = PyBytes_FromStringAndSize(NULL, n);
-    if (text == NULL) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    out = (unsigned char *)PyBytes_AS_STRING(text);
-    while (i < n) {
-        const unsigned char *cr = memchr(s + i, '\r', n - i);
-        Py_ssize_t at = cr ? cr - s : n;
-        memcpy(out + o, s + i, at - i);
-        o += at - i;
-        if (at >= n)
-            break;
-        if (at + 1 < n && s[at + 1] == '\n') {
-            out[o++] = '\n';
-            i = at + 2;
-        } else {
-            out[o++] = '\r';
-            lone = 1;
-            i = at + 1;
-        }
-    }
-    PyBuffer_Release(&view);
-    if (_PyBytes_Resize(&text, o) < 0)
-        return NULL;
-    pair = Py_BuildValue("(NO)", text, lone ? Py_True : Py_False);
-    return pair;
 }
 
 static PyMethodDef methods[] = {
