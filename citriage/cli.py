@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -465,13 +467,10 @@ def backfill(
     Running it twice changes nothing the second time.
     """
     django_setup()
-    from datetime import UTC, datetime
-
-    from rich.progress import Progress
+    from datetime import UTC
 
     from citriage.ci import circleci_sync, gha_sync
     from citriage.ci.models import Repository
-    from citriage.providers.base import ProviderError
 
     when = None
     if since:
@@ -488,39 +487,48 @@ def backfill(
         chosen.append(found)
     console = Console()
     for repository in chosen:
+        name = repository.full_name
         if "circleci" in repository.providers:
-            with Progress(console=console, transient=True) as bar:
-                task_id = bar.add_task(f"{repository.full_name}: reading builds", total=None)
-                try:
-                    counts = circleci_sync.backfill(
-                        repository,
-                        branch=branch,
-                        since=when,
-                        progress=functools.partial(_advance, bar, task_id),
-                    )
-                except ProviderError as exc:
-                    raise fail(f"{repository.full_name}: {exc}") from None
+            counts = _backfill_one(
+                console, f"{name}: reading builds", circleci_sync.backfill, repository, branch, when
+            )
             console.print(
-                f"{repository.full_name}: {counts['seen']} new or unfinished build(s) recorded; "
+                f"{name}: {counts['seen']} new or unfinished build(s) recorded; "
                 f"{counts['to_fetch']} failed build(s) queued for logs"
             )
         if gha_sync.watches(repository):
-            with Progress(console=console, transient=True) as bar:
-                task_id = bar.add_task(f"{repository.full_name}: reading runs", total=None)
-                try:
-                    counts = gha_sync.backfill(
-                        repository,
-                        branch=branch,
-                        since=when,
-                        progress=functools.partial(_advance, bar, task_id),
-                    )
-                except ProviderError as exc:
-                    raise fail(f"{repository.full_name}: {exc}") from None
+            counts = _backfill_one(
+                console, f"{name}: reading runs", gha_sync.backfill, repository, branch, when
+            )
             console.print(
-                f"{repository.full_name}: {counts['seen']} of {counts['runs']} workflow run(s) "
+                f"{name}: {counts['seen']} of {counts['runs']} workflow run(s) "
                 f"read, {counts['recorded']} job(s) recorded; "
                 f"{counts['to_fetch']} failed job(s) queued for logs"
             )
+
+
+def _backfill_one(
+    console: Console,
+    label: str,
+    backfill: Callable[..., dict[str, int]],
+    repository: Any,
+    branch: str | None,
+    since: datetime | None,
+) -> dict[str, int]:
+    """Run one provider's backfill with a progress line; an API error ends the command."""
+    from citriage.providers.base import ProviderError
+
+    with Progress(console=console, transient=True) as bar:
+        task_id = bar.add_task(label, total=None)
+        try:
+            return backfill(
+                repository,
+                branch=branch,
+                since=since,
+                progress=functools.partial(_advance, bar, task_id),
+            )
+        except ProviderError as exc:
+            raise fail(f"{repository.full_name}: {exc}") from None
 
 
 github_app = typer.Typer(help="The GitHub App citriage reports through.", no_args_is_help=True)
