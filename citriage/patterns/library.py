@@ -14,7 +14,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from citriage.patterns.models import Pattern, Tag
+from citriage.ci.models import JobAttempt
+from citriage.patterns import scanning
+from citriage.patterns.models import Match, Pattern, PromotedMatch, Tag
 from citriage.scanner import patterns as scanner_patterns
 
 MUTABLE_FIELDS = ("description", "specificity", "has_nondeterministic_values", "tags", "is_retired")
@@ -252,3 +254,18 @@ def edit_pattern(row: Pattern, **changes: Any) -> Pattern:
             _set_tags(row, tags)
         _queue_rerank(row.pk)
     return row
+
+
+def promote_match(job: JobAttempt, match: Match, by: str) -> None:
+    """A person's choice of a job's best match wins over the ranking (DESIGN.md §4)."""
+    with transaction.atomic():
+        PromotedMatch.objects.update_or_create(
+            job=job,
+            defaults={
+                "log_id": match.log_id,
+                "pattern_id": match.pattern_id,
+                "line": match.line,
+                "promoted_by": by,
+            },
+        )
+        scanning.update_best_matches([job.pk])

@@ -6,11 +6,11 @@ session of a user with write access, and the CSRF token like any form.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
@@ -20,7 +20,7 @@ from ninja.security import SessionAuth
 from citriage.ci.models import JobAttempt, StoredLog
 from citriage.ci.reruns import rerun
 from citriage.patterns import library, scanning, stats
-from citriage.patterns.models import Match, Pattern, PromotedMatch
+from citriage.patterns.models import Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
 from citriage.scanner.patterns import PatternError
 from citriage.web import workbench
@@ -124,17 +124,6 @@ class TryOut(Schema):
     matches: list[LineMatch]
 
 
-class BacktestJob(Schema):
-    job_id: int
-    name: str
-    sha: str
-    branch: str
-    line: int
-    text: str
-    current_pattern: int | None
-    becomes_best: bool
-
-
 class BacktestOut(Schema):
     logs_scanned: int
     logs_total: int
@@ -143,7 +132,7 @@ class BacktestOut(Schema):
     best_match_changes: int
     passing_logs_scanned: int
     passing_logs_matched: int
-    jobs: list[BacktestJob]
+    jobs: list[workbench.JobHit]
 
 
 class Message(Schema):
@@ -235,7 +224,7 @@ def try_pattern(request: HttpRequest, data: TryIn) -> TryOut:
 def backtest_pattern(request: HttpRequest, data: CandidateIn) -> BacktestOut:
     """What the candidate would match in stored history, and whose best match it would become."""
     result = workbench.backtest(_candidate(data), time_budget=settings.BACKTEST_SECONDS)
-    return BacktestOut(**{**result.__dict__, "jobs": [job.__dict__ for job in result.jobs]})
+    return BacktestOut(**asdict(result))
 
 
 # -- jobs and logs ----------------------------------------------------------------
@@ -415,23 +404,8 @@ def promote_match(request: HttpRequest, job_id: int, data: PromoteIn) -> ActionO
     match = Match.objects.filter(pk=data.match_id, job=job).first()
     if match is None:
         raise HttpError(400, f"match {data.match_id} is not a match of job {job_id}")
-    promote(job, match, request.user.get_username())
+    library.promote_match(job, match, request.user.get_username())
     return ActionOut(ok=True, detail=f"match {match.pk} is now the best match")
-
-
-def promote(job: JobAttempt, match: Match, by: str) -> None:
-    """A person's choice of best match wins over the ranking (DESIGN.md §4)."""
-    with transaction.atomic():
-        PromotedMatch.objects.update_or_create(
-            job=job,
-            defaults={
-                "log_id": match.log_id,
-                "pattern_id": match.pattern_id,
-                "line": match.line,
-                "promoted_by": by,
-            },
-        )
-        scanning.update_best_matches([job.pk])
 
 
 # -- system -----------------------------------------------------------------------

@@ -40,7 +40,7 @@ from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import BestMatch, Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
-from citriage.web import api, charts
+from citriage.web import charts
 from citriage.web.access import write_required
 from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
 
@@ -402,7 +402,7 @@ def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if match is None:
             messages.error(request, "That match does not belong to this job.")
         else:
-            api.promote(attempt, match, request.user.get_username())
+            library.promote_match(attempt, match, request.user.get_username())
             messages.success(request, f"Line {match.line} is now this job's best match.")
     else:
         raise Http404(f"unknown action {action}")
