@@ -323,7 +323,8 @@ class Stripper:
     _emulator: _Emulator | None = None
     _at_start: bool = True
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, todo: set[int] | None = None) -> bytes:
+        """`todo`: what `needs(chunk)` would say (or more), when the caller knows it already."""
         if not chunk:
             return b""
         first_chunk = self._at_start
@@ -338,7 +339,8 @@ class Stripper:
             else:
                 chunk = strip_timestamps(chunk)  # chunks end at a newline: each starts a line
             self.stripped |= len(chunk) != before
-        todo = needs(chunk)
+        if todo is None:
+            todo = needs(chunk)
         if BACKSPACE in todo or (ESCAPE in todo and _CURSOR_ESCAPE.search(chunk)):
             return self._emulate(chunk)
         return self._flush_emulator() + self._fast(chunk, todo)

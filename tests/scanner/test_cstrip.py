@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -111,3 +113,44 @@ def test_corpus_logs_strip_the_same_with_and_without_it(
     with_c = [read_log(path).data for path in logs]
     monkeypatch.setattr(terminal, "_cstrip", None)
     assert [read_log(path).data for path in logs] == with_c
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"\n", b"x", b"\n\n", b"abcdefghijklmnop" * 20]), max_size=400).map(
+        b"".join
+    ),
+    st.data(),
+)
+def test_newline_count_as_bytes_count(data: bytes, choose: st.DataObject) -> None:
+    # Inputs run past the 16-byte blocks and the 255-block rounds of the C loop.
+    start = choose.draw(st.integers(0, len(data)))
+    end = choose.draw(st.integers(start, len(data)))
+    assert _cstrip.count_newlines(data, start, end) == data.count(b"\n", start, end)
+
+
+def test_newline_count_refuses_bounds_outside_the_data() -> None:
+    if _cstrip is None:
+        pytest.skip("the C helper is not built")
+    for start, end in ((-1, 2), (2, 1), (0, 4)):
+        with pytest.raises(ValueError, match="start <= end"):
+            _cstrip.count_newlines(b"a\nb", start, end)
+
+
+def test_file_read_from_an_offset(tmp_path: Path) -> None:
+    if _cstrip is None:
+        pytest.skip("the C helper is not built")
+    content = bytes(range(256)) * 40_000  # 10 MB: spans several huge pages
+    path = tmp_path / "log"
+    path.write_bytes(content)
+    with open(path, "rb") as source:
+        assert _cstrip.read_file(source.fileno(), 0, len(content)) == content
+        assert _cstrip.read_file(source.fileno(), 1234, 5000) == content[1234:6234]
+        # Asking past the end (the file shrank since its size was taken) gives what is there.
+        assert _cstrip.read_file(source.fileno(), len(content) - 10, 100) == content[-10:]
+        with pytest.raises(ValueError, match="must not be negative"):
+            _cstrip.read_file(source.fileno(), -1, 10)
+        closed = source.fileno()
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        _cstrip.read_file(closed, 0, 10)

@@ -28,6 +28,54 @@ def test_plain_gzip_and_zstd_inputs_give_the_same_text(tmp_path: Path) -> None:
     assert logs[1].input_bytes == (tmp_path / "log.txt.gz").stat().st_size
 
 
+@pytest.mark.parametrize("escaped", [False, True], ids=["clean", "escaped"])
+def test_a_large_file_reads_as_the_same_bytes_from_a_pipe(tmp_path: Path, escaped: bool) -> None:
+    # Regular files up to the cap are read whole (clean text then passes in one
+    # piece); a pipe is read in blocks. The text must not depend on the way.
+    line = (
+        b"\x1b[31mtest_io.py::test_%d FAILED\x1b[0m\r\n" if escaped else b"test_io.py::test_%d ok\n"
+    )
+    raw = b"".join(line % i for i in range(400_000))  # several READ_SIZE blocks
+    path = tmp_path / "big.log"
+    path.write_bytes(b"header to skip\n" + raw)
+    with open(path, "rb") as source:
+        source.readline()  # read from where the stream stands, not from the start
+        from_file = read_log(source)
+    from_pipe = read_log(io.BufferedReader(_Pipe(raw)))  # type: ignore[arg-type]
+    assert from_file.data == from_pipe.data
+    assert from_file.line_count == 400_000 and from_file.stripped is escaped
+    assert from_file.lines()[-1] == ("test_io.py::test_399999 " + ("FAILED" if escaped else "ok"))
+    assert from_file.input_bytes == from_file.raw_bytes == len(raw)
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable stream, as stdin from a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self.rest = memoryview(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), len(self.rest), 65536)
+        buffer[:n] = self.rest[:n]
+        self.rest = self.rest[n:]
+        return n
+
+
+def test_escapes_inside_circleci_step_output_are_stripped(tmp_path: Path) -> None:
+    # The JSON text itself is clean ("\\u001b" spelled out); its messages are not.
+    messages = [
+        {"type": "out", "message": "\u001b[32mok %d\u001b[0m\r\n" % i} for i in range(50_000)
+    ]
+    path = tmp_path / "output.json"
+    path.write_text(json.dumps(messages))
+    log = read_log(path)
+    assert log.source_format == "circleci-json" and log.stripped
+    assert log.lines()[:2] == ["ok 0", "ok 1"] and b"\x1b" not in log.data
+
+
 def test_concatenated_gzip_members_are_all_read() -> None:
     data = gzip.compress(b"first\n") + gzip.compress(b"second\n")
     assert read_log(data).lines() == ["first", "second"]
