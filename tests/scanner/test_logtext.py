@@ -66,9 +66,7 @@ class _Pipe(io.RawIOBase):
 
 def test_escapes_inside_circleci_step_output_are_stripped(tmp_path: Path) -> None:
     # The JSON text itself is clean ("\\u001b" spelled out); its messages are not.
-    messages = [
-        {"type": "out", "message": "\u001b[32mok %d\u001b[0m\r\n" % i} for i in range(50_000)
-    ]
+    messages = [{"type": "out", "message": f"\u001b[32mok {i}\u001b[0m\r\n"} for i in range(50_000)]
     path = tmp_path / "output.json"
     path.write_text(json.dumps(messages))
     log = read_log(path)
