@@ -16,7 +16,7 @@ class DeliveryStatus(models.TextChoices):
 class Delivery(models.Model):
     """An accepted delivery (valid signature). Processing happens in a task."""
 
-    guid = models.CharField(max_length=100, unique=True)
+    guid = models.CharField(max_length=100)
     event = models.CharField(max_length=100)
     action = models.CharField(max_length=100, blank=True)
     repository = models.CharField(max_length=201, blank=True, help_text="owner/name")
@@ -27,10 +27,16 @@ class Delivery(models.Model):
     )
     note = models.TextField(blank=True, help_text="why it was ignored, or the error")
     processed_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a worker queued its processing task"
+    )
 
     class Meta:
         verbose_name_plural = "deliveries"
         indexes = [models.Index(fields=["status", "received_at"])]
+        # A constraint rather than unique=True: on PostgreSQL that would add a second
+        # (LIKE) index on the column, one more to update on every delivery.
+        constraints = [models.UniqueConstraint(fields=["guid"], name="delivery_guid_unique")]
 
     def __str__(self) -> str:
         return f"{self.event} {self.guid}"

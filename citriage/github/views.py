@@ -6,14 +6,13 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from githubkit.webhooks import verify
 
-from citriage.github.models import Delivery, RejectedDelivery
-from citriage.github.tasks import process_delivery_task
+from citriage.github.intake import Received, store_delivery
+from citriage.github.models import RejectedDelivery
 
 logger = logging.getLogger(__name__)
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
@@ -55,18 +54,17 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
         return _reject(request, 400, "the body is not a JSON object")
     repository = payload.get("repository")
     full_name = repository.get("full_name", "") if isinstance(repository, dict) else ""
-    try:
-        # Stored and queued in one transaction: one commit (one WAL flush) per delivery,
-        # and never a delivery without its task (the sweep still requeues stuck ones).
-        with transaction.atomic():
-            delivery = Delivery.objects.create(
-                guid=guid,
-                event=event,
-                action=str(payload.get("action") or "")[:100],
-                repository=str(full_name)[:201],
-                payload=body,
-            )
-            process_delivery_task.enqueue(delivery.pk)
-    except IntegrityError:
+    # Stored and queued together: never a delivery without its task (the sweep
+    # still requeues stuck ones).
+    delivery_id = store_delivery(
+        Received(
+            guid=guid,
+            event=event,
+            action=str(payload.get("action") or "")[:100],
+            repository=str(full_name)[:201],
+            payload=body,
+        )
+    )
+    if delivery_id is None:
         return JsonResponse({"status": "duplicate delivery; already received"}, status=200)
-    return JsonResponse({"status": "accepted", "delivery": delivery.pk}, status=202)
+    return JsonResponse({"status": "accepted", "delivery": delivery_id}, status=202)

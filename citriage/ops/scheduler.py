@@ -58,8 +58,9 @@ def run_once(name: str, period: int, now: float | None = None) -> str | None:
 
 
 def requeue_stuck_deliveries() -> int:
-    """Deliveries still pending long after they arrived, with no task queued for them
-    (a task lost with a database restore, say): queue them again."""
+    """Deliveries still pending long after they were queued, with no task queued or
+    running for them (a task lost with a database restore, or one that failed): mark
+    them not queued, so that a worker queues them again."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -76,14 +77,12 @@ def requeue_stuck_deliveries() -> int:
         ).values_list("args_kwargs", flat=True)
         if args.get("args")
     }
-    stuck = Delivery.objects.filter(status=DeliveryStatus.PENDING, received_at__lt=old).exclude(
+    stuck = Delivery.objects.filter(status=DeliveryStatus.PENDING, queued_at__lt=old).exclude(
         pk__in=queued
     )
-    count = 0
-    for delivery_id in stuck.values_list("pk", flat=True)[:1000]:
-        process_delivery_task.enqueue(delivery_id)
-        count += 1
-    return count
+    return Delivery.objects.filter(pk__in=list(stuck.values_list("pk", flat=True)[:1000])).update(
+        queued_at=None
+    )
 
 
 @sweep("recover-and-scan", lambda: settings.SCAN_SWEEP_SECONDS)

@@ -23,10 +23,13 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
+from citriage.github.intake import QUEUE_BATCH, queue_received_deliveries
+from citriage.github.tasks import process_delivery_task
 from citriage.ops.models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10
+INTAKE_SECONDS = 0.25  # how often a worker looks for deliveries to queue
 
 
 def recover_stale_tasks() -> int:
@@ -83,12 +86,37 @@ class _Heartbeat(threading.Thread):
                 close_old_connections()
 
 
+class _DeliveryIntake(threading.Thread):
+    """Moves newly stored webhook deliveries into the task queue (see github.intake)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="delivery-intake", daemon=True)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                queued = queue_received_deliveries()
+            except Exception:  # the database may be briefly away; try again
+                logger.exception("queuing received deliveries failed")
+                queued = 0
+            finally:
+                close_old_connections()
+            if queued < QUEUE_BATCH:
+                self.stop.wait(INTAKE_SECONDS)
+
+
 def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False) -> None:
     worker_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{get_random_string(6)}"
     heartbeat = _Heartbeat(worker_id)
     heartbeat.beat()
     recover_stale_tasks()
     heartbeat.start()
+    # Delivery tasks go to the default queue: a worker of other queues leaves them.
+    takes_deliveries = "*" in queues or process_delivery_task.queue_name in queues
+    intake = _DeliveryIntake()
+    if takes_deliveries and not batch:
+        intake.start()
     worker = Worker(
         queue_names=queues,
         interval=interval,
@@ -101,8 +129,17 @@ def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False)
     )
     worker.configure_signals()
     try:
-        worker.run()
+        if batch:  # until neither deliveries nor tasks are left
+            while True:
+                while takes_deliveries and queue_received_deliveries():
+                    pass
+                worker.run()
+                if not (takes_deliveries and queue_received_deliveries()) or not worker.running:
+                    break
+        else:
+            worker.run()
     finally:
+        intake.stop.set()
         heartbeat.stop.set()
         close_old_connections()
         WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped=timezone.now())

@@ -1,0 +1,92 @@
+"""Accepting deliveries, and moving them into the task queue.
+
+The webhook endpoint answers once the delivery is stored: one INSERT, one
+commit. The stored row, still marked not queued (`queued_at` null), is the
+durable record that processing is owed (an outbox). Workers move such rows
+into the task queue in batches (`queue_received_deliveries`, a few times a
+second), each batch one transaction that marks the rows and queues their
+tasks; the request path never pays for a task row. A delivery whose task was
+lost is put back (`queued_at` cleared) by the scheduler's sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import psycopg
+from django.db import connection, transaction
+from django.utils import timezone
+
+from citriage.github.models import Delivery, DeliveryStatus
+from citriage.github.tasks import process_delivery_task
+
+QUEUE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Received:
+    guid: str
+    event: str
+    action: str
+    repository: str  # owner/name, or ""
+    payload: str  # the body as received
+
+
+@cache
+def _insert() -> str:
+    # ON CONFLICT ... RETURNING: PostgreSQL, and SQLite since 3.35. A repeated GUID
+    # returns no row instead of raising, so there is no transaction to roll back.
+    return f"""
+        INSERT INTO {Delivery._meta.db_table}
+            (guid, event, action, repository, payload, received_at, status, note)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, '')
+        ON CONFLICT (guid) DO NOTHING
+        RETURNING id
+    """
+
+
+def store_delivery(received: Received) -> int | None:
+    """Store an accepted delivery; its id, or None when its GUID was received before."""
+    values: list[str | datetime] = [
+        received.guid,
+        received.event,
+        received.action,
+        received.repository,
+        received.payload,
+        timezone.now(),
+        DeliveryStatus.PENDING.value,
+    ]
+    if connection.vendor == "postgresql":
+        # A server-side prepared statement: parsed and planned once per connection,
+        # with the values sent apart (Django's cursors bind them into the SQL text).
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as raw:
+            row = raw.execute(_insert(), values, prepare=True).fetchone()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_insert(), values)
+            row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def queue_received_deliveries(limit: int = QUEUE_BATCH) -> int:
+    """Queue a processing task for up to `limit` deliveries not yet queued; how many.
+
+    Rows another worker is queuing at the same moment are skipped (SKIP LOCKED on
+    PostgreSQL; SQLite runs one writing transaction at a time), so each delivery
+    gets one task.
+    """
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.PENDING, queued_at=None)
+            .order_by("received_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Delivery.objects.filter(pk__in=ids).update(queued_at=timezone.now())
+            for delivery_id in ids:
+                process_delivery_task.enqueue(delivery_id)
+    return len(ids)
