@@ -55,7 +55,8 @@ from citriage.scanner.signature import signature
 DEFAULT_LIMIT = 5
 RECENCY = 1.0  # weight of the position in the log (later lines win among equals)
 NEAR_EXIT = 30  # lines before an exit that count as "just before" it
-FIRST_OCCURRENCE = False  # where a repeated line is shown
+SHOW_FIRST_OF = 2  # the best candidates whose first occurrence is also listed
+STRONG_MARGIN = 2.0  # a line within this of the best score is "nearly as good"
 MAX_SCORED = 50_000  # lines judged per log at most (the last ones)
 KEEP = 400  # candidates kept while scanning (the best by score)
 MAX_SCORED_CHARS = 400  # the start of a long line is enough to judge it (and bounds the time)
@@ -220,8 +221,9 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         10,
         "test failed",
-        "failed|test-unexpected",
-        r"^FAILED\s+(?:\[[^\]]*\]\s+)?\S+::\S+ - \S|TEST-UNEXPECTED-[A-Z]+ \| \S+ \| \S",
+        "failed|test-unexpected|process-crash",
+        r"^FAILED\s+(?:\[[^\]]*\]\s+)?\S+::\S+ - \S|TEST-UNEXPECTED-[A-Z]+ \| \S+ \| \S"
+        r"|PROCESS-CRASH \| \S",
     ),
     _rule(
         8,
@@ -295,7 +297,8 @@ _PENALTIES: tuple[_Rule, ...] = (
         -6,
         "stack frame",
         "at |file |0x|from ",
-        r"^\s+at\s|^\s*File \".*\", line \d+|^\s*#\d+\s+0x|^\s*\d+:\s+0x|^\s+from\s\S",
+        r"^\s+at\s|^\s*File \".*\", line \d+|^\s*#\d+\s+0x|^\s*\d+:\s+0x|^\s+from\s\S"
+        r"|^at [\w$.<>\[\]/]+[(:]",  # behind a log level ("[error] \tat a.B.c(B.java:3)")
     ),
     _rule(-2, "traceback header", "traceback", r"^Traceback \(most recent call last\)"),
     # Warnings (not "warnings treated as errors").
@@ -331,12 +334,13 @@ _PENALTIES: tuple[_Rule, ...] = (
     _rule(
         -6,
         "tool boilerplate",
-        "help|re-run|stack trace|more information|total time|see above"
+        "help|re-run|stack trace|more information|total time|see above|refer to"
         r"|complete log|build failed with|build failure|for details|after correcting|-rf :",
         r"^\[Help \d+\] |[Rr]e-run (?:Maven|Gradle|with)|full stack trace of the errors"
         r"|For more information about the errors|Total time:|See above for more details"
         r"|A complete log of this run|Build failed with an exception|^BUILD FAILURE"
-        r"|(?:[Ss]ee|[Cc]heck) .* for (?:more )?details|After correcting the problems|\s-rf :",
+        r"|(?:[Ss]ee|[Cc]heck) .* for (?:more )?details|After correcting the problems|\s-rf :"
+        r"|^-> \[Help \d+\]|[Pp]lease refer to .* for the individual test results",
     ),
     # An exception without a message says less than one with it.
     _rule(
@@ -346,6 +350,21 @@ _PENALTIES: tuple[_Rule, ...] = (
         r"^[\w$.:]*(?:Error|Exception|Interrupt|Exit|Failure|Fault):?\s*$",
     ),
     _rule(-3, "npm noise", "npm err!", r"^npm ERR!"),
+    # Uploading reports or artifacts after the failure; a timeout that is a setting;
+    # a row of a statistics table ("Cache errors      2").
+    _rule(
+        -4,
+        "upload noise",
+        "upload|credentials",
+        r"(?i)failed to (?:\w+ and )?upload|upload(?:ing)? \w+ failed|unable to locate credentials",
+    ),
+    _rule(-5, "setting", "timeout", r"(?i)\btime-?out\s*(?::|=>?)\s*[\d.]+\s*\w*\s*$"),
+    _rule(
+        -3,
+        "statistics",
+        "err|fail",
+        r"^\s*[A-Za-z][\w ()/+.-]*\b(?:errors?|failures?|failed)\b[\w ()/+.-]*?\s{3,}\d+\s*$",
+    ),
     # The GitHub Actions runner's own closing words.
     _rule(
         -6,
@@ -358,7 +377,8 @@ _PENALTIES: tuple[_Rule, ...] = (
         -3,
         "not an error",
         "stderr|errno|error|fail",
-        r"(?i)\b(?:stderr|errno|on-?error|error_?handl|fail(?:over|safe)|ignore.?errors?|allow.?fail)",
+        r"(?i)\b(?:stderr|errno|on-?error|error_?handl|fail(?:over|safe)|ignore.?errors?|allow.?fail)"
+        r"|(?i:\berror (?:messages|reporting|handling|output)\b)",
     ),
 )
 
@@ -382,6 +402,18 @@ _STEP_EXIT = re.compile(
 )
 
 
+# An error word that is a part of a name: a module (Text.Pandoc.Error), a file
+# (src/error.c, .xsession-errors), not an event. Blanked before the rules look.
+_NAMED_AFTER_ERROR = re.compile(
+    r"(?<=\w[./-])(?:[Ee]rrors?|[Ee]xceptions?|[Ff]ail\w*)\b(?![:(])"
+    r"|\b(?:[Ee]rrors?|[Ee]xceptions?|[Ff]ail\w*)(?=[_.-]\w)"
+)
+
+
+def _blank(m: re.Match[str]) -> str:
+    return "_" * len(m.group())
+
+
 def score_line(text: str) -> tuple[float, str]:
     """The score of one line on its own, and the rule that gave it (0 when it says nothing)."""
     if is_generic(text):
@@ -395,6 +427,7 @@ def score_line(text: str) -> tuple[float, str]:
     body = _TAG.sub("", body, count=1)
     if not body.strip() or is_generic(body):
         return 0.0, ""
+    body = _NAMED_AFTER_ERROR.sub(_blank, body)
     lowered = body.lower()
     rule = next((rule for rule in _RULES if rule.fits(body, lowered)), None)
     if rule is None:
@@ -544,16 +577,40 @@ def _rank(items: list[_Kept], exits: list[int], closings: list[int], total: int)
     # The same line repeated is one candidate: its best score, at its last occurrence (where
     # a tool's closing report repeats it, just before the step exited).
     groups: dict[str, _Kept] = {}
-    for item in sorted(items, key=lambda i: i.line, reverse=not FIRST_OCCURRENCE):
+    first_seen: dict[str, int] = {}
+    for item in sorted(items, key=lambda i: i.line, reverse=True):
         item.key = signature(item.text)
-        first = groups.get(item.key)
-        if first is None:
+        first_seen[item.key] = item.line  # the earliest comes last
+        kept = groups.get(item.key)
+        if kept is None:
             groups[item.key] = item
-        elif item.score > first.score:
-            first.score = item.score
-    ranked = sorted(groups.values(), key=lambda i: (-i.score, -i.line))
-    # What the penalties brought to nothing is not a candidate.
-    return [Candidate(i.line, i.text, round(i.score, 2), i.reason) for i in ranked if i.score > 0]
+        elif item.score > kept.score:
+            kept.score = item.score
+    ranked = [i for i in sorted(groups.values(), key=lambda i: (-i.score, -i.line)) if i.score > 0]
+    found: list[Candidate] = []
+    for place, item in enumerate(ranked):
+        found.append(Candidate(item.line, item.text, round(item.score, 2), item.reason))
+        # Where the best lines first appeared: a test runner repeats one error per failed
+        # test, a later pass repeats the first one, and the first holds the context.
+        first = first_seen[item.key]
+        if place < SHOW_FIRST_OF and first != item.line:
+            found.append(Candidate(first, item.text, round(item.score, 2), "first occurrence"))
+    return _with_earliest_strong(found)
+
+
+def _with_earliest_strong(found: list[Candidate]) -> list[Candidate]:
+    """The earliest of the lines scoring nearly as well as the best moves up to second.
+
+    In a cascade of errors the first is most often the cause and the later ones its
+    consequences, while the closing lines (which score best) tend to be the last ones.
+    """
+    if not found:
+        return found
+    strong = [c for c in found if c.score >= found[0].score - STRONG_MARGIN]
+    earliest = found.index(min(strong, key=lambda c: c.line))
+    if earliest > 1:
+        found.insert(1, found.pop(earliest))
+    return found
 
 
 def best_failure_line(log: LogText) -> Candidate | None:

@@ -126,21 +126,45 @@ fatal: couldn't find remote ref refs/tags/v9
     assert best(log) == "fatal: couldn't find remote ref refs/tags/v9"
 
 
-def test_repeated_lines_are_one_candidate_at_the_last_occurrence() -> None:
+def test_repeated_lines_are_one_candidate_at_the_last_occurrence_and_where_it_began() -> None:
     log = "\n".join(
         ["ok"] * 3
         + [f"ConnectionError: host db-7 unreachable after {i}s" for i in range(5)]
         + ["cleanup done"]
     )
     found = find_failure_lines(LogText.from_text(log))
-    assert [c.line for c in found] == [8]
+    assert [(c.line, c.reason) for c in found] == [(8, "exception"), (4, "first occurrence")]
 
 
-def test_top_five_at_most_and_in_score_order() -> None:
+def test_the_same_error_in_every_failed_test_is_shown_where_it_first_occurred() -> None:
+    # A test runner (mocha here) reports each failed test with its own error; the first
+    # is the one with the story, the last the one nearest the exit.
+    blocks = [
+        f"  {n})\n     suite\n       fails on case {n}:\n"
+        f"     AssertionError: expected 1 to equal 2\n      at Context.<anonymous> (t.ts:{n}:1)"
+        for n in range(1, 5)
+    ]
+    log = "  4 failing\n\n" + "\n\n".join(blocks) + "\nError: Process exited with code: 4"
+    found = find_failure_lines(LogText.from_text(log))
+    assertion_lines = [i for i, line in enumerate(log.split("\n"), 1) if "AssertionError" in line]
+    assert [c.line for c in found[:2]] == [assertion_lines[-1], assertion_lines[0]]
+
+
+def test_top_five_at_most_the_best_first_then_the_earliest_nearly_as_good() -> None:
+    # Twenty errors in a row: the last (nearest the end) leads; the first of the
+    # cascade, most often the cause of the others, comes second; then by score.
     log = "\n".join(f"error: problem number {i} in module m{i}" for i in range(20))
     found = find_failure_lines(LogText.from_text(log))
     assert len(found) == 5
-    assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+    assert [c.line for c in found[:2]] == [20, 1]
+    rest = [c.score for c in found[2:]]
+    assert rest == sorted(rest, reverse=True) and found[0].score > rest[0]
+
+
+def test_an_early_line_far_below_the_best_does_not_move_up() -> None:
+    log = "warning: could not find optional tool\n" + "ok\n" * 5 + "fatal error: out of memory"
+    found = find_failure_lines(LogText.from_text(log))
+    assert [c.line for c in found] == [7, 1]  # score order: the first line is no near second
 
 
 def test_a_clean_log_has_no_candidates() -> None:
@@ -303,3 +327,54 @@ def test_maven_errors_ending_in_a_help_reference_keep_their_score() -> None:
     real = "[ERROR] Failed to execute goal on project x: Could not resolve dependencies -> [Help 1]"
     link = "[ERROR] [Help 1] http://cwiki.apache.org/confluence/display/MAVEN/DependencyResolution"
     assert score_line(real)[0] >= 7 > score_line(link)[0]
+
+
+def test_error_words_that_are_part_of_a_name_are_not_errors() -> None:
+    for line in (
+        "[ 42 of 147] Compiling Text.Pandoc.Error ( src/Text/Pandoc/Error.hs, dist/Error.o )",
+        "+ cp /builds/worker/.xsession-errors /builds/worker/artifacts/",
+        "        depends exceptions-0.10.0-K1JVigLRL0e8f7wZmwIycT",
+        "opcache.error_log => no value => no value",
+    ):
+        assert score_line(line) == (0.0, ""), line
+    # A file named after errors still has its compiler error, and exceptions their class.
+    assert score_line("src/error.c:12:5: error: expected ';'")[1] == "compiler error"
+    assert score_line("java.lang.IllegalStateException: closed")[0] >= 10
+
+
+def test_settings_statistics_and_report_uploads_say_less_than_a_failure() -> None:
+    assert score_line("RuntimeError: test_ops 1/1 failed!")[0] >= 7
+    for noise in (
+        "Password prompt timeout: 0.0 minutes",
+        "Read timeout => 31536000",
+        "Cache errors (C/C++)                   2",
+        "Failed to upload artifacts: Unable to locate credentials",
+        "Failed to parse and upload json test reports: An error occurred (AccessDenied)",
+        "Allow some information gathering to give useful error messages",
+    ):
+        assert score_line(noise)[0] <= 3, noise
+
+
+def test_mozilla_process_crash_is_a_test_verdict() -> None:
+    line = "21:24:45     INFO - PROCESS-CRASH | Shutdown hanging at step XPCOMShutdownThreads."
+    assert score_line(line) == (10, "test failed")
+
+
+def test_stack_frames_behind_a_log_level_are_frames() -> None:
+    log = """[info] Compiling 3 Scala sources
+[error] java.lang.RuntimeException: akka-cluster: Binary compatibility check failed!
+[error] \tat scala.sys.package$.error(package.scala:26)
+[error] \tat com.typesafe.tools.mima.plugin.SbtMima$.reportModuleErrors(SbtMima.scala:83)
+[error] (akka-cluster / mimaReportBinaryIssues) Binary compatibility check failed!"""
+    found = find_failure_lines(LogText.from_text(log))
+    assert [c.line for c in found[:2]] == [2, 5]
+    assert all(c.score < 3 for c in found if "\tat " in c.text)
+    assert score_line("[error] \tat java.lang.Thread.run(Thread.java:748)")[0] < 3
+
+
+def test_maven_closing_references_are_boilerplate() -> None:
+    for line in (
+        "[ERROR] -> [Help 1]",
+        "[ERROR] Please refer to /build/target/surefire-reports for the individual test results.",
+    ):
+        assert score_line(line)[0] < 3, line
