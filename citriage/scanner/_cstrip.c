@@ -8,10 +8,13 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <errno.h>
 #include <stdint.h>
+#if defined(__unix__) || defined(__APPLE__)
+#define HAVE_PREAD 1
+#include <errno.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#endif
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -299,6 +302,7 @@ static PyObject *count_newlines(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(total);
 }
 
+#ifdef HAVE_PREAD
 /* read_file(fd, offset, size): up to `size` bytes of the file from `offset`, as bytes.
  *
  * A large read into fresh memory costs more in page faults than in copying; asking
@@ -322,7 +326,9 @@ static PyObject *read_file(PyObject *self, PyObject *args)
     buffer = PyBytes_AS_STRING(result);
     Py_BEGIN_ALLOW_THREADS
 #ifdef MADV_HUGEPAGE
-    {
+    /* Only buffers this large are sure to be a mapping of their own (glibc's largest
+     * mmap threshold is 32 MB), so the advice goes away with them. */
+    if (size >= 32 * 1024 * 1024) {
         const uintptr_t huge = 2 * 1024 * 1024;
         uintptr_t from = ((uintptr_t)buffer + huge - 1) & ~(huge - 1);
         uintptr_t to = ((uintptr_t)buffer + size) & ~(huge - 1);
@@ -347,11 +353,14 @@ static PyObject *read_file(PyObject *self, PyObject *args)
         return NULL;
     return result;
 }
+#endif
 
 static PyMethodDef methods[] = {
     {"count_newlines", count_newlines, METH_VARARGS, "Newlines in data[start:end]."},
+#ifdef HAVE_PREAD
     {"read_file", read_file, METH_VARARGS,
      "Up to size bytes of a file from offset (pread; huge pages asked for)."},
+#endif
     {"strip_escapes", strip_escapes, METH_O,
      "Remove the escape sequences that do not move the cursor (as _SIMPLE_ESCAPE.sub)."},
     {"strip_timestamps", strip_timestamps, METH_O,

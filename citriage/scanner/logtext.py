@@ -398,14 +398,18 @@ def _size_left(stream: IO[bytes]) -> int | None:
 
 
 def _read_rest(stream: IO[bytes], start: int, size: int) -> bytes:
-    """The `size` bytes of `stream` from `start` (a regular file or an in-memory buffer)."""
-    if _cstrip is not None and not isinstance(stream, io.BytesIO):
-        try:
-            fileno = stream.fileno()
-        except (OSError, AttributeError, io.UnsupportedOperation):
-            pass
-        else:
-            return _cstrip.read_file(fileno, start, size)
+    """The rest of `stream` from `start`; `size` is what fstat said was left.
+
+    A plain file is read with one pread into memory that asks for huge pages (the
+    C helper); anything else (an in-memory buffer, a file object that decodes, a
+    file whose size the kernel does not report, such as /proc files) by `read()`.
+    """
+    read_file = getattr(_cstrip, "read_file", None)
+    if read_file is not None and size > 0 and type(stream) in (io.BufferedReader, io.FileIO):
+        whole: bytes = read_file(stream.fileno(), start, size)
+        stream.seek(start + len(whole))
+        grown = stream.read()  # the log was still being written
+        return whole + grown if grown else whole
     stream.seek(start)
     return stream.read()
 

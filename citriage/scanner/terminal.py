@@ -324,7 +324,8 @@ class Stripper:
     _at_start: bool = True
 
     def feed(self, chunk: bytes, todo: set[int] | None = None) -> bytes:
-        """`todo`: what `needs(chunk)` would say (or more), when the caller knows it already."""
+        """`todo`: what `needs(chunk)` would say, when the caller knows it already (an
+        empty set for a piece of text found clean; more than needed takes slower paths)."""
         if not chunk:
             return b""
         first_chunk = self._at_start

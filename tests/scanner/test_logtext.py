@@ -248,3 +248,29 @@ def test_github_actions_timestamps_go_from_every_line_of_a_long_log() -> None:
     text = log.lines()
     assert text[0] == "step output 0" and text[-1] == "step output 19999"
     assert not [line for line in text if line[:4] == "2024"]
+
+
+def test_file_objects_that_decode_and_files_of_unknown_size_are_read_through_python(
+    tmp_path: Path,
+) -> None:
+    # A GzipFile has the compressed file's descriptor: the text must come from its read().
+    path = tmp_path / "log.gz"
+    path.write_bytes(gzip.compress(b"compiling\nerror: no space left on device\n"))
+    with gzip.open(path, "rb") as source:
+        assert read_log(source).lines() == ["compiling", "error: no space left on device"]
+    # /proc files report a size of 0 but have content.
+    status = Path("/proc/self/status")
+    if status.is_file():
+        assert read_log(status).line_count > 5
+
+
+def test_a_file_appended_to_after_opening_is_read_to_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "growing.log"
+    path.write_bytes(b"step 1\n" * 1000)
+    with open(path, "rb") as source, open(path, "ab") as writer:
+        source.read(10)
+        source.seek(0)
+        writer.write(b"step 2 failed\n")  # appended after the file was opened
+        writer.flush()
+        log = read_log(source)
+    assert log.line_count == 1001 and log.lines()[-1] == "step 2 failed"
