@@ -12,11 +12,10 @@ lost is put back (`queued_at` cleared) by the scheduler's sweep.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 
 import psycopg
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from citriage.github.models import Delivery, DeliveryStatus
@@ -49,26 +48,43 @@ def _insert() -> str:
 
 def store_delivery(received: Received) -> int | None:
     """Store an accepted delivery; its id, or None when its GUID was received before."""
-    values: list[str | datetime] = [
+    if not connection.features.can_return_columns_from_insert:  # SQLite before 3.35
+        return _store_with_the_orm(received)
+    values = [
         received.guid,
         received.event,
         received.action,
         received.repository,
         received.payload,
-        timezone.now(),
+        connection.ops.adapt_datetimefield_value(timezone.now()),
         DeliveryStatus.PENDING.value,
     ]
     if connection.vendor == "postgresql":
         # A server-side prepared statement: parsed and planned once per connection,
         # with the values sent apart (Django's cursors bind them into the SQL text).
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as raw:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw:
             row = raw.execute(_insert(), values, prepare=True).fetchone()
     else:
         with connection.cursor() as cursor:
             cursor.execute(_insert(), values)
             row = cursor.fetchone()
     return row[0] if row else None
+
+
+def _store_with_the_orm(received: Received) -> int | None:
+    try:
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                guid=received.guid,
+                event=received.event,
+                action=received.action,
+                repository=received.repository,
+                payload=received.payload,
+            )
+    except IntegrityError:
+        return None
+    return delivery.pk
 
 
 def queue_received_deliveries(limit: int = QUEUE_BATCH) -> int:
@@ -78,6 +94,9 @@ def queue_received_deliveries(limit: int = QUEUE_BATCH) -> int:
     PostgreSQL; SQLite runs one writing transaction at a time), so each delivery
     gets one task.
     """
+    waiting = Delivery.objects.filter(status=DeliveryStatus.PENDING, queued_at=None)
+    if not waiting.exists():  # a read: no write lock taken when there is nothing to do
+        return 0
     with transaction.atomic():
         ids = list(
             Delivery.objects.select_for_update(skip_locked=True)

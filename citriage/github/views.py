@@ -54,8 +54,7 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
         return _reject(request, 400, "the body is not a JSON object")
     repository = payload.get("repository")
     full_name = repository.get("full_name", "") if isinstance(repository, dict) else ""
-    # Stored and queued together: never a delivery without its task (the sweep
-    # still requeues stuck ones).
+    # Stored, not processed: a worker queues its task (see citriage/github/intake.py).
     delivery_id = store_delivery(
         Received(
             guid=guid,

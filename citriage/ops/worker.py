@@ -129,13 +129,11 @@ def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False)
     )
     worker.configure_signals()
     try:
-        if batch:  # until neither deliveries nor tasks are left
-            while True:
-                while takes_deliveries and queue_received_deliveries():
-                    pass
+        if batch:  # a batch of deliveries, then every task; until no delivery is left
+            queued = True
+            while queued and worker.running:
+                queued = takes_deliveries and queue_received_deliveries() > 0
                 worker.run()
-                if not (takes_deliveries and queue_received_deliveries()) or not worker.running:
-                    break
         else:
             worker.run()
     finally:

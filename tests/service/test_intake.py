@@ -50,6 +50,29 @@ def test_storing_writes_the_delivery_only_and_refuses_a_repeated_guid() -> None:
     assert delivery_tasks() == []  # the request path writes no task row
 
 
+def test_without_insert_returning_the_orm_stores_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # SQLite before 3.35 has no INSERT ... RETURNING: the ORM path takes over.
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    first = store_delivery(received("guid-1"))
+    assert first is not None and store_delivery(received("guid-1")) is None
+    assert Delivery.objects.get().pk == first
+
+
+def test_stored_times_compare_with_the_orm_s() -> None:
+    store_delivery(received("raw"))
+    Delivery.objects.create(guid="orm", event="ping", payload="{}")
+    if connection.vendor == "sqlite":
+        # SQLite keeps the time as text: both rows must have the ORM's format, or
+        # comparisons and sorting between them go wrong.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT guid, length(received_at) FROM {Delivery._meta.db_table}")
+            lengths = dict(cursor.fetchall())
+        assert lengths["raw"] == lengths["orm"], lengths
+    assert Delivery.objects.filter(received_at__lte=timezone.now()).count() == 2
+
+
 def test_each_stored_delivery_is_queued_once_in_arrival_order() -> None:
     ids = [store_delivery(received(f"guid-{i}")) for i in range(5)]
     assert queue_received_deliveries(limit=3) == 3

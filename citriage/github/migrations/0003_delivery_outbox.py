@@ -6,9 +6,11 @@ from django.db import migrations, models
 
 
 def mark_existing_as_queued(apps: Any, schema_editor: Any) -> None:
-    # Deliveries stored before this migration were queued when they arrived.
+    # Pending deliveries stored before this migration were queued when they arrived.
     Delivery = apps.get_model("github", "Delivery")
-    Delivery.objects.filter(queued_at=None).update(queued_at=models.F("received_at"))
+    Delivery.objects.filter(status="pending", queued_at=None).update(
+        queued_at=models.F("received_at")
+    )
 
 
 class Migration(migrations.Migration):
