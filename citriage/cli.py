@@ -58,7 +58,9 @@ def _failure_lines_json(log: LogText) -> dict[str, Any]:
     """The finder's top candidates (pattern-independent) and the best one's signature."""
     found = find_failure_lines(log)
     return {
-        "failure_lines": [{"line": c.line, "text": c.text, "score": c.score} for c in found],
+        "failure_lines": [
+            {"line": c.line, "text": c.text, "score": c.score, "reason": c.reason} for c in found
+        ],
         "signature": signature(found[0].text) if found else None,
     }
 

@@ -350,15 +350,14 @@ _PENALTIES: tuple[_Rule, ...] = (
         r"^[\w$.:]*(?:Error|Exception|Interrupt|Exit|Failure|Fault):?\s*$",
     ),
     _rule(-3, "npm noise", "npm err!", r"^npm ERR!"),
-    # Uploading reports or artifacts after the failure; a timeout that is a setting;
-    # a row of a statistics table ("Cache errors      2").
+    # Uploading reports or artifacts after the failure; a row of a statistics table
+    # ("Cache errors      2").
     _rule(
         -4,
         "upload noise",
         "upload|credentials",
         r"(?i)failed to (?:\w+ and )?upload|upload(?:ing)? \w+ failed|unable to locate credentials",
     ),
-    _rule(-5, "setting", "timeout", r"(?i)\btime-?out\s*(?::|=>?)\s*[\d.]+\s*\w*\s*$"),
     _rule(
         -3,
         "statistics",
@@ -378,9 +377,13 @@ _PENALTIES: tuple[_Rule, ...] = (
         "not an error",
         "stderr|errno|error|fail",
         r"(?i)\b(?:stderr|errno|on-?error|error_?handl|fail(?:over|safe)|ignore.?errors?|allow.?fail)"
-        r"|(?i:\berror (?:messages|reporting|handling|output)\b)",
+        r"|(?i:\berror (?:messages|reporting|handling)\b)",
     ),
 )
+
+# A timeout that is a setting ("Password prompt timeout: 0.0 minutes", "Read timeout => 0"),
+# unless an error level says it happened.
+_SETTING = re.compile(r"(?i)^[a-z][\w .-]*?\btime-?out\s*(?::|=>?)\s*[\d.]+\s*\w*\s*$")
 
 # The first frame of a JavaScript or Java stack trace, right after its exception line.
 _FRAME_NEXT = re.compile(rb"[ \t]+at [\w$.<>\[\]/ ]+[(:]")
@@ -403,10 +406,11 @@ _STEP_EXIT = re.compile(
 
 
 # An error word that is a part of a name: a module (Text.Pandoc.Error), a file
-# (src/error.c, .xsession-errors), not an event. Blanked before the rules look.
+# (src/error.c, .xsession-errors), a setting (error_log), a package
+# (exceptions-0.10.0); not an event. Blanked before the rules look.
 _NAMED_AFTER_ERROR = re.compile(
-    r"(?<=\w[./-])(?:[Ee]rrors?|[Ee]xceptions?|[Ff]ail\w*)\b(?![:(])"
-    r"|\b(?:[Ee]rrors?|[Ee]xceptions?|[Ff]ail\w*)(?=[_.-]\w)"
+    r"(?<=\w[./-])(?:[Ee]rrors?|[Ff]ail\w*)\b(?![:(])"
+    r"|\b(?:[Ee]rrors?|[Ee]xceptions?|[Ff]ail\w*)(?=[_-]\w|\.\d)"
 )
 
 
@@ -439,6 +443,8 @@ def score_line(text: str) -> tuple[float, str]:
     if level_name in _ERROR_LEVELS and _LOCATION.match(body):
         score, reason = 10, "compiler error"  # "[error] src/x.scala:10:8: message"
     score += sum(p.score for p in _PENALTIES if p.fits(body, lowered))
+    if level_name not in _ERROR_LEVELS and _SETTING.match(body):
+        score -= 5
     if score < 8:
         # The tool's own log level: information rarely explains a failure, warnings less
         # than errors.
@@ -469,7 +475,7 @@ def find_failure_lines(
     matches: Iterable[Match] = (),
     patterns: Mapping[int, RankedPattern] | None = None,
 ) -> list[Candidate]:
-    """The `limit` lines most likely to explain the failure, best first.
+    """The `limit` lines most likely to explain the failure, in rank order (best first).
 
     With `matches` (engine matches) and `patterns` (their patterns by id), the
     best specific pattern match leads (DESIGN.md ranking; generic lines are
@@ -522,6 +528,7 @@ def _scan(log: LogText) -> list[Candidate]:
     kept: dict[int, _Kept] = {}
     exits: list[int] = []  # lines where a step ended in failure
     closings: list[int] = []  # those and the lines reporting a command's failed exit
+    first_seen: dict[str, tuple[int, str]] = {}  # signature -> its first line and text
     line_no, counted_to = 1, 0
     # Time is bounded: in a log where nearly every line says "error", only the last
     # MAX_SCORED such lines are judged (failures are reported towards the end).
@@ -548,7 +555,9 @@ def _scan(log: LogText) -> list[Candidate]:
             score, reason = min(10.0, score + 4), "exception"
         if score <= 0:
             continue
-        item = _Kept(score, line_no, text, reason, "")
+        key = signature(text)
+        first_seen.setdefault(key, (line_no, text))
+        item = _Kept(score, line_no, text, reason, key)
         if len(heap) < KEEP:
             heapq.heappush(heap, (score, line_no))
             kept[line_no] = item
@@ -556,10 +565,16 @@ def _scan(log: LogText) -> list[Candidate]:
             _, dropped = heapq.heapreplace(heap, (score, line_no))
             del kept[dropped]
             kept[line_no] = item
-    return _rank(list(kept.values()), exits, closings, total)
+    return _rank(list(kept.values()), exits, closings, total, first_seen)
 
 
-def _rank(items: list[_Kept], exits: list[int], closings: list[int], total: int) -> list[Candidate]:
+def _rank(
+    items: list[_Kept],
+    exits: list[int],
+    closings: list[int],
+    total: int,
+    first_seen: dict[str, tuple[int, str]],
+) -> list[Candidate]:
     first_exit = exits[0] if exits else None
     last_exit = exits[-1] if exits else None
     for item in items:
@@ -577,10 +592,7 @@ def _rank(items: list[_Kept], exits: list[int], closings: list[int], total: int)
     # The same line repeated is one candidate: its best score, at its last occurrence (where
     # a tool's closing report repeats it, just before the step exited).
     groups: dict[str, _Kept] = {}
-    first_seen: dict[str, int] = {}
     for item in sorted(items, key=lambda i: i.line, reverse=True):
-        item.key = signature(item.text)
-        first_seen[item.key] = item.line  # the earliest comes last
         kept = groups.get(item.key)
         if kept is None:
             groups[item.key] = item
@@ -592,9 +604,11 @@ def _rank(items: list[_Kept], exits: list[int], closings: list[int], total: int)
         found.append(Candidate(item.line, item.text, round(item.score, 2), item.reason))
         # Where the best lines first appeared: a test runner repeats one error per failed
         # test, a later pass repeats the first one, and the first holds the context.
-        first = first_seen[item.key]
-        if place < SHOW_FIRST_OF and first != item.line:
-            found.append(Candidate(first, item.text, round(item.score, 2), "first occurrence"))
+        first_line, first_text = first_seen[item.key]
+        if place < SHOW_FIRST_OF and first_line != item.line:
+            found.append(
+                Candidate(first_line, first_text, round(item.score, 2), "first occurrence")
+            )
     return _with_earliest_strong(found)
 
 

@@ -134,6 +134,16 @@ def test_repeated_lines_are_one_candidate_at_the_last_occurrence_and_where_it_be
     )
     found = find_failure_lines(LogText.from_text(log))
     assert [(c.line, c.reason) for c in found] == [(8, "exception"), (4, "first occurrence")]
+    assert [c.text for c in found] == [
+        "ConnectionError: host db-7 unreachable after 4s",
+        "ConnectionError: host db-7 unreachable after 0s",  # each line's own text
+    ]
+
+
+def test_the_first_occurrence_is_found_however_often_a_line_repeats() -> None:
+    log = "ok\n" * 3 + "".join(f"TimeoutError: shard {i} did not answer\n" for i in range(3000))
+    found = find_failure_lines(LogText.from_text(log))
+    assert [c.line for c in found] == [3003, 4]
 
 
 def test_the_same_error_in_every_failed_test_is_shown_where_it_first_occurred() -> None:
@@ -235,6 +245,7 @@ def test_scan_json_reports_failure_lines_and_signature(tmp_path: Path) -> None:
         assert first["failure_lines"][0]["line"] == 2
         assert first["failure_lines"][0]["text"].endswith("error: unknown type name 'sizet'")
         assert isinstance(first["failure_lines"][0]["score"], float)
+        assert first["failure_lines"][0]["reason"] == "compiler error"
         assert len(first["failure_lines"]) <= 5
         assert first["signature"] == "src/a.c:<n>:<n>: error: unknown type name 'sizet'"
         assert "matches" in first and "best" in first  # the existing keys stay
@@ -340,6 +351,8 @@ def test_error_words_that_are_part_of_a_name_are_not_errors() -> None:
     # A file named after errors still has its compiler error, and exceptions their class.
     assert score_line("src/error.c:12:5: error: expected ';'")[1] == "compiler error"
     assert score_line("java.lang.IllegalStateException: closed")[0] >= 10
+    assert score_line("java.lang.Exception")[1] == "exception"
+    assert score_line("django.core.exceptions.ImproperlyConfigured: no DATABASES")[0] > 0
 
 
 def test_settings_statistics_and_report_uploads_say_less_than_a_failure() -> None:
@@ -353,6 +366,13 @@ def test_settings_statistics_and_report_uploads_say_less_than_a_failure() -> Non
         "Allow some information gathering to give useful error messages",
     ):
         assert score_line(noise)[0] <= 3, noise
+    # The same words where an error says it happened.
+    for failure in (
+        "Error: timeout: 30s",
+        "ERROR: Timeout: 600",
+        "Error output: fatal: repository not found",
+    ):
+        assert score_line(failure)[0] >= 6, failure
 
 
 def test_mozilla_process_crash_is_a_test_verdict() -> None:
