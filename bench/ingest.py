@@ -1,13 +1,14 @@
 """Webhook ingestion: deliveries accepted per second on PostgreSQL, and a 10,000-delivery burst.
 
-    python bench/ingest.py [--seconds 10] [--connections 16] [--burst 10000]
+    python bench/ingest.py [--seconds 10] [--connections 16] [--rounds 3] [--burst 10000]
 
 Starts a throwaway PostgreSQL (unless CITRIAGE_DATABASE_URL is set) and the
-real web server (`citriage web`, gunicorn), then drives it with wrk: first the
-bare `/healthz` view, then signed `status` deliveries to `/webhooks/github`
-(verify, store, enqueue), printing requests/s and p50/p99 latency of both and
-their ratio. Then it sends a burst of deliveries, runs two workers until the
-queue is empty, and checks every delivery was stored and processed exactly once.
+real web server (`citriage web`, gunicorn), then drives it with wrk, in rounds:
+the bare `/healthz` view, then signed `status` deliveries to `/webhooks/github`
+(verify, store; workers queue the tasks), printing requests/s and p50/p99
+latency of both and the median of the rounds' ratios. Then it sends a burst of
+deliveries, runs two workers until the queue is empty, and checks every
+delivery was stored and processed exactly once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3, help="bare/webhook pairs to run")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--web-threads", type=int, default=1)
     args = parser.parse_args()
@@ -161,21 +164,29 @@ def main() -> None:
             f"{args.web_workers} workers x {args.web_threads} threads, PostgreSQL",
             flush=True,
         )
-        bare = wrk(base + "/healthz", args.seconds, args.connections, None)
-        hooks = wrk(base + "/webhooks/github", args.seconds, args.connections, script)
-        for label, r in (
-            ("bare Django view (/healthz)", bare),
-            ("signed webhook deliveries", hooks),
-        ):
-            print(
-                f"  {label:<30} {r['rate']:8.0f} req/s   p50 {r['p50']:6.2f} ms   "
-                f"p99 {r['p99']:6.2f} ms   non-2xx {r['errors']:.0f}"
-            )
-        ratio = hooks["rate"] / bare["rate"]
+        # Rounds alternate the two, so that a slow spell of the machine (autovacuum,
+        # a neighbour) weighs on both; the ratio is the median of the rounds'.
+        ratios, worst_p99 = [], 0.0
+        for round_no in range(1, args.rounds + 1):
+            bare = wrk(base + "/healthz", args.seconds, args.connections, None)
+            hooks = wrk(base + "/webhooks/github", args.seconds, args.connections, script)
+            print(f" round {round_no}:")
+            for label, r in (
+                ("bare Django view (/healthz)", bare),
+                ("signed webhook deliveries", hooks),
+            ):
+                print(
+                    f"  {label:<30} {r['rate']:8.0f} req/s   p50 {r['p50']:6.2f} ms   "
+                    f"p99 {r['p99']:6.2f} ms   non-2xx {r['errors']:.0f}"
+                )
+            ratios.append(hooks["rate"] / bare["rate"])
+            worst_p99 = max(worst_p99, hooks["p99"])
+        ratio = statistics.median(ratios)
         print(
-            f"  throughput ratio {ratio:.2f}x (target >= 0.5x: {'ok' if ratio >= 0.5 else 'below'});"
-            f" webhook p99 {hooks['p99']:.1f} ms (target < 50 ms: "
-            f"{'ok' if hooks['p99'] < 50 else 'above'})"
+            f"  throughput ratio {ratio:.2f}x, median of {', '.join(f'{r:.2f}' for r in ratios)}"
+            f" (target >= 0.5x: {'ok' if ratio >= 0.5 else 'below'});"
+            f" webhook p99 at worst {worst_p99:.1f} ms (target < 50 ms: "
+            f"{'ok' if worst_p99 < 50 else 'above'})"
         )
         burst(base, args.burst, citriage, env)
     finally:
