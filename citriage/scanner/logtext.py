@@ -433,11 +433,10 @@ def _read(
         # holds several copies of the text at once).
         whole = _read_rest(stream, start, size)
         counter.count = len(whole)
-        todo = needs(whole)
-        clean = todo if not todo else None
-        blocks, compression = (_slices(whole) if todo else iter([whole])), ""
+        is_clean = not needs(whole)
+        blocks, compression = (iter([whole]) if is_clean else _slices(whole)), ""
     else:
-        clean = None
+        is_clean = False
         raw = io.BufferedReader(counter, buffer_size=READ_SIZE)
         blocks, compression = _decompressed(raw, head[:4], problems)
     source_format = "text"
@@ -448,14 +447,16 @@ def _read(
     if json_allowed and _looks_like_circleci_json(first[:4096]):
         source_format = "circleci-json"
         blocks = _circleci_messages(blocks, problems)
-        clean = None  # decoded messages may hold escapes the JSON text spelled out
+        is_clean = False  # decoded messages may hold escapes the JSON text spelled out
     raw_size = [0]
     cut = [0]
+    # A piece of clean text is clean: the stripper need not look for what to do.
+    todo: set[int] | None = set() if is_clean else None
     stripper = Stripper(gha_timestamps=gha_timestamps)
     tail = _Tail(max_bytes)
     try:
         for piece in _lines(_counted(blocks, raw_size), cut):
-            tail.add(stripper.feed(piece, clean))  # a piece of clean text is clean
+            tail.add(stripper.feed(piece, todo))
     except _NotCircleCIOutput:
         return None
     except OSError as exc:
