@@ -124,9 +124,9 @@ def main() -> None:
     from citriage.cli import django_setup
 
     django_setup()
-    from citriage.ci import ingest
+    from citriage.ci import recording
 
-    ingest.get_repository("acme/bench", create=True, providers=["circleci"])
+    recording.get_repository("acme/bench", create=True, providers=["circleci"])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

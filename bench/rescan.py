@@ -38,7 +38,7 @@ def main() -> None:
 
     django_setup()
     from citriage import logstore
-    from citriage.ci import ingest
+    from citriage.ci import recording
     from citriage.ci.models import StoredLog
     from citriage.demo.logs import FAILURES, generate_log
     from citriage.patterns import library, scanning
@@ -46,7 +46,7 @@ def main() -> None:
     from citriage.scanner import patterns as pattern_files
 
     library.import_patterns(pattern_files.default_library())
-    repo = ingest.get_repository("bench/rescan", create=True)
+    repo = recording.get_repository("bench/rescan", create=True)
     kinds = [None, *FAILURES]
     print(f"storing {args.logs} logs ...", flush=True)
     for i in range(args.logs):
@@ -59,8 +59,8 @@ def main() -> None:
             conclusion="failure",
             steps=[StepRun(name="Run tests", index=0, status="failed")],
         )
-        job, _ = ingest.record_job(repo, run)
-        ingest.store_log(
+        job, _ = recording.record_job(repo, run)
+        recording.store_log(
             job.steps.get(), generate_log(kinds[i % len(kinds)], seed=i, lines=300 + i % 700)
         )
     scanning.scan_backlog(time_budget=float("inf"))

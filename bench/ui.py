@@ -81,7 +81,7 @@ def generate(args: argparse.Namespace) -> History:
 
     from bench.common import generated_patterns
     from citriage import logstore
-    from citriage.ci import ingest
+    from citriage.ci import recording
     from citriage.ci.models import Commit, JobAttempt, PullRequest, PullRequestHead, Step
     from citriage.ci.models import StoredLog as StoredLogModel
     from citriage.demo.logs import FAILURES, MODULES, generate_log
@@ -94,7 +94,7 @@ def generate(args: argparse.Namespace) -> History:
     rng = random.Random(args.seed)
     now = datetime.now().astimezone()
     start_of_history = now - timedelta(days=DAYS)
-    repo = ingest.get_repository(REPO, create=True, providers=["circleci"])
+    repo = recording.get_repository(REPO, create=True, providers=["circleci"])
     library.import_patterns(generated_patterns(args.patterns, first_id=1))
     patterns = list(Pattern.objects.prefetch_related("tags").order_by("id"))
     pattern_ids = [p.pk for p in patterns]

@@ -186,15 +186,6 @@ def django_setup(*, migrate: bool = True) -> None:
         call_command("migrate", interactive=False, verbosity=0)
 
 
-def _load_default_library_if_empty(console: Console) -> None:
-    from citriage.patterns import library
-    from citriage.patterns.models import Pattern
-
-    if not Pattern.objects.exists():
-        report = library.import_patterns(pattern_files.default_library())
-        console.print(f"loaded the default pattern library: {len(report.created)} patterns")
-
-
 @app.command()
 def web(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -270,8 +261,6 @@ def demo(
     owner, name = REPOSITORY.split("/")
     if Repository.objects.filter(owner=owner, name=name).exists():
         raise fail(f"{REPOSITORY} already has data; the demo only fills an empty repository")
-    _load_default_library_if_empty(console)
-    from rich.progress import Progress
 
     with Progress(console=console, transient=True) as bar:
         progress_task = bar.add_task("generating CI history", total=None)
@@ -411,13 +400,13 @@ def repos_add(
 ) -> None:
     """Watch a repository (or add a provider to one already watched)."""
     django_setup()
-    from citriage.ci import ingest
+    from citriage.ci import recording
 
     unknown = [p for p in provider if p not in PROVIDERS]
     if unknown:
         raise fail(f"unknown provider {unknown[0]!r}: use {' or '.join(PROVIDERS)}")
     try:
-        repository = ingest.get_repository(full_name, create=True)
+        repository = recording.get_repository(full_name, create=True)
     except ValueError as exc:
         raise fail(str(exc)) from None
     repository.providers = sorted(set(repository.providers) | set(provider))
@@ -471,7 +460,7 @@ def backfill(
     django_setup()
     from datetime import UTC
 
-    from citriage.ci import circleci_sync, gha_sync
+    from citriage.ci import sources
     from citriage.ci.models import Repository
 
     when = None
@@ -490,23 +479,29 @@ def backfill(
     console = Console()
     for repository in chosen:
         name = repository.full_name
-        if "circleci" in repository.providers:
+        for source in sources.watched(repository):
+            if problem := source.configured(repository):
+                console.print(f"{name}: {problem}")
+                continue
             counts = _backfill_one(
-                console, f"{name}: reading builds", circleci_sync.backfill, repository, branch, when
+                console,
+                f"{name}: reading {source.provider}",
+                source.backfill,
+                repository,
+                branch,
+                when,
             )
-            console.print(
-                f"{name}: {counts['seen']} new or unfinished build(s) recorded; "
-                f"{counts['to_fetch']} failed build(s) queued for logs"
-            )
-        if gha_sync.watches(repository):
-            counts = _backfill_one(
-                console, f"{name}: reading runs", gha_sync.backfill, repository, branch, when
-            )
-            console.print(
-                f"{name}: {counts['seen']} of {counts['runs']} workflow run(s) "
-                f"read, {counts['recorded']} job(s) recorded; "
-                f"{counts['to_fetch']} failed job(s) queued for logs"
-            )
+            if "runs" in counts:
+                console.print(
+                    f"{name}: {counts['seen']} of {counts['runs']} workflow run(s) "
+                    f"read, {counts['recorded']} job(s) recorded; "
+                    f"{counts['to_fetch']} failed job(s) with logs owed"
+                )
+            else:
+                console.print(
+                    f"{name}: {counts['seen']} new or unfinished build(s) recorded; "
+                    f"{counts['to_fetch']} failed build(s) with logs owed"
+                )
 
 
 def _backfill_one(
@@ -595,7 +590,6 @@ def up(
 
     django_setup()
     console = Console()
-    _load_default_library_if_empty(console)
     from citriage.ci.models import JobAttempt
 
     if with_demo and not JobAttempt.objects.exists():

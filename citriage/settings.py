@@ -67,12 +67,13 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_tasks",
     "django_tasks_db",
+    # citriage's apps, lowest first: each may use the ones above it, never those below.
     "citriage.ci",
+    "citriage.failurelines",
     "citriage.patterns",
-    "citriage.ops",
-    "citriage.github",
     "citriage.triage",
-    "citriage.clusters",
+    "citriage.github",
+    "citriage.ops",
     "citriage.web",
 ]
 
@@ -195,6 +196,9 @@ BREAKAGE_CATEGORIES = env_list(
 )
 # Seconds after the last event for a commit before its summary is computed and posted.
 COOL_OFF_SECONDS = int(env("CITRIAGE_COOL_OFF_SECONDS", "120"))
+# Seconds a commit must be quiet before its verdicts are recomputed (a burst of changes
+# costs one recomputation).
+VERDICT_REFRESH_SECONDS = float(env("CITRIAGE_VERDICT_REFRESH_SECONDS", "2"))
 # When a verdict changes later (a new pattern, a breakage annotated), commits whose jobs
 # finished within this many days get their GitHub report updated; older ones do not.
 REPORT_REFRESH_DAYS = int(env("CITRIAGE_REPORT_REFRESH_DAYS", "7"))
@@ -236,6 +240,12 @@ if env("CITRIAGE_GITHUB_URL"):  # GitHub Enterprise Server; its API is then at <
 WRITE_ACCESS = env("CITRIAGE_WRITE_ACCESS")
 # Reading is public unless this is set.
 REQUIRE_LOGIN = env_bool("CITRIAGE_REQUIRE_LOGIN")
+# Flaky evidence on /clusters/: the same signature failing on at least 2 pull requests by at
+# least 2 authors within this many days (0: off).
+CLUSTER_FLAKY_DAYS = int(env("CITRIAGE_CLUSTER_FLAKY_DAYS", "0"))
+# Install citriage's default pattern library when the database is migrated (each pattern
+# once: people's edits and deletions stay).
+INSTALL_DEFAULT_LIBRARY = env_bool("CITRIAGE_DEFAULT_LIBRARY", True)
 # The workbench's backtest scans the newest stored logs for at most this long (s).
 BACKTEST_SECONDS = float(env("CITRIAGE_BACKTEST_SECONDS", "20"))
 
@@ -251,5 +261,7 @@ LOGGING = {
         "django_tasks": {"level": "WARNING"},
         "django_tasks_db": {"level": env("CITRIAGE_LOG_LEVEL", "INFO")},
         "httpx": {"level": "WARNING"},
+        # "Running job ... executed successfully" every minute says nothing.
+        "apscheduler": {"level": "WARNING"},
     },
 }

@@ -9,6 +9,4 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("citriage.github.urls")),
     path("", include("citriage.web.urls")),
-    path("", include("citriage.triage.urls")),
-    path("clusters/", include("citriage.clusters.urls")),
 ]

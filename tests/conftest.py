@@ -19,8 +19,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    # CI always has the corpus beside the checkout: its absence is a failure, not a skip.
+    assert CORPUS.is_dir(), f"the shared corpus is not at {CORPUS}"
     return CORPUS
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from citriage.ci import ingest
+from django.utils import timezone
+
+from citriage.ci import recording
 from citriage.ci.models import JobAttempt, Provider, Repository, StoredLog
 from citriage.providers.base import JobRun, StepRun
+from citriage.triage import summary
+from citriage.triage.models import PendingSummary
 
 _ids = itertools.count(1)
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def repository(full_name: str = "acme/widgets") -> Repository:
-    return ingest.get_repository(full_name, create=True, providers=[Provider.CIRCLECI])
+    return recording.get_repository(full_name, create=True, providers=[Provider.CIRCLECI])
 
 
 def job(
@@ -44,13 +48,32 @@ def job(
             StepRun(name=step, index=1, status="failed" if failed else "success"),
         ],
     )
-    attempt_row, _ = ingest.record_job(repo, run)
+    attempt_row, _ = recording.record_job(repo, run)
     return attempt_row
 
 
 def failed_log(attempt: JobAttempt, text: str | bytes) -> StoredLog:
     """Store the failed step's log, as fetching it from the provider would."""
     step = attempt.steps.get(index=1)
-    stored = ingest.store_log(step, text.encode() if isinstance(text, str) else text)
-    ingest.mark_logs_fetched(attempt, any_output=True)
+    stored = recording.store_log(step, text.encode() if isinstance(text, str) else text)
+    recording.record_logs_fetched(attempt, [stored])
     return stored
+
+
+def settle(*, report: bool = False) -> int:
+    """Run, here and now, the summaries the changes so far made owed (what a worker would
+    do once they are due; with `report`, cool-offs are taken as over). How many ran."""
+    done = 0
+    for _ in range(100):
+        due = PendingSummary.objects.filter(next_at__isnull=False)
+        if not report:
+            due = due.filter(refresh_at__isnull=False)
+        rows = list(due.values_list("repository_id", "sha"))
+        if not rows:
+            return done
+        if report:
+            due.update(report_at=timezone.now())
+        for repository_id, sha in rows:
+            summary.summarize(repository_id, sha)
+            done += 1
+    raise AssertionError("summaries keep making more summaries owed")

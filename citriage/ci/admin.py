@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from citriage.ci.models import Commit, JobAttempt, PullRequest, Repository, Step, StoredLog
+from citriage.ci.models import Commit, JobAttempt, PullRequest, Repository, Step
 
 
 @admin.register(Repository)
@@ -39,29 +39,3 @@ class JobAttemptAdmin(admin.ModelAdmin[JobAttempt]):
     search_fields = ("name", "sha", "provider_id", "branch")
     readonly_fields = [f.name for f in JobAttempt._meta.fields]
     inlines = [StepInline]
-
-
-@admin.register(StoredLog)
-class StoredLogAdmin(admin.ModelAdmin[StoredLog]):
-    list_display = (
-        "id",
-        "job",
-        "step",
-        "line_count",
-        "stripped_bytes",
-        "scanned_through",
-        "needs_full_rescan",
-        "scan_error",
-    )
-    list_filter = ("needs_full_rescan", "truncated")
-    readonly_fields = [f.name for f in StoredLog._meta.fields]
-    actions = ["rescan"]
-
-    @admin.action(description="Rescan from scratch")
-    def rescan(self, request, queryset):  # type: ignore[no-untyped-def]
-        from citriage.patterns import scanning
-        from citriage.patterns.tasks import scan_backlog_task
-
-        count = scanning.request_full_rescan(queryset)
-        scan_backlog_task.enqueue()
-        self.message_user(request, f"{count} log(s) queued for a full rescan.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from citriage.rules import step_failed
+
 
 class Provider(models.TextChoices):
     CIRCLECI = "circleci", "CircleCI"
@@ -68,6 +70,8 @@ class PullRequest(models.Model):
     base_ref = models.CharField(max_length=255, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # GitHub's time of the state recorded: an older delivery does not undo it.
+    updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("repository", "number", name="unique_pull")]
@@ -117,6 +121,9 @@ class LogState(models.TextChoices):
     ERROR = "error"  # fetching failed for good (see log_error)
 
 
+LOGS_OWED = (LogState.PENDING, LogState.PENDING_RETRY)
+
+
 class JobAttempt(models.Model):
     """One run of one CI job. A rerun is a new row, never an overwrite."""
 
@@ -143,6 +150,10 @@ class JobAttempt(models.Model):
     )
     log_error = models.TextField(blank=True)
     fetch_attempts = models.PositiveIntegerField(default=0)
+    # The logs are owed (pending, pending retry) from `fetch_after`; `fetch_task` is the
+    # task queued to fetch them (see citriage.queueing): one at a time per attempt.
+    fetch_after = models.DateTimeField(null=True, blank=True)
+    fetch_task = models.UUIDField(null=True, blank=True)
     # Provider details kept for later calls (CircleCI's v2 job id, for reruns).
     details = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(default=timezone.now)
@@ -158,6 +169,11 @@ class JobAttempt(models.Model):
             models.Index(fields=["repository", "sha", "name"]),
             models.Index(fields=["-finished_at"]),
             models.Index(fields=["conclusion", "-finished_at"]),
+            models.Index(
+                fields=["fetch_after"],
+                condition=models.Q(log_state__in=["pending", "pending_retry"]),
+                name="job_logs_owed_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,7 +204,7 @@ class Step(models.Model):
 
     @property
     def failed(self) -> bool:
-        return self.timed_out or self.status in ("failed", "failure", "timedout", "timed_out")
+        return step_failed(self.status, self.timed_out)
 
 
 class StoredLog(models.Model):
@@ -275,6 +291,7 @@ class RerunRequest(models.Model):
     automatic = models.BooleanField(default=False)
     ok = models.BooleanField(default=False)
     response = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="null while queued")
 
     class Meta:
         indexes = [models.Index(fields=["job", "-requested_at"])]

@@ -1,48 +1,53 @@
-"""Asking the CI provider to run failed jobs again, and remembering that we did."""
+"""Asking the CI provider to run failed jobs again, and remembering that we did.
+
+A request is recorded at once (and refused at once, saying why, when the provider
+cannot be called); a task carries it out, so no web request waits on a provider.
+"""
 
 from __future__ import annotations
 
-from citriage.ci import circleci_sync, gha_sync
-from citriage.ci.models import JobAttempt, Provider, RerunRequest
+from django.utils import timezone
+
+from citriage.ci import sources
+from citriage.ci.models import JobAttempt, RerunRequest
 from citriage.providers.base import ProviderError
 
 
-def rerun(
-    job: JobAttempt,
-    *,
-    requested_by: str = "",
-    automatic: bool = False,
-    failed_of_run: bool = False,
+def record_request(
+    job: JobAttempt, *, requested_by: str = "", automatic: bool = False
 ) -> RerunRequest:
-    """Rerun this job (and only it) in its workflow; for GitHub Actions, `failed_of_run`
-    reruns every failed job of the job's workflow run instead."""
-    request = RerunRequest(job=job, requested_by=requested_by, automatic=automatic)
-    if job.provider == Provider.GITHUB_ACTIONS:
-        try:
-            note = gha_sync.rerun(job, failed_of_run=failed_of_run)
-            request.ok, request.response = True, note[:2000]
-        except ProviderError as exc:
-            request.ok, request.response = False, str(exc)[:2000]
-        request.save()
-        return request
-    if job.provider != Provider.CIRCLECI:
-        request.response = f"reruns of {job.get_provider_display()} jobs are not supported"
-        request.save()
-        return request
-    api = circleci_sync.client()
+    """A new request; already finished (not ok) when the provider cannot be called."""
     try:
-        job_uuid = job.details.get("job_id")
-        if not job_uuid or not job.workflow_id:
-            job = circleci_sync.sync_build(job.repository, int(job.provider_id), api)
-            job.refresh_from_db()
-            job_uuid = job.details.get("job_id")
-        if not job_uuid or not job.workflow_id:
-            raise ProviderError("CircleCI did not say which workflow job this build is")
-        response = api.rerun_jobs(job.workflow_id, [str(job_uuid)])
-        request.ok, request.response = True, str(response)[:2000]
+        problem = sources.source_for(job.provider).configured(job.repository)
     except ProviderError as exc:
-        request.ok, request.response = False, str(exc)[:2000]
-    finally:
-        api.close()
-    request.save()
-    return request
+        problem = str(exc)
+    return RerunRequest.objects.create(
+        job=job,
+        requested_by=requested_by[:100],
+        automatic=automatic,
+        ok=False,
+        response=problem,
+        finished_at=timezone.now() if problem else None,
+    )
+
+
+def carry_out(request_id: int, *, failed_of_run: bool = False) -> str:
+    request = RerunRequest.objects.select_related("job__repository").get(pk=request_id)
+    if request.finished_at is not None:
+        return f"already done: {request.response}"
+    job = request.job
+    try:
+        request.response = sources.source_for(job.provider).rerun(job, failed_of_run=failed_of_run)
+        request.ok = True
+    except ProviderError as exc:
+        request.response, request.ok = str(exc), False
+    request.response = request.response[:2000]
+    request.finished_at = timezone.now()
+    request.save(update_fields=["response", "ok", "finished_at"])
+    return f"{'ok' if request.ok else 'failed'}: {request.response}"
+
+
+def is_rerunning(job: JobAttempt, later_attempts: bool) -> bool:
+    """A rerun of this attempt was asked for (and not refused) and its new attempt has
+    not been seen yet."""
+    return not later_attempts and any(r.ok or r.finished_at is None for r in job.reruns.all())

@@ -1,59 +1,54 @@
-"""The scheduler's CircleCI sweep: catch what webhooks missed."""
+"""Periodic work on CI data (run by the scheduler; see citriage.ops.sweeps)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
-from citriage.ci.models import Repository
-from citriage.ops.scheduler import sweep
+from citriage import queueing
+from citriage.ci import sources
+from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt, JobStatus, LogState, Repository
+from citriage.ci.tasks import backfill_task, sync_job_task
+
+STALE = timedelta(minutes=10)  # seen but unfinished this long: looked up again
 
 
-@sweep("circleci-backfill", lambda: settings.BACKFILL_SWEEP_SECONDS)
-def circleci_backfill() -> str:
-    """Queue a backfill of each watched repository's default branch, and a fresh look
-    at builds seen but unfinished (or failed without logs)."""
-    from citriage.ci import circleci_sync
-    from citriage.ci.tasks import backfill_task, sync_build_task
+def unfinished(repository: Repository, provider: str) -> list[str]:
+    """Jobs seen but not finished for a while (a delivery went missing), or failed with
+    their logs owed and no fetch under way."""
+    stale = timezone.now() - STALE
+    rows = JobAttempt.objects.filter(
+        repository=repository, provider=provider, updated__lt=stale
+    ).filter(
+        Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        | Q(conclusion__in=FAILED_CONCLUSIONS, log_state=LogState.PENDING, fetch_task=None)
+    )
+    return list(rows.values_list("provider_id", flat=True))
 
+
+def backfill() -> str:
+    """Queue a backfill of each watched repository's default branch from each provider it
+    watches, and a fresh look at jobs seen but unfinished."""
     since = (timezone.now() - timedelta(days=settings.BACKFILL_DAYS)).isoformat()
     notes = []
-    for repository in Repository.objects.all():
-        if "circleci" not in repository.providers:
-            continue
-        backfill_task.enqueue(repository.pk, repository.default_branch, since)
-        stale = circleci_sync.unfinished_builds(repository)
-        for number in stale:
-            sync_build_task.enqueue(repository.pk, number)
-        notes.append(f"{repository.full_name}: backfill + {len(stale)} unfinished")
-    return "; ".join(notes) or "no CircleCI repositories"
+    for repository in Repository.objects.exclude(providers=[]):
+        for source in sources.watched(repository):
+            if problem := source.configured(repository):
+                notes.append(f"{repository.full_name}: {problem}")
+                continue
+            backfill_task.enqueue(repository.pk, source.provider, repository.default_branch, since)
+            stale = unfinished(repository, source.provider)
+            for provider_id in stale:
+                sync_job_task.enqueue(repository.pk, source.provider, provider_id)
+            notes.append(
+                f"{repository.full_name} {source.provider}: backfill + {len(stale)} unfinished"
+            )
+    return "; ".join(notes) or "no repository watches a CI provider"
 
 
-@sweep("github-actions-backfill", lambda: settings.BACKFILL_SWEEP_SECONDS)
-def github_actions_backfill() -> str:
-    """The same for GitHub Actions: recent workflow runs of the default branch, and
-    jobs seen but unfinished (or failed without logs)."""
-    from citriage.ci import gha_sync
-    from citriage.ci.gha_tasks import gha_backfill_task, sync_job_task
-
-    since = (timezone.now() - timedelta(days=settings.BACKFILL_DAYS)).isoformat()
-    notes = []
-    for repository in Repository.objects.all():
-        if not gha_sync.watches(repository):
-            continue
-        gha_backfill_task.enqueue(repository.pk, repository.default_branch, since)
-        stale = gha_sync.unfinished_jobs(repository)
-        for job_id in stale:
-            sync_job_task.enqueue(repository.pk, job_id)
-        notes.append(f"{repository.full_name}: backfill + {len(stale)} unfinished")
-    return "; ".join(notes) or "no GitHub Actions repositories"
-
-
-@sweep("pattern-stats", lambda: settings.STATS_SWEEP_SECONDS)
-def pattern_stats() -> str:
-    from citriage.patterns.tasks import refresh_stats_task
-
-    refresh_stats_task.enqueue()
-    return "pattern stats refresh queued"
+def release_lost_fetches() -> int:
+    """Log fetches whose task crashed or vanished: owed again (a worker queues them)."""
+    return queueing.release_lost(JobAttempt, "fetch_task")

@@ -1,43 +1,85 @@
-"""Background work on CI data: pulling CircleCI builds and the logs of failed jobs."""
+"""Background work on CI data, for every provider: fetching logs, looking jobs up again,
+backfills, reruns. Transient provider errors leave the work owed (the periodic sweep
+or the fetch's own retry comes back to it); permanent ones are noted and end it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import transaction
 from django_tasks import task
 
-from citriage.ci import circleci_sync
-from citriage.ci.models import JobAttempt, LogState, Provider, Repository
+from citriage import queueing
+from citriage.ci import actions, fetching, reruns, sources
+from citriage.ci.models import JobAttempt, Repository, RerunRequest
 from citriage.providers.base import ProviderError, TransientProviderError
 
 
 @task()
-def sync_build_task(repository_id: int, number: int) -> str:
+def fetch_logs_task(job_id: int) -> str:
+    job = JobAttempt.objects.select_related("repository").filter(pk=job_id).first()
+    if job is None:
+        return "no such job attempt"
+    return fetching.fetch_logs(job)
+
+
+def queue_due_fetches() -> int:
+    """Queue a fetch for each attempt whose logs are owed and due (one per attempt)."""
+    return queueing.queue_due(fetching.due(), "fetch_task", fetch_logs_task, lambda j: (j.pk,))
+
+
+@task()
+def sync_job_task(repository_id: int, provider: str, provider_id: str) -> str:
+    """Look one job up again (the sweep does this for jobs left unfinished)."""
     repository = Repository.objects.get(pk=repository_id)
     try:
-        job = circleci_sync.sync_build(repository, number)
+        job = sources.source_for(provider).sync_job(repository, provider_id)
     except TransientProviderError as exc:
-        # The details could not be fetched: the periodic sweep tries unfinished builds again.
-        return f"build {number}: {exc} (will be retried by the sweep)"
+        return f"job {provider_id}: {exc} (the sweep will look again)"
     except ProviderError as exc:
-        return f"build {number}: {exc}"
-    return f"build {number}: {job.conclusion or job.status}, logs {job.log_state}"
+        return f"job {provider_id}: {exc}"
+    return f"job {provider_id}: {job.conclusion or job.status}, logs {job.log_state}"
 
 
 @task()
-def fetch_logs_task(job_id: int) -> str:
-    job = JobAttempt.objects.filter(pk=job_id).first()
-    if job is None or job.log_state not in (LogState.PENDING, LogState.PENDING_RETRY):
-        return "nothing to fetch"
-    if job.provider == Provider.GITHUB_ACTIONS:
-        from citriage.ci import gha_sync
-
-        return gha_sync.fetch_logs(job)
-    return circleci_sync.fetch_logs(job)
+def sync_run_task(repository_id: int, run_id: int) -> str:
+    """Every job of a GitHub Actions workflow run (catches `workflow_job` deliveries
+    that went missing)."""
+    repository = Repository.objects.get(pk=repository_id)
+    try:
+        counts = actions.ActionsSource().sync_run(repository, run_id)
+    except TransientProviderError as exc:
+        return f"run {run_id}: {exc} (the sweep will look again)"
+    except ProviderError as exc:
+        return f"run {run_id}: {exc}"
+    return f"run {run_id}: {counts['jobs']} job(s), {counts['to_fetch']} with logs owed"
 
 
 @task()
-def backfill_task(repository_id: int, branch: str | None, since: str | None) -> dict[str, int]:
+def backfill_task(
+    repository_id: int, provider: str, branch: str | None, since: str | None
+) -> dict[str, int]:
     repository = Repository.objects.get(pk=repository_id)
     when = datetime.fromisoformat(since) if since else None
-    return circleci_sync.backfill(repository, branch=branch, since=when)
+    return sources.source_for(provider).backfill(repository, branch=branch, since=when)
+
+
+@task()
+def rerun_task(request_id: int, failed_of_run: bool = False) -> str:
+    return reruns.carry_out(request_id, failed_of_run=failed_of_run)
+
+
+def request_rerun(
+    job: JobAttempt,
+    *,
+    requested_by: str = "",
+    automatic: bool = False,
+    failed_of_run: bool = False,
+) -> RerunRequest:
+    """Record a rerun request and queue it (unless the provider cannot be called: then
+    the request is finished already and says why)."""
+    request = reruns.record_request(job, requested_by=requested_by, automatic=automatic)
+    if request.finished_at is None:
+        request_id = request.pk
+        transaction.on_commit(lambda: rerun_task.enqueue(request_id, failed_of_run))
+    return request

@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 
-from citriage.ci import ingest
-from citriage.ci.models import Provider, Repository
+from citriage.ci import recording
+from citriage.ci.models import Commit, Provider, Repository
 from citriage.demo.logs import generate_log
 from citriage.providers.base import JobRun, StepRun
+from citriage.triage.breakages import create_breakage
 
 REPOSITORY = "acme/rocket"
 AUTHORS = ["ada", "grace", "linus", "margaret", "ken", "barbara", "dennis", "frances", "alan"]
@@ -195,7 +196,7 @@ def _steps(job: str, failing_step: str | None) -> list[StepRun]:
 
 
 class _Feeder:
-    """Turns planned commits into job attempts and logs through `ingest`."""
+    """Turns planned commits into job attempts and logs through `recording`."""
 
     def __init__(self, repository: Repository, seed: int, jobs: list[str]) -> None:
         self.repository = repository
@@ -268,22 +269,20 @@ class _Feeder:
             finished_at=started + timedelta(minutes=self.rng.randint(3, 40)),
             steps=_steps(job, failing_step) if failure is not None else None,
         )
-        attempt_row, needs_logs = ingest.record_job(self.repository, run)
-        if not needs_logs:
+        attempt_row, _changed = recording.record_job(self.repository, run)
+        if failure is None:
             return
+        stored = []
         for step in attempt_row.steps.filter(status="failed"):
             text = generate_log(failure, seed=log_seed, lines=self.rng.randint(150, 1200))
-            ingest.store_log(step, text)
+            stored.append(recording.store_log(step, text))
             self.logs += 1
-        ingest.mark_logs_fetched(attempt_row, any_output=True)
+        recording.record_logs_fetched(attempt_row, stored)
 
 
 def annotate_latest_breakage(repository: Repository, main: list[DemoCommit]) -> None:
     """Someone annotated the most recent breakage of main; the older ones are left for
     citriage to infer (and to offer for annotation)."""
-    from citriage.ci.models import Commit
-    from citriage.triage.breakages import create_breakage
-
     planned = {id(b): b for commit in main for b in commit.breakages}
     if not planned:
         return
@@ -318,15 +317,16 @@ def generate_demo(
     end = end or datetime.now(UTC).replace(microsecond=0)
     job_names = JOBS if jobs is None else JOBS[:jobs]
     main, prs = plan_history(commits, pulls, seed, end)
-    repository = ingest.get_repository(
-        REPOSITORY, create=True, default_branch="main", providers=[Provider.CIRCLECI]
+    # Generated, not pulled from any provider: nothing is ever fetched or posted for it.
+    repository = recording.get_repository(
+        REPOSITORY, create=True, default_branch="main", providers=[], settings={"demo": True}
     )
     feeder = _Feeder(repository, seed, job_names)
     total = len(main) + sum(len(heads) for _, heads, _ in prs)
     done = 0
     for commit in main:
         with transaction.atomic():
-            ingest.record_commit(
+            recording.record_commit(
                 repository,
                 commit.sha,
                 parents=commit.parents,
@@ -340,12 +340,12 @@ def generate_demo(
         done += 1
         if progress:
             progress(done, total)
-    ingest.record_default_branch(repository, [c.sha for c in main])
+    recording.record_default_branch(repository, [c.sha for c in main])
     annotate_latest_breakage(repository, main)
     for number, heads, author in prs:
         for commit in heads:
             with transaction.atomic():
-                ingest.record_commit(
+                recording.record_commit(
                     repository,
                     commit.sha,
                     parents=commit.parents,
@@ -355,7 +355,7 @@ def generate_demo(
                     author_login=author,
                     committed_at=commit.time,
                 )
-                ingest.record_pull_request(
+                recording.record_pull_request(
                     repository,
                     number,
                     head_sha=commit.sha,
@@ -364,7 +364,7 @@ def generate_demo(
                     head_ref=f"{author}/change-{number}",
                     base_ref="main",
                     opened_at=heads[0].time,
-                    seen_at=commit.time,
+                    updated_at=commit.time,
                 )
                 feeder.run_commit(commit, f"{author}/change-{number}")
             done += 1

@@ -30,6 +30,8 @@ class Delivery(models.Model):
     queued_at = models.DateTimeField(
         null=True, blank=True, help_text="when a worker queued its processing task"
     )
+    # A database default: deliveries are stored with a hand-written INSERT (deliveries.py).
+    attempts = models.PositiveIntegerField(db_default=0, help_text="processing tries")
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -43,17 +45,27 @@ class Delivery(models.Model):
 
 
 class RejectedDelivery(models.Model):
-    """A request to the webhook endpoint that was refused (kept for the System page)."""
+    """Requests to the webhook endpoint refused for one reason, from one address, in one
+    minute: counted, with the first one's details as a sample (a flood of unsigned
+    requests adds a row a minute, not a row a request)."""
 
     guid = models.CharField(max_length=100, blank=True)
     event = models.CharField(max_length=100, blank=True)
     reason = models.CharField(max_length=300)
     remote_addr = models.CharField(max_length=100, blank=True)
-    body_bytes = models.PositiveIntegerField(default=0)
+    body_bytes = models.BigIntegerField(default=0)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    minute = models.DateTimeField(null=True, help_text="the minute they arrived in")
+    count = models.PositiveIntegerField(default=1)
+    last_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name_plural = "rejected deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                "reason", "remote_addr", "minute", name="rejected_delivery_per_minute"
+            )
+        ]
 
 
 class PostedCheck(models.Model):

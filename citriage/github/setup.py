@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from django.conf import settings
+
+from citriage.ci import github_app
+from citriage.providers.base import ProviderError
 
 PERMISSIONS = {
     "checks": "write",  # the citriage check run
@@ -54,14 +56,15 @@ def registration_url(org: str | None = None) -> str:
 
 
 def convert(code: str) -> dict[str, Any]:
-    """Exchange the code GitHub redirected with for the new App's credentials."""
-    response = httpx.post(
-        f"{settings.GITHUB_API_URL}/app-manifests/{code}/conversions",
-        headers={"Accept": "application/vnd.github+json", "User-Agent": "citriage"},
-        timeout=settings.HTTP_TIMEOUT,
-    )
-    response.raise_for_status()
-    data: dict[str, Any] = response.json()
+    """Exchange the code GitHub redirected with for the new App's credentials
+    (ProviderError when GitHub refuses)."""
+    github = github_app.client()
+    try:
+        data = github.json("POST", f"/app-manifests/{code}/conversions")
+    finally:
+        github.close()
+    if not isinstance(data, dict) or "id" not in data:
+        raise ProviderError("GitHub's answer holds no App")
     return data
 
 

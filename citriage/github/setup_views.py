@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import httpx
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from citriage.github import setup
+from citriage.providers.base import ProviderError
 
 
 @staff_member_required
@@ -35,7 +35,7 @@ def done(request: HttpRequest) -> HttpResponse:
         )
     try:
         app = setup.convert(code)
-    except httpx.HTTPError as exc:
+    except ProviderError as exc:
         return render(
             request,
             "github/setup_done.html",

@@ -1,10 +1,15 @@
-"""`citriage worker`: the django-tasks database worker, with a heartbeat.
+"""`citriage worker`: the django-tasks database worker, with a heartbeat and an outbox poll.
 
 django-tasks-db marks a task RUNNING when a worker claims it; a worker that
 dies (SIGKILL, lost machine) would leave it RUNNING for ever. Each citriage
 worker therefore keeps a heartbeat row fresh, and `recover_stale_tasks` (run by
 workers at start and by the scheduler) puts the tasks of silent workers back
 in the queue. citriage's tasks are idempotent, so running one again is safe.
+
+Work owed is recorded as rows before any task exists (webhook deliveries, log
+fetches, commit summaries); each worker looks for due rows a few times a second
+and queues their tasks (`OUTBOXES`). A worker outlives a database outage: it logs
+it, waits with a growing delay, reconnects and carries on.
 """
 
 from __future__ import annotations
@@ -13,23 +18,40 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from citriage.github.intake import QUEUE_BATCH, queue_received_deliveries
+from citriage.ci.tasks import queue_due_fetches
+from citriage.github.deliveries import QUEUE_BATCH, queue_received_deliveries
 from citriage.github.tasks import process_delivery_task
 from citriage.ops.models import WorkerHeartbeat
+from citriage.triage.tasks import queue_due_summaries
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10
-INTAKE_SECONDS = 0.25  # how often a worker looks for deliveries to queue
+INTAKE_SECONDS = 0.25  # how often a worker looks for owed work to queue
+MAX_OUTAGE_WAIT = 30.0  # longest wait between reconnection tries
+
+# Rows of owed work, and the function that queues tasks for the due ones.
+OUTBOXES: list[Callable[[], int]] = [
+    queue_received_deliveries,
+    queue_due_fetches,
+    queue_due_summaries,
+]
+
+
+def queue_owed_work() -> int:
+    """Queue tasks for every kind of owed work that is due; how many were queued."""
+    return sum(queue() for queue in OUTBOXES)
 
 
 def recover_stale_tasks() -> int:
@@ -86,19 +108,19 @@ class _Heartbeat(threading.Thread):
                 close_old_connections()
 
 
-class _DeliveryIntake(threading.Thread):
-    """Moves newly stored webhook deliveries into the task queue (see github.intake)."""
+class _Intake(threading.Thread):
+    """Moves owed work (deliveries, log fetches, summaries) into the task queue."""
 
     def __init__(self) -> None:
-        super().__init__(name="delivery-intake", daemon=True)
+        super().__init__(name="intake", daemon=True)
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                queued = queue_received_deliveries()
+                queued = queue_owed_work()
             except Exception:  # the database may be briefly away; try again
-                logger.exception("queuing received deliveries failed")
+                logger.exception("queuing owed work failed")
                 queued = 0
             finally:
                 close_old_connections()
@@ -106,15 +128,48 @@ class _DeliveryIntake(threading.Thread):
                 self.stop.wait(INTAKE_SECONDS)
 
 
+def _requeue_own(worker_id: str) -> int:
+    """After an outage: the task this worker was running when the database went away is
+    not finished; it goes back in the queue."""
+    own = [
+        task.pk
+        for task in DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING)
+        if task.worker_ids and task.worker_ids[-1] == worker_id
+    ]
+    return DBTaskResult.objects.filter(pk__in=own).update(
+        status=TaskResultStatus.READY, started_at=None
+    )
+
+
+def _run_through_outages(worker: Worker, worker_id: str) -> None:
+    """Run the worker; when the database goes away, wait and carry on (never exit)."""
+    wait = 1.0
+    while worker.running:
+        try:
+            worker.run()
+            return
+        except DatabaseError as exc:
+            logger.error("the database is not reachable (%s); trying again in %.0fs", exc, wait)
+            connections.close_all()
+            time.sleep(wait)
+            wait = min(MAX_OUTAGE_WAIT, wait * 2)
+            try:
+                if _requeue_own(worker_id):
+                    logger.warning("requeued the task that was running during the outage")
+                wait = 1.0
+            except DatabaseError:
+                connections.close_all()
+
+
 def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False) -> None:
     worker_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{get_random_string(6)}"
     heartbeat = _Heartbeat(worker_id)
-    heartbeat.beat()
+    _wait_for_database(heartbeat)
     recover_stale_tasks()
     heartbeat.start()
-    # Delivery tasks go to the default queue: a worker of other queues leaves them.
+    # Owed work is queued by workers of the default queue: others leave it.
     takes_deliveries = "*" in queues or process_delivery_task.queue_name in queues
-    intake = _DeliveryIntake()
+    intake = _Intake()
     if takes_deliveries and not batch:
         intake.start()
     worker = Worker(
@@ -129,15 +184,32 @@ def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False)
     )
     worker.configure_signals()
     try:
-        if batch:  # a batch of deliveries, then every task; until no delivery is left
+        if batch:  # owed work queued, then every task; until nothing due is left
             queued = True
             while queued and worker.running:
-                queued = takes_deliveries and queue_received_deliveries() > 0
+                queued = takes_deliveries and queue_owed_work() > 0
                 worker.run()
         else:
-            worker.run()
+            _run_through_outages(worker, worker_id)
     finally:
         intake.stop.set()
         heartbeat.stop.set()
         close_old_connections()
-        WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped=timezone.now())
+        try:
+            WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped=timezone.now())
+        except DatabaseError:
+            logger.warning("could not record that worker %s stopped", worker_id)
+
+
+def _wait_for_database(heartbeat: _Heartbeat) -> None:
+    """A worker started while the database is away waits for it."""
+    wait = 1.0
+    while True:
+        try:
+            heartbeat.beat()
+            return
+        except DatabaseError as exc:
+            logger.error("the database is not reachable (%s); trying again in %.0fs", exc, wait)
+            connections.close_all()
+            time.sleep(wait)
+            wait = min(MAX_OUTAGE_WAIT, wait * 2)

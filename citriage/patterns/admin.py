@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from citriage.ci.models import StoredLog
 from citriage.patterns import library, scanning
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch, Tag
+from citriage.patterns.tasks import scan_backlog_task
 
 
 @admin.register(Tag)
@@ -99,3 +101,26 @@ class BestMatchAdmin(admin.ModelAdmin[Match]):
 class PromotedMatchAdmin(admin.ModelAdmin[Match]):
     list_display = ("job", "pattern", "line", "promoted_by", "promoted_at")
     raw_id_fields = ("job", "log", "pattern")
+
+
+@admin.register(StoredLog)
+class StoredLogAdmin(admin.ModelAdmin[StoredLog]):
+    list_display = (
+        "id",
+        "job",
+        "step",
+        "line_count",
+        "stripped_bytes",
+        "scanned_through",
+        "needs_full_rescan",
+        "scan_error",
+    )
+    list_filter = ("needs_full_rescan", "truncated")
+    readonly_fields = [f.name for f in StoredLog._meta.fields]
+    actions = ["rescan"]
+
+    @admin.action(description="Rescan from scratch")
+    def rescan(self, request, queryset):  # type: ignore[no-untyped-def]
+        count = scanning.request_full_rescan(queryset)
+        scan_backlog_task.enqueue()
+        self.message_user(request, f"{count} log(s) queued for a full rescan.")

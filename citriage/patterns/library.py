@@ -1,4 +1,5 @@
-"""Changing the pattern library: import, export, create, edit, retire, supersede.
+"""Changing the pattern library: import, export, create, edit, retire, supersede, and
+installing citriage's default library.
 
 Every change that can alter results queues the work it implies: a new pattern
 queues the backlog scan (every log is now below the watermark); a mutable edit
@@ -11,12 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.utils import timezone
 
 from citriage.ci.models import JobAttempt
 from citriage.patterns import scanning
-from citriage.patterns.models import Match, Pattern, PromotedMatch, Tag
+from citriage.patterns.models import DefaultPattern, Match, Pattern, PromotedMatch, Tag
+from citriage.patterns.tasks import rerank_pattern_task, scan_backlog_task
 from citriage.scanner import patterns as scanner_patterns
 
 MUTABLE_FIELDS = ("description", "specificity", "has_nondeterministic_values", "tags", "is_retired")
@@ -48,21 +51,15 @@ def _set_tags(row: Pattern, names: Iterable[str]) -> None:
 
 
 def _queue_scan() -> None:
-    from citriage.patterns.tasks import scan_backlog_task
-
     transaction.on_commit(lambda: scan_backlog_task.enqueue())
 
 
 def _queue_rerank(pattern_id: int) -> None:
-    from citriage.patterns.tasks import rerank_pattern_task
-
     transaction.on_commit(lambda: rerank_pattern_task.enqueue(pattern_id))
 
 
 def _reset_id_sequence() -> None:
     """After rows were inserted with explicit ids, let PostgreSQL's sequence catch up."""
-    from django.core.management.color import no_style
-
     statements = connection.ops.sequence_reset_sql(no_style(), [Pattern])
     with connection.cursor() as cursor:
         for sql in statements:
@@ -269,3 +266,42 @@ def promote_match(job: JobAttempt, match: Match, by: str) -> None:
             },
         )
         scanning.update_best_matches([job.pk])
+
+
+def install_default_library() -> list[int]:
+    """Add the patterns of citriage's default library that were never installed here.
+
+    Each default pattern is installed once: one edited, retired or deleted since stays
+    as the user left it; one a newer citriage ships is added. Its id is kept unless a
+    different pattern has it (then it gets a new one). Returns the ids added.
+    """
+    with transaction.atomic():
+        done = set(DefaultPattern.objects.values_list("library_id", flat=True))
+        wanted = [p for p in scanner_patterns.default_library() if p.id not in done]
+        if not wanted:
+            return []
+        taken = {row.pk: row for row in Pattern.objects.filter(pk__in=[p.id for p in wanted])}
+        added: list[int] = []
+        clashing = []
+        for pattern in wanted:  # first the ones whose id is free (or theirs already)
+            row = taken.get(pattern.id)
+            if row is not None and not _same_expression(row, pattern):
+                clashing.append(pattern)
+                continue
+            if row is None:  # (else: there already, loaded before installs were recorded)
+                row = _row_from(pattern, id=pattern.id)
+                row.save(force_insert=True)
+                _set_tags(row, pattern.tags)
+                added.append(row.pk)
+            DefaultPattern.objects.create(library_id=pattern.id, pattern_id=row.pk)
+        if added:
+            _reset_id_sequence()
+        for pattern in clashing:  # a pattern of the user's has the id: a new one
+            row = _row_from(pattern)
+            row.save()
+            _set_tags(row, pattern.tags)
+            added.append(row.pk)
+            DefaultPattern.objects.create(library_id=pattern.id, pattern_id=row.pk)
+        if added:
+            _queue_scan()
+    return added

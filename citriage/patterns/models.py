@@ -76,6 +76,15 @@ class Pattern(models.Model):
         )
 
 
+class DefaultPattern(models.Model):
+    """A pattern of citriage's default library that was installed here (once: an edit or
+    a deletion by people is never undone by a later install)."""
+
+    library_id = models.PositiveIntegerField(unique=True, help_text="its id in the library file")
+    pattern_id = models.BigIntegerField(help_text="the id it was given here")
+    installed_at = models.DateTimeField(default=timezone.now)
+
+
 class Match(models.Model):
     """Pattern `pattern` matched line `line` of `log` (first match on that line)."""
 

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from citriage import logstore
 from citriage.ci.models import StoredLog
-from citriage.clusters import analysis as failure_lines
+from citriage.failurelines import analysis as failure_lines
+from citriage.patterns import signals
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
 from citriage.scanner import patterns as scanner_patterns
 from citriage.scanner import ranking
@@ -284,9 +285,7 @@ def update_best_matches(job_ids: Iterable[int]) -> list[int]:
             )
             changed.append(job_id)
     if changed:
-        from citriage.patterns import signals
-
-        signals.best_matches_changed(changed)
+        signals.best_matches_changed.send(Pattern, job_ids=changed)
     return changed
 
 

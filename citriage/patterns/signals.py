@@ -1,20 +1,10 @@
-"""Who hears that best matches changed: the verdicts (triage) recompute from them."""
+"""What the patterns app tells the apps above it (triage). It never imports them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from django.dispatch import Signal
 
-_listeners: list[Callable[[list[int]], None]] = []
-
-
-def on_best_matches_changed(listener: Callable[[list[int]], None]) -> Callable[[list[int]], None]:
-    _listeners.append(listener)
-    return listener
-
-
-def best_matches_changed(job_ids: Iterable[int]) -> None:
-    ids = list(job_ids)
-    if not ids:
-        return
-    for listener in _listeners:
-        listener(ids)
+# The best match of these jobs changed, or what their best match means did (a pattern's
+# tags, specificity or retirement). Sent inside the transaction that made the change.
+# sender: the Pattern model; job_ids: list[int]
+best_matches_changed = Signal()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django_tasks import task
 
 from citriage.ci.models import StoredLog
-from citriage.patterns import scanning, signals
-from citriage.patterns.models import BestMatch
+from citriage.patterns import scanning, signals, stats
+from citriage.patterns.models import BestMatch, Pattern
 
 
 @task(queue_name="scan")
@@ -32,12 +32,10 @@ def rerank_pattern_task(pattern_id: int) -> int:
     explains recomputed (its tags may have changed what it means)."""
     changed = scanning.rerank_jobs_with_pattern(pattern_id)
     explained = BestMatch.objects.filter(pattern_id=pattern_id).values_list("job_id", flat=True)
-    signals.best_matches_changed(explained)
+    signals.best_matches_changed.send(Pattern, job_ids=list(explained))
     return changed
 
 
 @task()
 def refresh_stats_task() -> int:
-    from citriage.patterns import stats
-
     return stats.refresh()

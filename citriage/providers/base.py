@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+from citriage.rules import step_failed
 
 
 class ProviderError(Exception):
-    """A provider call failed for good (bad request, not found, no permission)."""
+    """A provider call failed for good (bad request, not found, no permission).
+
+    `status` is the HTTP status of the answer, when there was one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TransientProviderError(ProviderError):
@@ -28,18 +36,20 @@ class StepRun:
 
     @property
     def failed(self) -> bool:
-        return self.timed_out or self.status in ("failed", "failure", "timedout", "timed_out")
+        return step_failed(self.status, self.timed_out)
 
 
 @dataclass
 class JobRun:
+    """One attempt of one CI job as a provider (or a webhook) describes it at one moment."""
+
     provider: str
     provider_id: str
     name: str
     sha: str
     status: str  # queued | running | completed
     conclusion: str = ""  # success | failure | timed_out | cancelled | skipped | ...
-    attempt: int = 1
+    attempt: int = 0  # 0: the provider does not number reruns (citriage does, by id order)
     workflow: str = ""
     workflow_id: str = ""
     branch: str = ""
@@ -49,13 +59,3 @@ class JobRun:
     finished_at: datetime | None = None
     steps: list[StepRun] | None = None  # None: not known yet
     extra: dict[str, object] = field(default_factory=dict)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time as the CI APIs send it ("...Z" included); None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -8,7 +8,6 @@ storage URLs that must not receive it.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -16,14 +15,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from citriage.providers.base import (
-    JobRun,
-    ProviderError,
-    StepRun,
-    TransientProviderError,
-    parse_time,
-)
+from citriage.providers.base import JobRun, ProviderError, StepRun
 from citriage.providers.http import HttpClient
+from citriage.rules import parse_time
 
 DEFAULT_URL = "https://circleci.com/api"
 PAGE_SIZE = 100
@@ -153,7 +147,7 @@ class CircleCI:
             **extra,
         )
         # Step output is on pre-signed storage URLs: no token, no base URL.
-        self.storage = HttpClient("", timeout=timeout, retries=retries, backoff=backoff, **extra)
+        self.storage = self.api.storage()
 
     def close(self) -> None:
         self.api.close()
@@ -200,21 +194,8 @@ class CircleCI:
         return to_job_run(data, with_steps=True)
 
     def download_output(self, output_url: str) -> IO[bytes]:
-        """An action's output (the JSON array of out/err messages), spooled to a temporary
-        file as it streams in (memory stays bounded whatever the size)."""
-        spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
-        try:
-            with self.storage.stream(output_url) as response:
-                for chunk in response.iter_bytes(1024 * 1024):
-                    spool.write(chunk)
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            spool.close()
-            raise TransientProviderError(f"downloading step output: {exc}") from exc
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)
-        return spool
+        """An action's output (the JSON array of out/err messages), spooled as it streams in."""
+        return self.storage.download(output_url, "step output")
 
     # -- v2 ------------------------------------------------------------------
 

@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-import httpx
-
-from citriage.providers.base import (
-    JobRun,
-    ProviderError,
-    StepRun,
-    TransientProviderError,
-    parse_time,
-)
-from citriage.providers.http import HttpClient
+from citriage.providers.base import JobRun, ProviderError, StepRun
+from citriage.providers.github import GitHub
+from citriage.providers.http import SPOOL_IN_MEMORY
+from citriage.rules import parse_time
 
 DEFAULT_URL = "https://api.github.com"
 PAGE_SIZE = 100
@@ -211,53 +205,17 @@ def to_workflow_run(run: dict[str, Any]) -> WorkflowRun:
 
 
 class GitHubActions:
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        *,
-        auth: httpx.Auth | None = None,
-        token: str = "",
-        timeout: float = 30.0,
-        retries: int = 4,
-        backoff: float = 1.0,
-        sleep: Callable[[float], None] | None = None,
-        page_size: int = PAGE_SIZE,
-    ) -> None:
-        self.page_size = page_size
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-        options: dict[str, Any] = {"timeout": timeout, "retries": retries, "backoff": backoff}
-        self.api = HttpClient(base_url.rstrip("/"), headers=headers, **options, **extra)
-        if auth is not None:
-            self.api.client.auth = auth
+    """The Actions part of GitHub's REST API, spoken through a `GitHub` client (whose
+    identity, e.g. an App installation, it acts as)."""
+
+    def __init__(self, github: GitHub) -> None:
+        self.github = github
         # Logs are on pre-signed storage URLs: no credentials, no base URL.
-        self.storage = HttpClient("", **options, **extra)
+        self.storage = github.http.storage()
 
     def close(self) -> None:
-        self.api.close()
+        self.github.close()
         self.storage.close()
-
-    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated list, following the `Link: rel="next"` header."""
-        url: str | None = path
-        query: dict[str, Any] | None = {**params, "per_page": self.page_size}
-        for _ in range(MAX_PAGES):
-            if url is None:
-                return
-            response = self.api.request("GET", url, params=query)
-            try:
-                page = response.json()
-            except ValueError:
-                raise ProviderError(f"GET {url}: the response is not JSON") from None
-            items = page.get(key) if isinstance(page, dict) else None
-            if not isinstance(items, list):
-                raise ProviderError(f"GET {url}: expected an object with a {key!r} list")
-            yield from (item for item in items if isinstance(item, dict))
-            url = response.links.get("next", {}).get("url")
-            query = None  # the next link carries the query
-        raise ProviderError(f"GET {path}: more than {MAX_PAGES} pages")
 
     def _repo(self, owner: str, repo: str) -> str:
         return f"/repos/{owner}/{repo}/actions"
@@ -276,7 +234,7 @@ class GitHubActions:
             params["branch"] = branch
         if since:
             params["created"] = f">={since.date().isoformat()}"
-        for run in self._pages(f"{self._repo(owner, repo)}/runs", "workflow_runs", params):
+        for run in self.github.pages(f"{self._repo(owner, repo)}/runs", "workflow_runs", params):
             found = to_workflow_run(run)
             if since and found.created_at and found.created_at < since:
                 continue
@@ -285,10 +243,10 @@ class GitHubActions:
     def run_jobs(self, owner: str, repo: str, run_id: int | str) -> list[dict[str, Any]]:
         """The jobs of every attempt of a run (all pages), as the API returns them."""
         path = f"{self._repo(owner, repo)}/runs/{run_id}/jobs"
-        return list(self._pages(path, "jobs", {"filter": "all"}))
+        return list(self.github.pages(path, "jobs", {"filter": "all"}))
 
     def job(self, owner: str, repo: str, job_id: int | str) -> dict[str, Any]:
-        data = self.api.get_json(f"{self._repo(owner, repo)}/jobs/{job_id}")
+        data = self.github.json("GET", f"{self._repo(owner, repo)}/jobs/{job_id}")
         if not isinstance(data, dict) or "id" not in data:
             raise ProviderError(f"job {owner}/{repo}/{job_id}: unexpected response")
         return data
@@ -300,34 +258,24 @@ class GitHubActions:
         without the credentials. A transfer cut short is a transient error.
         """
         path = f"{self._repo(owner, repo)}/jobs/{job_id}/logs"
-        response = self.api.request("GET", path, follow_redirects=False)
-        spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
-        try:
-            if response.is_redirect:
-                location = response.headers.get("location", "")
-                if not location:
-                    raise ProviderError(f"GET {path}: a redirect without a location")
-                with self.storage.stream(str(response.url.join(location))) as stored:
-                    for chunk in stored.iter_bytes(1024 * 1024):
-                        spool.write(chunk)
-            else:  # some servers answer with the log itself
-                spool.write(response.content)
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            spool.close()
-            raise TransientProviderError(f"downloading the log of job {job_id}: {exc}") from exc
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)
-        return spool
+        response = self.github.request("GET", path, follow_redirects=False)
+        if not response.is_redirect:  # some servers answer with the log itself
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+            spool.write(response.content)
+            spool.seek(0)
+            return spool
+        location = response.headers.get("location", "")
+        if not location:
+            raise ProviderError(f"GET {path}: a redirect without a location")
+        return self.storage.download(str(response.url.join(location)), f"the log of job {job_id}")
 
     def rerun_job(self, owner: str, repo: str, job_id: int | str) -> None:
         """Run one job (and the jobs that depend on it) again, as a new attempt of its run."""
-        self.api.request("POST", f"{self._repo(owner, repo)}/jobs/{job_id}/rerun", json={})
+        self.github.request("POST", f"{self._repo(owner, repo)}/jobs/{job_id}/rerun", json={})
 
     def rerun_failed_jobs(self, owner: str, repo: str, run_id: int | str) -> None:
         """Run the failed jobs of a run (and their dependents) again, as a new attempt."""
-        self.api.request(
+        self.github.request(
             "POST", f"{self._repo(owner, repo)}/runs/{run_id}/rerun-failed-jobs", json={}
         )
 

@@ -7,6 +7,6 @@ class TriageConfig(AppConfig):
     verbose_name = "Triage"
 
     def ready(self) -> None:
-        from citriage.triage import signals
+        from citriage.triage import refresh
 
-        signals.connect()
+        refresh.connect()

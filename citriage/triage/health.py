@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from citriage.ci.models import Commit, Repository
 from citriage.triage import breakages
+from citriage.triage.inference import InferredSpan, infer_spans
 from citriage.triage.models import Breakage, CommitSummary, Verdict
 
 STATES = ("known breakage", "flaky", "unexplained")
@@ -33,7 +34,7 @@ class Health:
     commits_per_day: list[int]
     fixed: list[tuple[Breakage, float]]  # breakage, hours to fix
     ongoing: list[tuple[Breakage, float]]  # breakage, hours so far, longest first
-    inferred_ongoing: list[breakages.InferredSpan]
+    inferred_ongoing: list[InferredSpan]
     inferred_fixed: list[tuple[str, float]]  # label, hours from first bad to fixed
     lag_times: list[str]
     lag: list[int]  # per built commit: commits since the newest all-green one
@@ -90,9 +91,7 @@ def compute(repository: Repository, *, commits: int = 1000) -> Health:
     )
     head = branch[-1].branch_position if branch else 0
     spans = [
-        s
-        for s in breakages.infer_spans(repository, low=(head or 0) - 300, high=head or 0)
-        if not s.weak
+        s for s in infer_spans(repository, low=(head or 0) - 300, high=head or 0) if not s.weak
     ]
     inferred = sorted((s for s in spans if s.ongoing), key=lambda s: -s.commits)
     inferred_fixed = [

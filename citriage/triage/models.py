@@ -11,22 +11,34 @@ from citriage.ci.models import Repository
 
 
 class PendingSummary(models.Model):
-    """A commit whose summary must be (re)computed once events for it calm down.
-
-    Bursts of events push `due_at` back; `queued` says a summarize task is in the
-    queue, so there is never more than one queued per commit.
-    """
+    """A commit whose verdicts are stale, or whose report to GitHub is owed (see
+    citriage.triage.refresh). One row per commit; `next_at` is when a worker should next
+    summarize it (null: nothing owed), `task` the summarize task queued for it."""
 
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE)
     sha = models.CharField(max_length=40)
-    due_at = models.DateTimeField()
-    queued = models.BooleanField(default=False)
     last_event_at = models.DateTimeField(default=timezone.now)
-    summarized_at = models.DateTimeField(null=True, blank=True)
     events = models.PositiveIntegerField(default=0)
+    refresh_at = models.DateTimeField(null=True, blank=True, help_text="verdicts stale from")
+    report_at = models.DateTimeField(
+        null=True, blank=True, help_text="report owed from (the cool-off's end)"
+    )
+    next_at = models.DateTimeField(null=True, blank=True)
+    task = models.UUIDField(null=True, blank=True)
+    summarized_at = models.DateTimeField(null=True, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    report_attempts = models.PositiveIntegerField(default=0, help_text="failed in a row")
+    report_error = models.TextField(blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("repository", "sha", name="unique_pending_summary")]
+        indexes = [
+            models.Index(
+                fields=["next_at"],
+                condition=models.Q(next_at__isnull=False),
+                name="summary_due_idx",
+            )
+        ]
 
 
 def breakage_categories() -> list[str]:
@@ -182,6 +194,11 @@ class CommitSummary(models.Model):
     pending = models.PositiveIntegerField(default=0)
     foreign_failures = models.PositiveIntegerField(default=0)
     all_excused = models.BooleanField(default=True)
+    # A hash of every verdict of the commit and their reasons: what a report shows.
+    digest = models.CharField(max_length=64, blank=True)
+    changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the digest last changed"
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

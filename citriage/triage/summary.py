@@ -1,44 +1,130 @@
-"""The summary of a commit: fresh verdicts, reported on GitHub, flaky reruns."""
+"""Summarizing a commit: fresh verdicts and summary, then, when due, its report.
+
+Run by one task per stale commit (citriage.triage.refresh decides when). A report
+that fails (GitHub unreachable, a 5xx, a rate limit) stays owed and is tried again
+after a growing delay, until it succeeds: it is never dropped.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
-from citriage.ci.models import Commit, Repository
-from citriage.triage import verdicts
-from citriage.triage.models import JobVerdict, Verdict
+from citriage import queueing
+from citriage.ci.models import Commit, JobAttempt, Repository, StoredLog
+from citriage.ci.tasks import request_rerun
+from citriage.patterns import scanning
+from citriage.triage import refresh, signals, verdicts
+from citriage.triage.models import CommitSummary, JobVerdict, PendingSummary, Verdict
 
 logger = logging.getLogger(__name__)
+MAX_ERROR = 2000
+
+
+def _recent(repository: Repository, sha: str) -> bool:
+    """Jobs of the commit finished recently (or not at all): its report may still change
+    what someone does, so later verdict changes are reported too."""
+    since = timezone.now() - timedelta(days=settings.REPORT_REFRESH_DAYS)
+    jobs = JobAttempt.objects.filter(repository=repository, sha=sha)
+    return (
+        not jobs.exclude(finished_at=None).exists() or jobs.filter(finished_at__gte=since).exists()
+    )
 
 
 def summarize_commit(repository: Repository, sha: str) -> str:
-    """Recompute the commit's verdicts and summary, then post them; returns a note."""
-    from citriage.github import reporting
+    """Summarize and report one commit now, its cool-off notwithstanding."""
+    now = timezone.now()
+    PendingSummary.objects.get_or_create(repository=repository, sha=sha)
+    PendingSummary.objects.filter(repository=repository, sha=sha).update(
+        refresh_at=now, report_at=now, next_at=now
+    )
+    return summarize(repository.pk, sha)
 
+
+def summarize(repository_id: int, sha: str) -> str:
+    """Recompute the commit's verdicts and summary; post its report when due."""
+    pending = PendingSummary.objects.get(repository_id=repository_id, sha=sha)
+    seen, now = pending.last_event_at, timezone.now()
+    repository = Repository.objects.get(pk=repository_id)
+    # Logs stored but not yet scanned: scanned now, so that the verdicts see their matches.
+    scanning.scan_logs(StoredLog.objects.filter(job__repository=repository, job__sha=sha))
+    before = CommitSummary.objects.filter(repository=repository, sha=sha).first()
     summary = verdicts.recompute_commit(repository, sha)
     notes = [f"{summary.failures} failure(s), {summary.excused} excused"]
-    notes += reporting.report_commit(repository, sha)
-    if settings.AUTO_RERUN_FLAKY:
-        notes.append(rerun_flaky_on_default_branch(repository, sha))
+    changed = before is not None and before.digest != summary.digest
+    commit = Commit.objects.filter(repository=repository, sha=sha).first()
+    if commit is not None and commit.branch_position is not None:
+        # A new result on the default branch can grow or end an inferred breakage that
+        # pull requests based there rely on.
+        refresh.branch_jobs_changed(
+            JobAttempt.objects.filter(repository=repository, sha=sha).select_related("commit")
+        )
+        if settings.AUTO_RERUN_FLAKY:
+            notes.append(rerun_flaky(repository, sha))
+    report_at = pending.report_at
+    if report_at is None and changed and _recent(repository, sha):
+        report_at = now + timedelta(seconds=settings.COOL_OFF_SECONDS)
+        notes.append("verdicts changed: report owed after the cool-off")
+    outcome = None
+    if report_at is not None and report_at <= now:
+        outcome = _report(repository, summary, notes)
+    _close(pending, seen, now, report_at, outcome)
     return "; ".join(notes)
 
 
-def rerun_flaky_on_default_branch(repository: Repository, sha: str) -> str:
-    from citriage.ci.reruns import rerun
+def _report(repository: Repository, summary: CommitSummary, notes: list[str]) -> str:
+    """Post the report; "" when done, else the error."""
+    try:
+        for _receiver, note in signals.report_due.send(
+            CommitSummary, repository=repository, summary=summary
+        ):
+            notes.extend(note if isinstance(note, list) else [str(note)])
+    except Exception as exc:  # whatever failed, the report stays owed
+        logger.warning("report of %s on %s failed: %s", summary.sha[:10], repository, exc)
+        notes.append(f"report failed, will retry: {exc}")
+        return f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__
+    return ""
 
-    on_branch = Commit.objects.filter(
-        repository=repository, sha=sha, branch_position__isnull=False
-    ).exists()
-    if not on_branch:
-        return "not on the default branch: no automatic rerun"
+
+def _close(
+    pending: PendingSummary,
+    seen: datetime,
+    now: datetime,
+    report_at: datetime | None,
+    outcome: str | None,
+) -> None:
+    """What is still owed: fresh verdicts again if changes arrived meanwhile; the report
+    if it is not due yet or failed (then after a growing delay)."""
+    with transaction.atomic():
+        row = PendingSummary.objects.select_for_update().get(pk=pending.pk)
+        if row.last_event_at == seen:  # no change arrived while this ran
+            row.refresh_at, row.report_at = None, report_at
+        row.task, row.summarized_at = None, now
+        if outcome == "" and (row.report_at is None or row.report_at <= now):
+            row.report_at, row.reported_at = None, now
+            row.report_attempts, row.report_error = 0, ""
+        elif outcome:
+            row.report_attempts += 1
+            delay = timedelta(seconds=queueing.backoff(row.report_attempts, first=15.0))
+            row.report_at = max(row.report_at or now, now + delay)
+            row.report_error = outcome
+        owed = [t for t in (row.refresh_at, row.report_at) if t is not None]
+        row.next_at = min(owed) if owed else None
+        row.save()
+
+
+def rerun_flaky(repository: Repository, sha: str) -> str:
+    """Rerun flaky-pattern failures on the default branch (once per job attempt)."""
     flaky = JobVerdict.objects.filter(
         repository=repository,
         sha=sha,
         verdict=Verdict.FLAKY_PATTERN,
         superseded=False,
         job__reruns__isnull=True,
-    ).select_related("job")
-    done = [rerun(v.job, requested_by="citriage", automatic=True) for v in flaky]
-    return f"{sum(r.ok for r in done)} flaky job(s) rerun automatically"
+    ).select_related("job__repository")
+    requests = [request_rerun(v.job, requested_by="citriage", automatic=True) for v in flaky]
+    return f"{len(requests)} flaky job(s) queued for an automatic rerun"

@@ -19,8 +19,9 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttempt, Repository
-from citriage.triage import breakages
+from citriage.triage.inference import InferredSpan, infer_spans
 from citriage.triage.models import Breakage, Verdict
+from citriage.triage.reverts import find_reverts
 
 # "Title (#123)" (squash merges) or "Merge pull request #123 from ..." (merge commits)
 PULL_REFERENCE = re.compile(r"\(#(\d+)\)\s*$|^Merge pull request #(\d+) ")
@@ -60,7 +61,7 @@ class Grid:
     groups: list[tuple[str, list[str]]]  # prefix -> job names, in column order
     hidden_green: int
     annotated: list[Breakage]
-    inferred: list[breakages.InferredSpan]
+    inferred: list[InferredSpan]
     page: int
     pages: int
 
@@ -138,9 +139,7 @@ def build(
         .order_by("cause__branch_position")
     )
     inferred = [
-        s
-        for s in breakages.infer_spans(repository, low=low, high=high)
-        if not s.weak and s.job in names
+        s for s in infer_spans(repository, low=low, high=high) if not s.weak and s.job in names
     ]
     shown = sorted(names if show_green else failing_names | _breakage_jobs(found, names))
     groups = [
@@ -154,7 +153,7 @@ def build(
             span.first.branch_position or 0, (span.last.branch_position or 0) + 1
         ):
             inferred_at.add((span.job, position))
-    reverts = breakages.find_reverts(repository, commits)
+    reverts = find_reverts(repository, commits)
     revert_of = {r.commit.pk: r.reverted for r in reverts}
     revert_ranges = [
         (r.reverted.branch_position, r.commit.branch_position)

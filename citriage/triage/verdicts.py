@@ -22,6 +22,8 @@ kept with them; pages and GitHub reports read those rows.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,8 +42,9 @@ from citriage.ci.models import (
 )
 from citriage.patterns import scanning
 from citriage.patterns.models import BestMatch, Match
+from citriage.rules import latest_attempts
 from citriage.scanner.boilerplate import is_generic
-from citriage.triage import breakages
+from citriage.triage.attribution import covering
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
 
 
@@ -110,7 +113,7 @@ def classify(job: JobAttempt) -> Outcome:
             [f"attempt {passed.attempt} of {job.name!r} on this commit passed"],
             pattern_id,
         )
-    coverage = breakages.covering(job)
+    coverage = covering(job)
     if coverage is not None:
         return Outcome(
             Verdict.KNOWN_PROBLEM,
@@ -139,19 +142,22 @@ def classify(job: JobAttempt) -> Outcome:
     return Outcome(Verdict.NEW, described, pattern_id)
 
 
-def recompute_jobs(jobs: Iterable[JobAttempt]) -> set[tuple[int, str]]:
-    """Store fresh verdicts for these job attempts; returns the commits touched."""
-    commits: set[tuple[int, str]] = set()
+def recompute_jobs(jobs: Iterable[JobAttempt]) -> None:
+    """Store fresh verdicts for these job attempts (none for those that did not fail)."""
+    jobs = list(jobs)
+    JobVerdict.objects.filter(
+        job__in=[j for j in jobs if j.conclusion not in FAILED_CONCLUSIONS]
+    ).delete()
+    failed = [j for j in jobs if j.conclusion in FAILED_CONCLUSIONS]
+    top: dict[tuple[int, str, str], int] = {}  # the latest attempt of each job
+    for repository_id, sha in {(j.repository_id, j.sha) for j in failed}:
+        attempts = JobAttempt.objects.filter(repository_id=repository_id, sha=sha)
+        for name, attempt in attempts.values_list("name", "attempt"):
+            key = (repository_id, sha, name)
+            top[key] = max(top.get(key, 0), attempt)
     excused = excused_verdicts()
-    for job in jobs:
-        commits.add((job.repository_id, job.sha))
-        if job.conclusion not in FAILED_CONCLUSIONS:
-            JobVerdict.objects.filter(job=job).delete()
-            continue
+    for job in failed:
         outcome = classify(job)
-        later = JobAttempt.objects.filter(
-            repository_id=job.repository_id, sha=job.sha, name=job.name, attempt__gt=job.attempt
-        ).exists()
         JobVerdict.objects.update_or_create(
             job=job,
             defaults={
@@ -163,40 +169,14 @@ def recompute_jobs(jobs: Iterable[JobAttempt]) -> set[tuple[int, str]]:
                 "pattern_id": outcome.pattern_id,
                 "breakage_id": outcome.breakage_id,
                 "fixed_on_branch": outcome.fixed_on_branch,
-                "superseded": later,
+                "superseded": top.get((job.repository_id, job.sha, job.name), 0) > job.attempt,
                 "computed_at": timezone.now(),
             },
         )
-    return commits
-
-
-def job_changed(job: JobAttempt) -> None:
-    """A job attempt was recorded or changed: its verdict, and those of the other
-    attempts of the same job on the commit (a pass confirms their flakiness)."""
-    siblings = list(
-        JobAttempt.objects.filter(repository_id=job.repository_id, sha=job.sha, name=job.name)
-    )
-    if (
-        not any(s.failed for s in siblings)
-        and not JobVerdict.objects.filter(job__in=siblings).exists()
-    ):
-        # Nothing failed: only make sure the (green) commit has a summary.
-        CommitSummary.objects.get_or_create(repository_id=job.repository_id, sha=job.sha)
-        return
-    with transaction.atomic():
-        for repository_id, sha in recompute_jobs(siblings):
-            recompute_summary(repository_id, sha)
-
-
-def jobs_changed(job_ids: Iterable[int]) -> None:
-    """Best matches (or pattern tags) changed for these jobs: their verdicts, summaries and,
-    for recent commits whose verdicts changed, the report on GitHub follow."""
-    from citriage.triage.breakages import refresh_verdicts
-
-    refresh_verdicts(JobAttempt.objects.filter(pk__in=list(job_ids)).select_related("repository"))
 
 
 def recompute_commit(repository: Repository, sha: str) -> CommitSummary:
+    """Every verdict of the commit, and its summary."""
     jobs = JobAttempt.objects.filter(repository=repository, sha=sha).select_related("repository")
     with transaction.atomic():
         recompute_jobs(jobs)
@@ -205,32 +185,46 @@ def recompute_commit(repository: Repository, sha: str) -> CommitSummary:
 
 def recompute_summary(repository_id: int, sha: str) -> CommitSummary:
     """Counts by verdict over the jobs of the commit: one entry per job (its latest
-    failed attempt), so a job that failed and then passed counts once, as flaky."""
-    latest: dict[str, JobVerdict] = {}
-    for verdict in JobVerdict.objects.filter(repository_id=repository_id, sha=sha).select_related(
-        "job"
-    ):
-        current = latest.get(verdict.job.name)
-        if current is None or verdict.job.attempt > current.job.attempt:
-            latest[verdict.job.name] = verdict
+    failed attempt), so a job that failed and then passed counts once, as flaky.
+    Failed checks citriage does not analyse (other CI, other apps) are counted apart
+    and keep the commit from being all excused."""
+    verdicts = JobVerdict.objects.filter(repository_id=repository_id, sha=sha).select_related("job")
+    latest = latest_attempts(verdicts, lambda v: v.job.name, lambda v: v.job.attempt)
     counts = Counter(v.verdict for v in latest.values())
-    pending = counts.get(Verdict.PENDING, 0)
     excused = sum(1 for v in latest.values() if v.excused)
-    foreign = sum(
-        1
+    foreign = sorted(
+        check.name
         for check in ExternalCheck.objects.filter(repository_id=repository_id, sha=sha)
         if check.failed
     )
-    summary, _ = CommitSummary.objects.update_or_create(
+    digest = hashlib.sha256(
+        json.dumps(
+            [
+                sorted(
+                    (v.job_id, v.verdict, v.reasons, v.pattern_id, v.breakage_id, v.superseded)
+                    for v in verdicts
+                ),
+                foreign,
+            ],
+            default=str,
+        ).encode()
+    ).hexdigest()
+    values = {
+        "counts": dict(sorted(counts.items())),
+        "failures": len(latest),
+        "excused": excused,
+        "pending": counts.get(Verdict.PENDING, 0),
+        "foreign_failures": len(foreign),
+        "all_excused": excused == len(latest) and not foreign,
+    }
+    summary, created = CommitSummary.objects.get_or_create(
         repository_id=repository_id,
         sha=sha,
-        defaults={
-            "counts": dict(sorted(counts.items())),
-            "failures": len(latest),
-            "excused": excused,
-            "pending": pending,
-            "foreign_failures": foreign,
-            "all_excused": excused == len(latest),
-        },
+        defaults={**values, "digest": digest, "changed_at": timezone.now()},
     )
+    if not created and summary.digest != digest:
+        for name, value in values.items():
+            setattr(summary, name, value)
+        summary.digest, summary.changed_at = digest, timezone.now()
+        summary.save()
     return summary

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import httpx
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect
+
+from citriage.ci import github_app
+from citriage.providers.base import ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 WRITERS = "citriage-writers"
@@ -68,31 +70,39 @@ def write_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return guarded
 
 
-def github_member(token: str, login: str, access: str) -> bool:
-    """Is `login` a member of the organisation (or org/team) `access`, asked with their token?"""
+def github_member(token: str, login: str, access: str) -> bool | None:
+    """Is `login` a member of the organisation (or org/team) `access`, asked with their
+    token? None when GitHub could not be asked (then nothing changes)."""
     org, _, team = access.partition("/")
     if team:
-        url = f"{settings.GITHUB_API_URL}/orgs/{org}/teams/{team}/memberships/{login}"
+        url = f"/orgs/{org}/teams/{team}/memberships/{login}"
     else:
-        url = f"{settings.GITHUB_API_URL}/user/memberships/orgs/{org}"
+        url = f"/user/memberships/orgs/{org}"
+    github = github_app.client(token)
     try:
-        response = httpx.get(
-            url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
-            timeout=settings.HTTP_TIMEOUT,
-        )
-    except httpx.HTTPError as exc:
+        answer = github.json("GET", url)
+    except TransientProviderError as exc:
         logger.warning("could not check GitHub membership of %s: %s", login, exc)
+        return None
+    except ProviderError:  # 404 or 403: not a member (or no right to know)
         return False
-    return response.status_code == 200 and response.json().get("state") == "active"
+    finally:
+        github.close()
+    return isinstance(answer, dict) and answer.get("state") == "active"
 
 
 def sync_write_access(user: Any, login: str, token: str) -> bool:
-    """Grant or withdraw write access from GitHub membership (called at login)."""
+    """Grant or withdraw write access from GitHub membership (called at login). When
+    GitHub cannot be reached, the user keeps the access they had."""
     group, _ = Group.objects.get_or_create(name=WRITERS)
-    allowed = bool(settings.WRITE_ACCESS) and github_member(token, login, settings.WRITE_ACCESS)
-    if allowed:
+    if not settings.WRITE_ACCESS:
+        user.groups.remove(group)
+        return False
+    member = github_member(token, login, settings.WRITE_ACCESS)
+    if member is None:
+        return bool(user.groups.filter(pk=group.pk).exists())
+    if member:
         user.groups.add(group)
     else:
         user.groups.remove(group)
-    return allowed
+    return member

@@ -17,12 +17,14 @@ from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import SessionAuth
 
-from citriage.ci.models import JobAttempt, StoredLog
-from citriage.ci.reruns import rerun
+from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt, StoredLog
+from citriage.ci.tasks import request_rerun
+from citriage.ops import queues
 from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
 from citriage.scanner.patterns import PatternError
+from citriage.web import system as system_state
 from citriage.web import workbench
 from citriage.web.access import can_write
 
@@ -328,8 +330,6 @@ def list_failed_jobs(
     limit: int = Query(50, ge=1, le=200),  # type: ignore[type-arg]
 ) -> list[JobOut]:
     """Newest failed job attempts (optionally of one commit)."""
-    from citriage.ci.models import FAILED_CONCLUSIONS
-
     jobs = JobAttempt.objects.filter(conclusion__in=FAILED_CONCLUSIONS)
     if sha:
         jobs = jobs.filter(sha=sha)
@@ -388,8 +388,10 @@ def rescan_job(request: HttpRequest, job_id: int) -> ActionOut:
 @router.post("/jobs/{job_id}/rerun", response=ActionOut, auth=writer, tags=["jobs"])
 def rerun_job(request: HttpRequest, job_id: int) -> ActionOut:
     job = get_object_or_404(JobAttempt, pk=job_id)
-    result = rerun(job, requested_by=request.user.get_username())
-    return ActionOut(ok=result.ok, detail=result.response)
+    result = request_rerun(job, requested_by=request.user.get_username())
+    if result.finished_at is None:
+        return ActionOut(ok=True, detail="rerun requested: on its way to the CI provider")
+    return ActionOut(ok=False, detail=result.response)
 
 
 class PromoteIn(Schema):
@@ -421,19 +423,17 @@ class SystemOut(Schema):
 
 @router.get("/system", response=SystemOut, tags=["system"])
 def system(request: HttpRequest) -> SystemOut:
-    from citriage.web.views import queue_depth, worker_rows
-
     progress = scanning.scan_progress()
     return SystemOut(
         logs=progress["logs"],
         up_to_date=progress["up_to_date"],
         backlog=progress["backlog"],
-        queue=queue_depth(),
-        workers=worker_rows(),
+        queue=queues.depth(),
+        workers=system_state.worker_rows(),
     )
 
 
 api = NinjaAPI(title="citriage", version="1", urls_namespace="api")
 api.add_router("/", router)
-api.add_router("/", "citriage.triage.api.router")
-api.add_router("/", "citriage.clusters.api.router")
+api.add_router("/", "citriage.web.branch_api.router")
+api.add_router("/", "citriage.web.cluster_api.router")

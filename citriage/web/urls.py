@@ -1,6 +1,6 @@
 from django.urls import path
 
-from citriage.web import views
+from citriage.web import branch_views, cluster_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -16,6 +16,19 @@ urlpatterns = [
     path("jobs/<int:pk>/<str:action>", views.job_action, name="job-action"),
     path("commits/<str:sha>/", views.commit, name="commit"),
     path("unattributed/", views.unattributed, name="unattributed"),
+    path("clusters/", cluster_views.clusters, name="clusters"),
     path("flaky/", views.flaky, name="flaky"),
     path("system/", views.system, name="system"),
+    path("timeline/", branch_views.timeline_page, name="timeline"),
+    path("timeline/mark", branch_views.timeline_mark, name="timeline-mark"),
+    path("breakages/", branch_views.breakage_list, name="breakages"),
+    path("breakages/new", branch_views.breakage_create, name="breakage-new"),
+    path("breakages/<int:pk>/", branch_views.breakage_detail, name="breakage"),
+    path(
+        "breakages/<int:pk>/close-by-revert",
+        branch_views.breakage_close_by_revert,
+        name="breakage-revert",
+    ),
+    path("breakages/<int:pk>/delete", branch_views.breakage_delete, name="breakage-delete"),
+    path("health/", branch_views.health_page, name="health"),
 ]

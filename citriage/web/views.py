@@ -27,20 +27,21 @@ from citriage.ci.models import (
     Step,
     StoredLog,
 )
-from citriage.ci.reruns import rerun
-from citriage.clusters.models import FailureAnalysis
+from citriage.ci.tasks import request_rerun
+from citriage.failurelines.models import FailureAnalysis
 from citriage.github.models import (
     Delivery,
     PostedCheck,
     PostedComment,
     RejectedDelivery,
 )
-from citriage.ops.models import WorkerHeartbeat
+from citriage.ops import queues
 from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import BestMatch, Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
 from citriage.web import charts
+from citriage.web import system as system_state
 from citriage.web.access import write_required
 from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
 
@@ -392,11 +393,11 @@ def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         scan_backlog_task.enqueue()
         messages.success(request, f"{count} log(s) will be scanned again from scratch.")
     elif action == "rerun":
-        result = rerun(attempt, requested_by=request.user.get_username())
-        level = messages.SUCCESS if result.ok else messages.ERROR
-        messages.add_message(
-            request, level, f"Rerun {'requested' if result.ok else 'failed'}: {result.response}"
-        )
+        result = request_rerun(attempt, requested_by=request.user.get_username())
+        if result.finished_at is None:
+            messages.success(request, "Rerun requested: it is on its way to the CI provider.")
+        else:
+            messages.error(request, f"Cannot rerun: {result.response}")
     elif action == "promote":
         match = Match.objects.filter(pk=request.POST.get("match", "0") or 0, job=attempt).first()
         if match is None:
@@ -507,35 +508,15 @@ def flaky(request: HttpRequest) -> HttpResponse:
 # -- system -----------------------------------------------------------------------
 
 
-def queue_depth() -> dict[str, int]:
-    rows = DBTaskResult.objects.values_list("status").annotate(n=Count("id"))
-    return {status.lower(): n for status, n in rows}
-
-
-def worker_rows() -> list[dict[str, Any]]:
-    now = timezone.now()
-    return [
-        {
-            "worker": w.worker_id,
-            "host": w.hostname,
-            "pid": w.pid,
-            "seconds_since_heartbeat": int((now - w.last_seen).total_seconds()),
-            "current_task": w.current_task,
-            "stopped": w.stopped is not None,
-        }
-        for w in WorkerHeartbeat.objects.order_by("-last_seen")[:20]
-    ]
-
-
 def system(request: HttpRequest) -> HttpResponse:
     context = {
         "progress": scanning.scan_progress(),
-        "queue": queue_depth(),
+        "queue": queues.depth(),
         "queues": DBTaskResult.objects.filter(status="READY")
         .values("queue_name")
         .annotate(n=Count("id"))
         .order_by("queue_name"),
-        "workers": worker_rows(),
+        "workers": system_state.worker_rows(),
         "deliveries": Delivery.objects.order_by("-received_at")[:20],
         "rejected": RejectedDelivery.objects.order_by("-received_at")[:20],
     }

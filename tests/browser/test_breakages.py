@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from citriage.ci import ingest
+from citriage.ci import recording
 from citriage.ci.models import Repository
 from citriage.ops.worker import run_worker
 from citriage.triage import summary
@@ -27,21 +27,21 @@ LOG = "make\nsrc/engine.c:41:7: error: 'thrust' undeclared\n"
 def branch_with_a_pull_request() -> tuple[Repository, list[str]]:
     """acme/launch: five main commits, `build` failing on the third only (one commit is
     weak evidence), and pull request #7 based on it failing `build` the same way."""
-    repo = ingest.get_repository("acme/launch", create=True, providers=["circleci"])
+    repo = recording.get_repository("acme/launch", create=True, providers=["circleci"])
     main = [f"{i:040x}" for i in range(1, 6)]
     for i, sha in enumerate(main):
-        ingest.record_commit(
+        recording.record_commit(
             repo, sha, parents=[main[i - 1]] if i else [], message=f"Step {i} (#{40 + i})"
         )
-    ingest.record_default_branch(repo, main)
+    recording.record_default_branch(repo, main)
     for i, sha in enumerate(main):
         for name in ("build", "lint"):
             if name == "build" and i == 2:
                 factories.failed_log(factories.job(repo, name=name, sha=sha), LOG)
             else:
                 factories.job(repo, name=name, sha=sha, conclusion="success")
-    ingest.record_commit(repo, SHA, parents=[main[2]], message="Add the thing")
-    ingest.record_pull_request(repo, 7, head_sha=SHA, title="Add the thing", author_login="octo")
+    recording.record_commit(repo, SHA, parents=[main[2]], message="Add the thing")
+    recording.record_pull_request(repo, 7, head_sha=SHA, title="Add the thing", author_login="octo")
     factories.failed_log(factories.job(repo, name="build", sha=SHA, branch="thing"), LOG)
     factories.job(repo, name="lint", sha=SHA, conclusion="success", branch="thing")
     return repo, main

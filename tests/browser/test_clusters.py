@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from citriage.clusters import analysis
+from citriage.failurelines import analysis
 from tests import factories
 
 pytestmark = pytest.mark.browser

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from citriage.providers.base import ProviderError, TransientProviderError
+from citriage.providers.github import GitHub
 from citriage.providers.github_actions import (
     GitHubActions,
     read_span,
@@ -37,7 +38,7 @@ def github() -> Iterator[FakeServer]:
 
 
 def api(server: FakeServer, **options: object) -> GitHubActions:
-    return GitHubActions(server.url, token=TOKEN, backoff=0.01, **options)  # type: ignore[arg-type]
+    return GitHubActions(GitHub(server.url, token=TOKEN, backoff=0.01, **options))  # type: ignore[arg-type]
 
 
 # -- splitting -----------------------------------------------------------------------------

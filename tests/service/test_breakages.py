@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 
-from citriage.ci import ingest
+from citriage.ci import recording
 from citriage.ci.models import Commit, Repository
-from citriage.github import render
+from citriage.github import report_text
 from citriage.patterns import library, scanning
-from citriage.triage import breakages, mergebase
+from citriage.triage import breakages, inference, mergebase, reverts
 from citriage.triage.models import BreakageEdit, CommitSummary, JobVerdict, MergeBase, Verdict
 from tests import factories
 
@@ -73,9 +73,9 @@ class Git:
             if sha in skip:
                 continue
             message = self("log", "-1", "--format=%B", sha)
-            ingest.record_commit(repository, sha, parents=parents, message=message)
+            recording.record_commit(repository, sha, parents=parents, message=message)
         order = self("rev-list", "--first-parent", "--reverse", "main").split()
-        ingest.record_default_branch(repository, order)
+        recording.record_default_branch(repository, order)
 
 
 @pytest.fixture
@@ -218,17 +218,17 @@ def test_merge_base_after_a_force_push(repo: Repository, git: Git) -> None:
 def linear_main(repository: Repository, count: int) -> list[Commit]:
     shas = [f"{i:040x}" for i in range(1, count + 1)]
     for i, sha in enumerate(shas):
-        ingest.record_commit(
+        recording.record_commit(
             repository, sha, parents=[shas[i - 1]] if i else [], message=f"change {i}"
         )
-    ingest.record_default_branch(repository, shas)
+    recording.record_default_branch(repository, shas)
     return list(Commit.objects.filter(sha__in=shas).order_by("branch_position"))
 
 
 def pr_commit(repository: Repository, base: Commit, name: str, number: int = 7) -> str:
     sha = (name.encode().hex() + "f" * 40)[:40]
-    ingest.record_commit(repository, sha, parents=[base.sha], message=name)
-    ingest.record_pull_request(repository, number, head_sha=sha, title=name, author_login="octo")
+    recording.record_commit(repository, sha, parents=[base.sha], message=name)
+    recording.record_pull_request(repository, number, head_sha=sha, title=name, author_login="octo")
     return sha
 
 
@@ -239,7 +239,7 @@ def test_breakage_validation_and_history(repo: Repository) -> None:
     assert "must come after" in str(error.value)
     with pytest.raises(ValidationError, match="not one of"):
         breakages.create_breakage(repo, cause=main[1], category="gremlins")
-    off_branch = ingest.record_commit(repo, "e" * 40, parents=[main[2].sha])
+    off_branch = recording.record_commit(repo, "e" * 40, parents=[main[2].sha])
     with pytest.raises(ValidationError, match="not on the default branch"):
         breakages.create_breakage(repo, cause=off_branch)
     assert not repo.breakages.exists()
@@ -276,6 +276,8 @@ def failing(repository: Repository, sha: str, name: str, log: str) -> None:
 
 
 def verdict_of(sha: str, name: str) -> JobVerdict:
+    """The job's verdict once the changes made so far have been taken in."""
+    factories.settle()
     return JobVerdict.objects.get(sha=sha, job__name=name)
 
 
@@ -305,7 +307,7 @@ def test_annotated_breakage_at_the_merge_base_is_a_known_problem(
     build = verdict_of(pr, "build")
     assert build.verdict == Verdict.KNOWN_PROBLEM and build.fixed_on_branch == main[4].sha
     summary = CommitSummary.objects.get(sha=pr)
-    body = render.report(
+    body = report_text.report(
         summary,
         JobVerdict.objects.filter(sha=pr).select_related("job", "breakage"),
         [],
@@ -360,7 +362,7 @@ def test_inferred_run_of_two_excuses_a_pull_request_one_commit_does_not(
     failing(repo, different, "build", OTHER)
     scanning.scan_backlog()
 
-    spans = breakages.infer_spans(repo, low=1, high=9)
+    spans = inference.infer_spans(repo, low=1, high=9)
     assert [(s.first.sha, s.last.sha, s.commits, s.weak) for s in spans] == [
         (main[6].sha, main[6].sha, 1, True),
         (main[1].sha, main[3].sha, 3, False),
@@ -446,7 +448,7 @@ def test_span_inference_on_generated_histories(repo: Repository, seed: int) -> N
             s.signature.key,
             s.fix.sha if s.fix else None,
         )
-        for s in breakages.infer_spans(repo, low=1, high=count)
+        for s in inference.infer_spans(repo, low=1, high=count)
     ]
     assert sorted(got) == sorted(expected)
     assert expected  # the generator made some breakages
@@ -457,17 +459,17 @@ def test_span_inference_on_generated_histories(repo: Repository, seed: int) -> N
 
 def test_revert_messages() -> None:
     sha = "8f3e2a1b" * 5
-    assert breakages.parse_revert(f'Revert "Speed up cache"\n\nThis reverts commit {sha}.') == (
+    assert reverts.parse_revert(f'Revert "Speed up cache"\n\nThis reverts commit {sha}.') == (
         sha,
         "Speed up cache",
     )
-    assert breakages.parse_revert('Revert "Speed up cache (#12)" (#40)') == (
+    assert reverts.parse_revert('Revert "Speed up cache (#12)" (#40)') == (
         "",
         "Speed up cache (#12)",
     )
-    assert breakages.parse_revert('Revert "Revert "x""') == ("", 'Revert "x"')
-    assert breakages.parse_revert("Revert the parser to the old API") is None
-    assert breakages.parse_revert("Fix revert handling") is None
+    assert reverts.parse_revert('Revert "Revert "x""') == ("", 'Revert "x"')
+    assert reverts.parse_revert("Revert the parser to the old API") is None
+    assert reverts.parse_revert("Fix revert handling") is None
 
 
 def test_reverts_link_their_commit_and_close_a_breakage(repo: Repository) -> None:
@@ -481,16 +483,16 @@ def test_reverts_link_their_commit_and_close_a_breakage(repo: Repository) -> Non
         "After",
     ]
     for i, sha in enumerate(shas):
-        ingest.record_commit(repo, sha, parents=[shas[i - 1]] if i else [], message=messages[i])
-    ingest.record_default_branch(repo, shas)
+        recording.record_commit(repo, sha, parents=[shas[i - 1]] if i else [], message=messages[i])
+    recording.record_default_branch(repo, shas)
     commits = list(Commit.objects.order_by("branch_position"))
-    reverts = breakages.find_reverts(repo, commits)
-    assert [(r.commit.sha, r.reverted.sha if r.reverted else None) for r in reverts] == [
+    found = reverts.find_reverts(repo, commits)
+    assert [(r.commit.sha, r.reverted.sha if r.reverted else None) for r in found] == [
         (shas[3], shas[1]),
         (shas[4], shas[2]),  # found by its title
     ]
     breakage = breakages.create_breakage(repo, cause=commits[1], jobs=["build"])
-    closing = breakages.reverts_closing(breakage)
+    closing = reverts.reverts_closing(breakage)
     # both revert a commit inside the (ongoing) span; the revert of the cause comes first
     assert [r.commit.sha for r in closing] == [shas[3], shas[4]]
     breakages.close_by_revert(breakage, closing[0].commit, editor="ada")

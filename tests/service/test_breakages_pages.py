@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from citriage.ci import ingest
+from citriage.ci import recording
 from citriage.ci.models import Commit, Repository
 from citriage.patterns import library, scanning
 from citriage.triage import breakages
@@ -36,7 +36,7 @@ def history(log_store: Path) -> tuple[Repository, list[Commit]]:
         message = f"Change {i} (#{100 + i})"
         if i == 9:
             message = f'Revert "Change 8 (#108)"\n\nThis reverts commit {shas[8]}.'
-        ingest.record_commit(
+        recording.record_commit(
             repo,
             sha,
             parents=[shas[i - 1]] if i else [],
@@ -44,7 +44,7 @@ def history(log_store: Path) -> tuple[Repository, list[Commit]]:
             author_login="ada",
             committed_at=factories.T0 + timedelta(hours=i),
         )
-    ingest.record_default_branch(repo, shas)
+    recording.record_default_branch(repo, shas)
     for i, sha in enumerate(shas):
         for job in JOBS:
             if job == "build-1" and 3 <= i <= 6:
@@ -52,10 +52,11 @@ def history(log_store: Path) -> tuple[Repository, list[Commit]]:
             else:
                 factories.job(repo, name=job, sha=sha, conclusion="success")
     pr = "ab" * 20
-    ingest.record_commit(repo, pr, parents=[shas[4]], message="feature")
-    ingest.record_pull_request(repo, 5, head_sha=pr, title="feature", author_login="octo")
+    recording.record_commit(repo, pr, parents=[shas[4]], message="feature")
+    recording.record_pull_request(repo, 5, head_sha=pr, title="feature", author_login="octo")
     factories.failed_log(factories.job(repo, name="build-1", sha=pr, branch="feature"), LOG)
     scanning.scan_backlog()
+    factories.settle()
     return repo, list(Commit.objects.filter(sha__in=shas).order_by("branch_position"))
 
 
@@ -75,6 +76,7 @@ def test_timeline_grid(
 ) -> None:
     repo, main = history
     breakages.create_breakage(repo, cause=main[3], fix=main[7], jobs=["build-1"])
+    factories.settle()
     with django_assert_max_num_queries(25):
         response = client.get("/timeline/?repo=acme/rocket")
     assert response.status_code == 200
@@ -107,8 +109,8 @@ def test_timeline_queries_do_not_grow_with_the_grid(
     repo = factories.repository("acme/big")
     shas = [f"{i:040x}" for i in range(1, 41)]
     for i, sha in enumerate(shas):
-        ingest.record_commit(repo, sha, parents=[shas[i - 1]] if i else [], message=f"c{i}")
-    ingest.record_default_branch(repo, shas)
+        recording.record_commit(repo, sha, parents=[shas[i - 1]] if i else [], message=f"c{i}")
+    recording.record_default_branch(repo, shas)
     for i, sha in enumerate(shas):
         for j in range(30):
             factories.job(
@@ -137,6 +139,7 @@ def test_marking_a_breakage_on_the_grid(
     breakage = Breakage.objects.get()
     assert breakage.cause == main[3] and breakage.jobs == ["build-1"] and breakage.fix is None
     assert breakage.reporter == "ada" and "starts at" in messages_of(response)[0]
+    factories.settle()
     pr_verdict.refresh_from_db()
     assert pr_verdict.verdict == Verdict.KNOWN_PROBLEM and pr_verdict.breakage == breakage
 
@@ -156,6 +159,7 @@ def test_marking_a_breakage_on_the_grid(
     breakage.refresh_from_db()
     assert breakage.fix == main[7] and breakage.jobs == ["build-0", "build-1", "lint"]
     assert [h.action for h in breakage.history.all()] == ["created", "edited", "edited"]
+    factories.settle()
     verdict = JobVerdict.objects.get(sha="ab" * 20)
     assert verdict.breakage == breakage and verdict.fixed_on_branch == main[7].sha
 
@@ -187,6 +191,7 @@ def test_breakage_list_detail_and_edit(
         "category": "code",
     }
     response = writer.post("/breakages/new", suggestion)
+    factories.settle()
     breakage = Breakage.objects.get()
     assert response["Location"] == f"/breakages/{breakage.pk}/"
     html = writer.get("/breakages/?repo=acme/rocket").content.decode()
@@ -221,16 +226,14 @@ def test_breakage_list_detail_and_edit(
     assert breakage.fix == main[9]
     writer.post(f"/breakages/{breakage.pk}/delete")
     assert not Breakage.objects.exists()
+    factories.settle()
     assert JobVerdict.objects.get(sha="ab" * 20).breakage is None
 
 
 def test_health_page(client: Client, history: tuple[Repository, list[Commit]]) -> None:
     repo, main = history
-    from citriage.triage import verdicts
-
-    for commit in main:
-        verdicts.recompute_commit(repo, commit.sha)
     breakages.create_breakage(repo, cause=main[3], fix=main[7], jobs=["build-1"])
+    factories.settle()
     response = client.get("/health/?repo=acme/rocket")
     assert response.status_code == 200
     html = response.content.decode()
@@ -290,7 +293,7 @@ def test_admin_edits_are_validated_and_kept_in_the_history(
 def test_breakages_api(history: tuple[Repository, list[Commit]]) -> None:
     from ninja.testing import TestClient
 
-    from citriage.triage.api import router
+    from citriage.web.branch_api import router
 
     repo, main = history
     api = TestClient(router)

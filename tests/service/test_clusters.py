@@ -11,11 +11,13 @@ import pytest
 from django.test import Client
 
 from citriage.ci.models import PullRequest, PullRequestHead
-from citriage.clusters import analysis, queries, suggest
-from citriage.clusters.models import FailureAnalysis
-from citriage.clusters.tasks import analyse_backlog_task
+from citriage.failurelines import analysis
+from citriage.failurelines.models import FailureAnalysis
+from citriage.failurelines.tasks import analyse_backlog_task
 from citriage.patterns import library, scanning
 from citriage.patterns.models import BestMatch
+from citriage.scanner import suggest
+from citriage.triage import clusters as queries
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -180,12 +182,12 @@ def test_clusters_page_when_nothing_failed(client: Client) -> None:
 
 
 def test_flaky_evidence_needs_other_authors_and_is_off_by_default(
-    log_store: Path, monkeypatch: pytest.MonkeyPatch
+    log_store: Path, settings: Any
 ) -> None:
     job_ids = unattributed_jobs(3)
     analysis.analyse_backlog()
     assert queries.clusters()[0][0].flaky is None  # off by default
-    monkeypatch.setenv("CITRIAGE_CLUSTER_FLAKY_DAYS", "7")
+    settings.CLUSTER_FLAKY_DAYS = 7
     key = queries.clusters()[0][0].signature
     assert queries.flaky_evidence(key, 7) is None  # no pull requests known
     repo = factories.repository()
@@ -208,9 +210,10 @@ def test_the_scheduler_sweep_queues_the_backfill_once(
 ) -> None:
     from django_tasks_db.models import DBTaskResult
 
-    from citriage.ops.scheduler import SWEEPS, run_once
+    from citriage.ops.scheduler import run_once
+    from citriage.ops.sweeps import SWEEPS
 
-    assert "failure-lines-backfill" in SWEEPS
+    assert "failure-lines-backfill" in [s.name for s in SWEEPS]
     factories.failed_log(factories.job(factories.repository()), db_failure("10.0.0.1", 80, 1))
     with django_capture_on_commit_callbacks(execute=True):
         first = run_once("failure-lines-backfill", 60, now=1_000_000)
@@ -226,7 +229,7 @@ def test_the_scheduler_sweep_queues_the_backfill_once(
 def test_the_api_router_serves_failure_lines_and_clusters(log_store: Path) -> None:
     from ninja.testing import TestClient
 
-    from citriage.clusters.api import router
+    from citriage.web.cluster_api import router
 
     job_ids = unattributed_jobs(2)
     analysis.analyse_backlog()
@@ -242,13 +245,13 @@ def test_the_api_router_serves_failure_lines_and_clusters(log_store: Path) -> No
 
 
 def test_a_suggestion_never_matches_stored_lines_of_passing_runs(log_store: Path) -> None:
-    from citriage.ci import ingest
+    from citriage.ci import recording
 
     unattributed_jobs(2)
     analysis.analyse_backlog()
     assert queries.clusters()[0][0].suggestion is not None
     passed = factories.job(factories.repository(), name="test-0", conclusion="success")
-    ingest.store_log(
+    recording.store_log(
         passed.steps.get(index=1),
         b"retrying\nConnectionError: could not reach database at 10.9.9.9:1 after 1s\nok\n",
     )

@@ -16,10 +16,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from citriage import logstore
-from citriage.ci import gha_sync, ingest
+from citriage.ci import actions, fetching, github_app, recording
+from citriage.ci.actions import ActionsSource
 from citriage.ci.models import (
     Commit,
     ExternalCheck,
@@ -28,14 +30,13 @@ from citriage.ci.models import (
     RerunRequest,
     StoredLog,
 )
-from citriage.ci.reruns import rerun
-from citriage.github import client
+from citriage.ci.tasks import request_rerun
 from citriage.github.models import Delivery, DeliveryStatus
 from citriage.ops.worker import run_worker
 from citriage.patterns import library
 from citriage.patterns.models import Match
-from citriage.providers.github_actions import GitHubActions
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
+from tests import factories
 from tests.fakes import FakeServer, Reply, Seen, json_reply, sign
 from tests.gha_corpus import load, run_view_log
 
@@ -85,16 +86,14 @@ def configured(github: FakeServer, log_store: Path, tmp_path: Path) -> Iterator[
         HTTP_RETRIES=1,
         COOL_OFF_SECONDS=0,
     ):
-        client._app.cache_clear()
-        client._installation.cache_clear()
+        github_app._tokens.cache_clear()
         yield
-        client._app.cache_clear()
-        client._installation.cache_clear()
+        github_app._tokens.cache_clear()
 
 
 @pytest.fixture
 def watched() -> None:
-    ingest.get_repository(REPO, create=True, providers=["github-actions"], default_branch="main")
+    recording.get_repository(REPO, create=True, providers=["github-actions"], default_branch="main")
     library.create_pattern(
         r"Execution failed for task '(\S+)'",
         is_regex=True,
@@ -200,7 +199,7 @@ def test_failed_job_to_split_log_match_verdict_and_check_run(
 
     # the log came through the API with the installation token, storage got no credentials
     [asked] = github.seen("GET", f"{API}/actions/jobs/{JOB_ID}/logs")
-    assert asked.headers["authorization"] == f"token {TOKEN}"
+    assert asked.headers["authorization"] == f"Bearer {TOKEN}"
     [fetched] = github.seen("GET", storage)
     assert "authorization" not in fetched.headers
     check = last_check(github)
@@ -259,17 +258,15 @@ def test_pytorch_log_without_known_steps_is_stored_whole_and_matched(
     payload = load(corpus / "webhooks/workflow_job/pytorch-torchci.workflow_job.queued.json")
     data = payload["workflow_job"]
     data.update(status="completed", conclusion="failure", completed_at="2024-11-06T17:40:00Z")
-    repository = ingest.get_repository(REPO)
+    repository = recording.get_repository(REPO)
     log = (corpus / "logs/pytorch-gha/full/error_log1.txt").read_bytes()
     serve_log(github, data["id"], Reply(200, log))
-    job, needs_logs = gha_sync.record_job(repository, data)
-    assert needs_logs and job.attempt == 3
-    assert "1 log(s) stored ((job log))" in gha_sync.fetch_logs(job)
+    job, _changed = actions.record(repository, data)
+    assert job.log_state == LogState.PENDING and job.attempt == 3
+    assert "1 log(s) stored ((job log))" in fetching.fetch_logs(job)
     stored = StoredLog.objects.get(job=job)
     assert stored.step.name == "(job log)" and stored.line_count == len(log.splitlines())
-    from citriage.patterns import scanning
-
-    scanning.scan_backlog()
+    factories.settle()  # the summary scans what is not scanned yet
     assert JobVerdict.objects.get(job=job).verdict == Verdict.FLAKY_PATTERN
 
 
@@ -303,9 +300,7 @@ def test_workflow_run_completed_pulls_every_job_of_the_run(
     # the failed job's log could not be fetched: it waits for a retry, nothing is lost
     failed = recorded.get(conclusion="failure")
     assert failed.log_state == LogState.PENDING_RETRY and "500" in failed.log_error
-    assert DBTaskResult.objects.filter(
-        task_path="citriage.ci.tasks.fetch_logs_task", status="READY"
-    ).exists()
+    assert failed.fetch_after > timezone.now() and failed.fetch_task is None  # owed, later
     assert JobVerdict.objects.get(job=failed).verdict == Verdict.PENDING
     commit = Commit.objects.get(sha=SHA)
     assert commit.message == run["workflow_run"]["head_commit"]["message"]
@@ -314,7 +309,7 @@ def test_workflow_run_completed_pulls_every_job_of_the_run(
 def test_backfill_reads_all_pages_and_is_idempotent(
     corpus: Path, github: FakeServer, configured: None, watched: None
 ) -> None:
-    repository = ingest.get_repository(REPO)
+    repository = recording.get_repository(REPO)
     runs = load(corpus / "github-api/workflow-runs/pygithub.Repository.testGetWorkflowRuns.1.json")
     template = load(corpus / "github-api/workflow-jobs/pygithub.WorkflowRun.test_jobs.1.json")[
         "jobs"
@@ -337,13 +332,11 @@ def test_backfill_reads_all_pages_and_is_idempotent(
         if number == 0:
             jobs[0]["conclusion"] = "failure"
         github.on("GET", f"{API}/actions/runs/{run['id']}/jobs", json_reply({"jobs": jobs}))
-    api = GitHubActions(github.url, token=TOKEN, backoff=0.01)
-
-    first = gha_sync.backfill(repository, api=api)
+    first = ActionsSource().backfill(repository)
     assert first == {"runs": 5, "seen": 5, "recorded": 10, "to_fetch": 1}
     before = set(JobAttempt.objects.values_list("provider_id", "conclusion", "log_state"))
     job_lists = [r for r in github.requests if r.path.endswith("/jobs")]
-    second = gha_sync.backfill(repository, api=api)
+    second = ActionsSource().backfill(repository)
     assert second == {"runs": 5, "seen": 0, "recorded": 0, "to_fetch": 0}
     assert set(JobAttempt.objects.values_list("provider_id", "conclusion", "log_state")) == before
     assert [r for r in github.requests if r.path.endswith("/jobs")] == job_lists  # none asked again
@@ -387,7 +380,7 @@ def test_bad_input_loses_nothing(
     serve_log(github, JOB_ID, Reply(200, cut))
     JobAttempt.objects.filter(pk=job.pk).update(log_state=LogState.PENDING)
     job.refresh_from_db()
-    assert "1 log(s) stored (build cidiff)" in gha_sync.fetch_logs(job)
+    assert "1 log(s) stored (build cidiff)" in fetching.fetch_logs(job)
     lines = stored_lines(StoredLog.objects.get(job=job))
     cut_line = next(i for i, line in enumerate(raw.splitlines()) if b"BUILD FAILED" in line)
     assert lines[-1] == "BUI" and len(lines) == cut_line - truth.index("build cidiff") + 1
@@ -416,7 +409,7 @@ def test_check_runs_of_actions_are_jobs_others_stay_foreign(
 def test_a_repository_not_watching_actions_ignores_its_events(
     live_server: Any, corpus: Path, configured: None
 ) -> None:
-    ingest.get_repository(REPO, create=True, providers=["circleci"])
+    recording.get_repository(REPO, create=True, providers=["circleci"])
     payload = load(
         corpus / "webhooks/workflow_job/octokit.completed.failure.with-organization.payload.json"
     )
@@ -436,21 +429,26 @@ def test_reruns_go_through_the_api(
     payload = load(
         corpus / "webhooks/workflow_job/octokit.completed.failure.with-organization.payload.json"
     )
-    job, _ = gha_sync.record_job(ingest.get_repository(REPO), payload["workflow_job"])
+    job, _ = actions.record(recording.get_repository(REPO), payload["workflow_job"])
     github.on("POST", f"{API}/actions/jobs/{JOB_ID}/rerun", Reply(201, b""))
     github.on("POST", f"{API}/actions/runs/{RUN_ID}/rerun-failed-jobs", Reply(201, b""))
-    one = rerun(job, requested_by="octocat")
-    every = rerun(job, requested_by="octocat", failed_of_run=True)
-    assert one.ok and every.ok and RerunRequest.objects.filter(job=job, ok=True).count() == 2
+    serve_log(github, JOB_ID, Reply(200, b"failed\n"))
+    one = request_rerun(job, requested_by="octocat")
+    every = request_rerun(job, requested_by="octocat", failed_of_run=True)
+    assert one.finished_at is None and every.finished_at is None  # queued, not waited on
+    work()
+    assert RerunRequest.objects.filter(job=job, ok=True, finished_at__isnull=False).count() == 2
     [single] = github.seen("POST", f"{API}/actions/jobs/{JOB_ID}/rerun")
-    assert single.headers["authorization"] == f"token {TOKEN}"
+    assert single.headers["authorization"] == f"Bearer {TOKEN}"
     assert len(github.seen("POST", f"{API}/actions/runs/{RUN_ID}/rerun-failed-jobs")) == 1
     github.on(
         "POST",
         f"{API}/actions/jobs/{JOB_ID}/rerun",
         Reply(403, b'{"message": "This workflow is already running"}'),
     )
-    refused = rerun(job)
+    refused = request_rerun(job)
+    work()
+    refused.refresh_from_db()
     assert not refused.ok and "already running" in refused.response
 
 
@@ -461,15 +459,12 @@ def test_the_sweep_queues_backfill_and_stale_jobs(
 
     from django.utils import timezone
 
-    from citriage.ci.sweeps import github_actions_backfill
+    from citriage.ci.sweeps import backfill
 
     payload = load(corpus / "webhooks/workflow_job/octokit.in_progress.payload.json")
-    job, _ = gha_sync.record_job(ingest.get_repository(REPO), payload["workflow_job"])
+    job, _ = actions.record(recording.get_repository(REPO), payload["workflow_job"])
     JobAttempt.objects.filter(pk=job.pk).update(updated=timezone.now() - timedelta(hours=1))
-    note = github_actions_backfill()
-    assert f"{REPO}: backfill + 1 unfinished" in note
+    note = backfill()
+    assert f"{REPO} github-actions: backfill + 1 unfinished" in note
     queued = set(DBTaskResult.objects.values_list("task_path", flat=True))
-    assert {
-        "citriage.ci.gha_tasks.gha_backfill_task",
-        "citriage.ci.gha_tasks.sync_job_task",
-    } <= queued
+    assert {"citriage.ci.tasks.backfill_task", "citriage.ci.tasks.sync_job_task"} <= queued

@@ -80,7 +80,7 @@ def test_add_a_github_actions_repository_and_backfill_it(
     first = cli("backfill", "--repo", REPO, env=env)
     assert first.returncode == 0, first.stderr
     said = " ".join(first.stdout.split())  # rich wraps lines to the terminal width
-    assert "5 of 5 workflow run(s) read, 25 job(s) recorded; 0 failed job(s) queued" in said
+    assert "5 of 5 workflow run(s) read, 25 job(s) recorded; 0 failed job(s) with logs owed" in said
     second = cli("backfill", env=env)  # every watched repository; nothing new
     assert second.returncode == 0, second.stderr
     assert "0 of 5 workflow run(s) read, 0 job(s) recorded" in " ".join(second.stdout.split())
@@ -88,7 +88,7 @@ def test_add_a_github_actions_repository_and_backfill_it(
     assert "PyGithub/PyGithub" in listed.stdout and "25" in listed.stdout
     assert len(github.seen("GET", f"{API}/actions/runs/110932306/jobs")) == 1
     assert all(
-        r.headers.get("authorization") == "token ghs_cli"
+        r.headers.get("authorization") == "Bearer ghs_cli"
         for r in github.requests
         if r.path.startswith(f"{API}/actions")
     )

@@ -80,11 +80,20 @@ def test_a_rerun_asks_circleci_for_just_that_job(
         json_reply({"workflow_id": workflow.get("id", "wf-2")}),
     )
     with override_settings(CIRCLECI_URL=github.url + "/api", CIRCLECI_TOKEN="t"):
-        request = reruns.rerun(job, requested_by="octo")
-    assert request.ok and request.requested_by == "octo"
+        request = reruns.record_request(job, requested_by="octo")
+        assert request.finished_at is None  # recorded at once, carried out by a task
+        reruns.carry_out(request.pk)
+    request.refresh_from_db()
+    assert request.ok and request.requested_by == "octo" and request.finished_at
     [seen] = github.seen("POST", "/api/v2/workflow/wf-1/rerun")
     assert seen.json() == {"jobs": ["uuid-of-job"]} and seen.headers["circle-token"] == "t"
     github.on("POST", "/api/v2/workflow/wf-1/rerun", json_reply({"message": "no"}, 400))
     with override_settings(CIRCLECI_URL=github.url + "/api", CIRCLECI_TOKEN="t", HTTP_BACKOFF=0.01):
-        failed: Any = reruns.rerun(job, requested_by="octo")
+        failed: Any = reruns.record_request(job, requested_by="octo")
+        reruns.carry_out(failed.pk)
+    failed.refresh_from_db()
     assert not failed.ok and "HTTP 400" in failed.response
+    # without a CircleCI token, nothing is queued: the request says what is missing
+    with override_settings(CIRCLECI_TOKEN=""):
+        refused = reruns.record_request(job, requested_by="octo")
+    assert refused.finished_at is not None and "CITRIAGE_CIRCLECI_TOKEN" in refused.response

@@ -17,10 +17,14 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from citriage.github.intake import Received, queue_received_deliveries, store_delivery
+from citriage.github.deliveries import (
+    Received,
+    queue_received_deliveries,
+    requeue_stuck,
+    store_delivery,
+)
 from citriage.github.models import Delivery, DeliveryStatus
 from citriage.github.tasks import process_delivery_task
-from citriage.ops.scheduler import requeue_stuck_deliveries
 from citriage.ops.worker import run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,7 +131,7 @@ def test_a_stuck_delivery_is_put_back_for_queuing() -> None:
     # The first one's task failed; the second's is still waiting for a worker.
     DBTaskResult.objects.filter(args_kwargs__args=[failed]).update(status=TaskResultStatus.FAILED)
 
-    assert requeue_stuck_deliveries() == 1
+    assert requeue_stuck() == 1
     assert list(Delivery.objects.filter(queued_at=None).values_list("pk", flat=True)) == [failed]
     assert queue_received_deliveries() == 1
     assert sorted(delivery_tasks()) == sorted([failed, waiting, recent, failed])

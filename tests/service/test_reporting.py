@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from markdown_it import MarkdownIt
 
-from citriage.ci import ingest
+from citriage.ci import github_app, recording
 from citriage.ci.models import Conclusion, JobAttempt, PullRequest, Repository
-from citriage.github import client, render, reporting
+from citriage.github import report_text, reporting
 from citriage.github.events import on_issue_comment
 from citriage.github.models import CommentOptOut
 from citriage.patterns import library, scanning
@@ -80,19 +80,17 @@ def app_settings(github: FakeServer, log_store: Path, tmp_path: Path) -> Iterato
         GITHUB_API_URL=github.url,
         PUBLIC_URL="https://citriage.example.org",
     ):
-        client._app.cache_clear()
-        client._installation.cache_clear()
+        github_app._tokens.cache_clear()
         yield
-        client._app.cache_clear()
-        client._installation.cache_clear()
+        github_app._tokens.cache_clear()
 
 
 @pytest.fixture
 def history(log_store: Path) -> Repository:
     """A PR commit with four failed jobs: two flaky by pattern, one passed on rerun, one new."""
-    repo = ingest.get_repository("acme/rocket", create=True, providers=["circleci"])
-    ingest.record_commit(repo, SHA, parents=[], message="Add the thing")
-    ingest.record_pull_request(repo, 7, head_sha=SHA, title="Add the thing", author_login="octo")
+    repo = recording.get_repository("acme/rocket", create=True, providers=["circleci"])
+    recording.record_commit(repo, SHA, parents=[], message="Add the thing")
+    recording.record_pull_request(repo, 7, head_sha=SHA, title="Add the thing", author_login="octo")
     library.create_pattern("Connection reset by peer", tags=["flaky", "network"], specificity=5)
     library.create_pattern(
         r"(\S+):(\d+):(\d+): error:",
@@ -132,7 +130,7 @@ def test_verdicts_and_the_commit_summary(history: Repository) -> None:
     assert any("generic" in reason for reason in by_job["build"].reasons)
     assert summary.failures == 4 and summary.excused == 3 and not summary.all_excused
     assert summary.counts == {"flaky_confirmed": 1, "flaky_pattern": 2, "new": 1}
-    assert render.headline(summary) == (
+    assert report_text.headline(summary) == (
         "3 of 4 failures flaky, 1 new failure — 1 may be caused by this change"
     )
 
@@ -140,10 +138,10 @@ def test_verdicts_and_the_commit_summary(history: Repository) -> None:
 def test_known_problem_at_the_merge_base_and_ordering(history: Repository) -> None:
     main = [f"{i:040x}" for i in range(1, 6)]
     for i, sha in enumerate(main):
-        ingest.record_commit(history, sha, parents=[main[i - 1]] if i else [])
-    ingest.record_default_branch(history, main)
+        recording.record_commit(history, sha, parents=[main[i - 1]] if i else [])
+    recording.record_default_branch(history, main)
     pr_base = main[2]
-    Commit = ingest.Commit
+    Commit = recording.Commit
     Commit.objects.filter(sha=SHA).update(parents=[pr_base])
     Breakage.objects.create(
         repository=history,
@@ -185,7 +183,7 @@ def test_check_run_comment_lifecycle_on_a_fake_github(
         "Bearer "
     )  # the App's JWT
     [check] = github.seen("POST", "/repos/acme/rocket/check-runs")
-    assert check.headers["authorization"] == "token ghs_installation_token"
+    assert check.headers["authorization"] == "Bearer ghs_installation_token"
     sent = check.json()
     assert sent["name"] == "citriage" and sent["head_sha"] == SHA
     assert sent["status"] == "completed" and sent["conclusion"] == "failure"
@@ -299,7 +297,7 @@ def test_new_push_turns_the_comment_into_waiting(
     commit_summary.summarize_commit(history, SHA)
     github.on("PATCH", "/repos/acme/rocket/issues/comments/9001", json_reply({"id": 9001}))
     new_head = "d" * 40
-    ingest.record_pull_request(
+    recording.record_pull_request(
         history, 7, head_sha=new_head, title="Add the thing", author_login="octo"
     )
     assert "edited" in reporting.pull_request_pushed(history, 7)
@@ -312,8 +310,6 @@ def test_no_comment_while_nothing_failed(
     history: Repository, github: FakeServer, app_settings: None
 ) -> None:
     JobAttempt.objects.filter(sha=SHA).update(conclusion=Conclusion.SUCCESS)
-    for job in JobAttempt.objects.filter(sha=SHA):
-        verdicts.job_changed(job)
     note = commit_summary.summarize_commit(history, SHA)
     assert "no failure, no comment" in note
     [check] = github.seen("POST", "/repos/acme/rocket/check-runs")

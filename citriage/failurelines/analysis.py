@@ -1,0 +1,92 @@
+"""Computing and storing the failure lines of stored logs.
+
+`record` is called by the scanning service with the log it has just read, in
+the scan's transaction: the analysis is written with the matches and the
+watermark, or not at all. Logs the scan does not read (no pattern to run) are
+caught up by `analyse_backlog`, which the scheduler's sweep queues.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from citriage import logstore
+from citriage.ci.models import StoredLog
+from citriage.failurelines.models import FailureAnalysis
+from citriage.scanner.failure_lines import find_failure_lines
+from citriage.scanner.logtext import LogText
+from citriage.scanner.signature import is_generic_signature, signature
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = 5
+MAX_TEXT = 2000
+
+
+def _analysis(log_id: int, job_id: int, text: LogText) -> FailureAnalysis:
+    found = find_failure_lines(text, limit=CANDIDATES)
+    best = found[0] if found else None
+    key = signature(best.text) if best else ""
+    return FailureAnalysis(
+        log_id=log_id,
+        job_id=job_id,
+        candidates=[
+            {"line": c.line, "text": c.text[:MAX_TEXT], "score": c.score, "reason": c.reason}
+            for c in found
+        ],
+        line=best.line if best else None,
+        text=best.text[:MAX_TEXT] if best else "",
+        signature=key,
+        generic=is_generic_signature(key),
+    )
+
+
+def analysed(log_ids: list[int]) -> set[int]:
+    """Which of these logs have their analysis already (one query for a scan's batch)."""
+    return set(FailureAnalysis.objects.filter(log_id__in=log_ids).values_list("log_id", flat=True))
+
+
+def record(log_id: int, job_id: int, text: LogText) -> None:
+    """Store the analysis of a log just read; the caller skips logs `analysed` already."""
+    try:
+        analysis = _analysis(log_id, job_id, text)
+    except Exception as exc:  # the finder must never stop a scan
+        logger.exception("finding the failure lines of log %s failed", log_id)
+        analysis = FailureAnalysis(log_id=log_id, job_id=job_id, error=_describe(exc))
+    try:
+        with transaction.atomic():  # a savepoint: a clash must not spoil the scan's transaction
+            analysis.save()
+    except IntegrityError:
+        pass  # stored meanwhile by the backfill: one analysis per log is enough
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def backlog() -> QuerySet[StoredLog]:
+    """Stored logs without an analysis yet."""
+    return StoredLog.objects.filter(analysis__isnull=True)
+
+
+def analyse_backlog(*, limit: int = 200) -> int:
+    """Analyse up to `limit` stored logs that have none yet, in one transaction."""
+    with transaction.atomic():
+        rows = list(
+            backlog()
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("id")
+            .values_list("id", "job_id", "storage_key", "line_count")[:limit]
+        )
+        analyses = []
+        for log_id, job_id, key, line_count in rows:
+            try:
+                analyses.append(_analysis(log_id, job_id, logstore.load_text(key, line_count)))
+            except Exception as exc:  # an unreadable log is recorded, the others go on
+                logger.exception("analysing log %s failed", log_id)
+                analyses.append(FailureAnalysis(log_id=log_id, job_id=job_id, error=_describe(exc)))
+        FailureAnalysis.objects.bulk_create(analyses, ignore_conflicts=True)
+    return len(rows)

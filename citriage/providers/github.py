@@ -1,0 +1,157 @@
+"""GitHub's REST API: the one client citriage reaches GitHub with (no Django).
+
+Reporting (check runs, comments), GitHub Actions (jobs, logs, reruns), the login's
+membership check and the App registration all go through `GitHub`, which sends
+every request through the project's HttpClient: timeouts, retries with backoff,
+`Retry-After` and rate-limit headers honoured, errors sorted into transient and
+permanent ones.
+
+A GitHub App authenticates with a short-lived JWT signed by its private key, and
+acts on a repository with an installation token it exchanges that JWT for; both
+are cached until shortly before they expire.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from citriage.providers.base import ProviderError
+from citriage.providers.http import HttpClient
+from citriage.rules import parse_time
+
+DEFAULT_URL = "https://api.github.com"
+MAX_PAGES = 1000  # a guard against a server that never stops paginating
+JWT_SECONDS = 540  # GitHub accepts App JWTs of up to 10 minutes
+TOKEN_MARGIN = 300  # renew an installation token this long before it expires
+
+Token = Callable[[], str]
+
+
+class GitHub:
+    """REST calls as one identity: a token (or a function giving a fresh one), or none."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        token: str | Token = "",
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] | None = None,
+        page_size: int = 100,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.page_size = page_size
+        extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+        self.http = HttpClient(
+            self.base_url,
+            headers={
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+            },
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            **extra,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _auth(self) -> dict[str, str]:
+        token = self.token() if callable(self.token) else self.token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self._auth(), **kwargs.pop("headers", {})}
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call's decoded JSON answer (None for an empty one)."""
+        response = self.request(method, path, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(f"{method} {path}: the response is not JSON") from None
+
+    def pages(
+        self, path: str, key: str | None = None, params: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list (following `Link: rel=next`); `key` names the
+        list inside the answer's object, when the answer is not the list itself."""
+        url: str | None = path
+        query: dict[str, Any] | None = {"per_page": self.page_size, **(params or {})}
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            response = self.request("GET", url, params=query)
+            try:
+                data = response.json()
+            except ValueError:
+                raise ProviderError(f"GET {url}: the response is not JSON") from None
+            items = data.get(key) if key is not None and isinstance(data, dict) else data
+            if not isinstance(items, list):
+                raise ProviderError(f"GET {url}: expected a list{f' under {key!r}' if key else ''}")
+            yield from (item for item in items if isinstance(item, dict))
+            url = response.links.get("next", {}).get("url")
+            query = None  # the next link carries the query
+        raise ProviderError(f"GET {path}: more than {MAX_PAGES} pages")
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    """A GitHub App: its id and private key (PEM)."""
+
+    app_id: str
+    private_key: str
+
+    def jwt(self, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time()) - 60  # allow for clock drift
+        claims = {"iat": issued, "exp": issued + JWT_SECONDS, "iss": self.app_id}
+        try:
+            return jwt.encode(claims, self.private_key, algorithm="RS256")
+        except (ValueError, TypeError) as exc:  # not a usable RSA key
+            raise ProviderError(f"the GitHub App's private key cannot sign: {exc}") from None
+
+
+class InstallationTokens:
+    """Installation tokens of one App, fetched with its JWT and reused until they near
+    their expiry; safe to share between threads."""
+
+    def __init__(self, app: AppCredentials, api: GitHub) -> None:
+        self.app = app
+        self.api = api  # a client without a token: the JWT is sent per call
+        self._tokens: dict[int, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def token(self, installation_id: int) -> str:
+        with self._lock:
+            cached = self._tokens.get(installation_id)
+            if cached is not None and cached[1] - TOKEN_MARGIN > time.time():
+                return cached[0]
+        answer = self.api.json(
+            "POST",
+            f"/app/installations/{installation_id}/access_tokens",
+            headers={"Authorization": f"Bearer {self.app.jwt()}"},
+        )
+        if not isinstance(answer, dict) or not answer.get("token"):
+            raise ProviderError(f"installation {installation_id}: GitHub gave no token")
+        expires = parse_time(answer.get("expires_at"))
+        until = expires.timestamp() if expires else time.time() + 3600
+        with self._lock:
+            self._tokens[installation_id] = (str(answer["token"]), until)
+        return str(answer["token"])
+
+    def for_installation(self, installation_id: int) -> Token:
+        return lambda: self.token(installation_id)

@@ -1,0 +1,126 @@
+"""Inferred breakages of the default branch: computed from the data, never stored.
+
+Per job, a run of failures with the same signature on consecutive built
+default-branch commits. A run of one commit is weak evidence and never excuses a
+pull request failure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from citriage.ci.models import (
+    FAILED_CONCLUSIONS,
+    Commit,
+    Conclusion,
+    JobAttempt,
+    JobStatus,
+    Repository,
+)
+from citriage.triage.signatures import Signature, failure_signatures
+
+# How far (in branch positions) around a commit inference looks for the rest of a run.
+INFER_WINDOW = 300
+# Runs shorter than this are weak evidence: shown, but never an excuse.
+MIN_EXCUSING_RUN = 2
+
+
+@dataclass
+class InferredSpan:
+    """A job failing the same way on consecutive built default-branch commits."""
+
+    job: str
+    signature: Signature
+    first: Commit
+    last: Commit
+    commits: int  # built commits in the run (all failing)
+    fix: Commit | None = None  # the next built commit where the job passed
+    ongoing: bool = False  # no later build of the job yet
+    shas: list[str] = field(default_factory=list)
+
+    @property
+    def weak(self) -> bool:
+        return self.commits < MIN_EXCUSING_RUN
+
+    def covers(self, position: int) -> bool:
+        first, last = self.first.branch_position, self.last.branch_position
+        return first is not None and last is not None and first <= position <= last
+
+    def describe(self) -> str:
+        end = f"fixed by {self.fix.sha[:10]}" if self.fix else ("ongoing" if self.ongoing else "")
+        return (
+            f"inferred breakage: {self.job!r} failed on {self.commits} consecutive "
+            f"default-branch commits {self.first.sha[:10]}..{self.last.sha[:10]} "
+            f"({self.signature.label}){', ' + end if end else ''}"
+        )
+
+
+def infer_spans(
+    repository: Repository, *, low: int, high: int, jobs: Sequence[str] | None = None
+) -> list[InferredSpan]:
+    """Runs of failures per job on the default-branch commits at positions [low, high].
+
+    A commit counts as failing a job when an attempt failed and none passed (a pass
+    on rerun is flakiness, not breakage); commits where the job did not run are
+    skipped over. A run ends at a pass (its fix) or where the failure changes.
+    """
+    commits = {
+        c.pk: c
+        for c in Commit.objects.filter(
+            repository=repository, branch_position__range=(low, high)
+        ).only("id", "sha", "branch_position", "message", "committed_at")
+    }
+    if not commits:
+        return []
+    attempts = JobAttempt.objects.filter(
+        repository=repository,
+        commit_id__in=list(commits),
+        status=JobStatus.COMPLETED,
+        conclusion__in=[Conclusion.SUCCESS, *FAILED_CONCLUSIONS],
+    )
+    if jobs is not None:
+        attempts = attempts.filter(name__in=list(jobs))
+    # (job, commit) -> passed?, latest failed attempt
+    outcome: dict[tuple[str, int], tuple[bool, int, int]] = {}
+    for pk, name, conclusion, attempt, commit_id in attempts.values_list(
+        "pk", "name", "conclusion", "attempt", "commit_id"
+    ):
+        passed, latest_attempt, latest_pk = outcome.get((name, commit_id), (False, -1, 0))
+        if conclusion == Conclusion.SUCCESS:
+            passed = True
+        elif attempt > latest_attempt:
+            latest_attempt, latest_pk = attempt, pk
+        outcome[(name, commit_id)] = (passed, latest_attempt, latest_pk)
+    signatures = failure_signatures(pk for passed, _, pk in outcome.values() if not passed)
+    by_job: dict[str, list[tuple[Commit, Signature | None]]] = defaultdict(list)
+    for (name, commit_id), (passed, _, pk) in outcome.items():
+        by_job[name].append((commits[commit_id], None if passed else signatures.get(pk)))
+    top = max(c.branch_position or 0 for c in commits.values())
+    head = (
+        Commit.objects.filter(repository=repository, branch_position__isnull=False)
+        .order_by("-branch_position")
+        .values_list("branch_position", flat=True)
+        .first()
+    )
+    spans: list[InferredSpan] = []
+    for name, builds in by_job.items():
+        builds.sort(key=lambda b: b[0].branch_position or 0)
+        run: InferredSpan | None = None
+        for commit, signature in builds:
+            if run is not None and signature is not None and signature.key == run.signature.key:
+                run.last, run.commits = commit, run.commits + 1
+                run.shas.append(commit.sha)
+                continue
+            if run is not None:
+                run.fix = commit if signature is None else None
+                spans.append(run)
+                run = None
+            if signature is not None:
+                run = InferredSpan(name, signature, commit, commit, 1, shas=[commit.sha])
+        if run is not None:
+            run.ongoing = top == head
+            spans.append(run)
+    spans.sort(key=lambda s: (-(s.last.branch_position or 0), s.job))
+    return spans

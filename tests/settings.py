@@ -1,0 +1,14 @@
+"""Settings of the test run: citriage's own, with the default pattern library left out
+of migrated databases (tests build the library they need). Said in the environment, so
+that citriage processes the tests start (workers, the CLI) leave it out too, and those
+processes read citriage's own settings module."""
+
+import os
+
+os.environ.setdefault("CITRIAGE_DEFAULT_LIBRARY", "false")
+# Verdicts are recomputed as soon as asked (no settling time for bursts).
+os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
+
+from citriage.settings import *  # noqa: F403
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "citriage.settings"
