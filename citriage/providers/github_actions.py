@@ -24,7 +24,7 @@ from typing import IO, Any
 from citriage.providers.base import JobRun, ProviderError, StepRun
 from citriage.providers.github import GitHub
 from citriage.providers.http import SPOOL_IN_MEMORY
-from citriage.rules import parse_time
+from citriage.rules import ACTIONS_TIMESTAMP_PREFIX, parse_time
 
 DEFAULT_URL = "https://api.github.com"
 PAGE_SIZE = 100
@@ -282,8 +282,6 @@ class GitHubActions:
 
 # -- splitting a job log into its steps -------------------------------------------------
 
-_TIMESTAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?Z ")
-_BOM = b"\xef\xbb\xbf"
 TIME_SLACK = timedelta(seconds=2)  # step times are whole seconds; the log's are not
 
 
@@ -336,12 +334,11 @@ def _scan_starts(stream: IO[bytes]) -> tuple[list[_Start], int, int]:
     line = 0
     for raw in stream:
         line += 1
-        text = raw[3:] if line == 1 and raw.startswith(_BOM) else raw
-        at = None
-        stamp = _TIMESTAMP.match(text)
+        text, at = raw, None
+        stamp = ACTIONS_TIMESTAMP_PREFIX.match(raw)
         if stamp:
-            at = parse_time(stamp.group(1).decode() + "+00:00")
-            text = text[stamp.end() :]
+            at = parse_time(stamp.group(1).decode().strip())
+            text = raw[stamp.end() :]
         if text.startswith(b"##[group]"):
             title = text[9:].rstrip().decode("utf-8", "replace")
             if title.startswith("Run "):
@@ -356,7 +353,9 @@ def _scan_starts(stream: IO[bytes]) -> tuple[list[_Start], int, int]:
     return starts, offset, line
 
 
-def _in_time(step: StepInfo, start: _Start) -> bool:
+def _in_window(step: StepInfo, start: _Start) -> bool:
+    """The line was printed while the step ran (with some slack: step times are whole
+    seconds)."""
     if start.at is None or step.started_at is None:
         return True
     if start.at < step.started_at - TIME_SLACK:
@@ -364,15 +363,110 @@ def _in_time(step: StepInfo, start: _Start) -> bool:
     return step.completed_at is None or start.at <= step.completed_at + TIME_SLACK
 
 
+def _same_second(step: StepInfo, start: _Start) -> bool:
+    """The runner prints a step's first line in the second GitHub gives as its start."""
+    if start.at is None or step.started_at is None:
+        return False
+    return step.started_at <= start.at < step.started_at + timedelta(seconds=1)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+# Words of commands and action paths that say nothing about which step it is.
+_COMMON_WORDS = frozenset(
+    "run uses with github actions action main master the a an and or for to of in on "
+    "set echo if then sh bash py python python3 true false env shell".split()
+)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _COMMON_WORDS}
+
+
+def _alike(a: str, b: str) -> bool:
+    """The same word, give or take an ending ("monitor", "monitoring"; "log", "logs")."""
+    if a == b or a.rstrip("s") == b.rstrip("s"):
+        return True
+    stem = min(len(a), len(b))
+    return stem >= 4 and a[:stem] == b[:stem]
+
+
+def _name_score(step: StepInfo, header: str) -> float:
+    """How well a `##[group]Run …` title names the step: 1 for the title of an unnamed
+    step, else the share of the step name's words found in the title (a named step
+    that uses an action often shares words with its path: "Setup Linux" and
+    "./.github/actions/setup-linux")."""
+    if _names_match(step.name, header):
+        return 1.0
+    named = _words(step.name)
+    titled = _words(header)
+    if not named or not titled:
+        return 0.0
+    return sum(any(_alike(n, t) for t in titled) for n in named) / len(named) * 0.8
+
+
+def _choose_starts(ran: list[StepInfo], kinds: list[str], starts: list[_Start]) -> list[int | None]:
+    """For each step after the first, the line (index into `starts`) where it begins, or
+    None: the best-scoring assignment of steps to candidate lines in order.
+
+    A candidate must be of the kind the step calls for. It scores for being printed in
+    the step's own start second (composite actions print their inner steps' titles in
+    the same seconds as the steps around them), for lying in the step's time window,
+    and for its title naming the step; among equals, a later line wins (the inner
+    steps of the step before come first). Placing a step always beats leaving it out.
+    """
+    placed_bonus = 10.0
+    # best[c]: the best assignment of the steps so far whose last step begins at c
+    best: dict[int, tuple[float, tuple[int | None, ...]]] = {}
+    choices: tuple[int | None, ...] = ()
+    for i in range(1, len(ran)):
+        step, kind = ran[i], kinds[i]
+        ordered = sorted(best.items())
+        prefix: list[tuple[float, tuple[int | None, ...]]] = []  # best up to each position
+        running: tuple[float, tuple[int | None, ...]] = (0.0, choices)
+        for _index, value in ordered:
+            running = max(running, value, key=lambda v: v[0])
+            prefix.append(running)
+        keys = [index for index, _value in ordered]
+        options = [c for c, start in enumerate(starts) if start.kind == kind]
+        timely = [c for c in options if _in_window(step, starts[c])]
+        new: dict[int, tuple[float, tuple[int | None, ...]]] = {}
+        for c in timely or options:  # lines printed outside its time only when none inside
+            start = starts[c]
+            score = placed_bonus + (3.0 if _same_second(step, start) else 0.0)
+            score += 3.0 * _name_score(step, start.header)
+            score += c / (len(starts) * 100.0)  # later wins among equals
+            position = _bisect_left(keys, c)
+            before = prefix[position - 1] if position else (0.0, choices)
+            new[c] = (before[0] + score, (*before[1], c))
+        # Steps left out keep their predecessors' assignments (with None for this one).
+        carried = {index: (value[0], (*value[1], None)) for index, value in best.items()}
+        choices = (*choices, None)
+        for index, value in new.items():
+            if index not in carried or value[0] > carried[index][0]:
+                carried[index] = value
+        best = carried
+    if not best:
+        return list(choices)
+    return list(max(best.values(), key=lambda v: v[0])[1])
+
+
+def _bisect_left(keys: list[int], value: int) -> int:
+    low, high = 0, len(keys)
+    while low < high:
+        middle = (low + high) // 2
+        if keys[middle] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
 def split_job_log(stream: IO[bytes], steps: list[StepInfo]) -> list[StepSpan]:
     """Cut a job log into the steps that ran (in step-number order).
 
-    Each step after "Set up job" is placed on a line the runner prints when a
-    step begins, of the kind the step's name calls for; among those, a line in
-    the step's time window is preferred, then the `##[group]Run …` title equal
-    to the step's name (unnamed steps are called after their command), then the
-    earliest, while leaving enough such lines for the steps after it. A step
-    with no such line left gets no span (its lines stay with the step before).
+    Each step after "Set up job" is placed on a line the runner prints when a step
+    begins, of the kind the step's name calls for (`_choose_starts` says which). A
+    step with no such line left gets no span (its lines stay with the step before).
     An empty result means the steps are unknown: the log is one piece.
     """
     ran = sorted((s for s in steps if s.ran), key=lambda s: s.number)
@@ -380,28 +474,11 @@ def split_job_log(stream: IO[bytes], steps: list[StepInfo]) -> list[StepSpan]:
     if not ran:
         return []
     kinds = [_kind_of(step, i == 0) for i, step in enumerate(ran)]
-    # Latest usable candidate of each step so that every later step still finds one
-    # (computed from the end; a step whose kind has no candidate left is dropped).
-    latest: list[int | None] = [None] * len(ran)
-    bound = len(starts)
-    for i in range(len(ran) - 1, 0, -1):
-        found = next((j for j in range(bound - 1, -1, -1) if starts[j].kind == kinds[i]), None)
-        latest[i] = found
-        if found is not None:
-            bound = found
+    picks = _choose_starts(ran, kinds, starts)
     chosen: list[tuple[StepInfo, int, int]] = [(ran[0], 0, 1)]  # step, offset, line
-    after = -1
-    for i in range(1, len(ran)):
-        last = latest[i]
-        if last is None or last <= after:
-            continue
-        options = [j for j in range(after + 1, last + 1) if starts[j].kind == kinds[i]]
-        timely = [j for j in options if _in_time(ran[i], starts[j])]
-        options = timely or options
-        named = [j for j in options if _names_match(ran[i].name, starts[j].header)]
-        pick = (named or options)[0]
-        chosen.append((ran[i], starts[pick].offset, starts[pick].line))
-        after = pick
+    for step, pick in zip(ran[1:], picks, strict=True):
+        if pick is not None:
+            chosen.append((step, starts[pick].offset, starts[pick].line))
     spans = []
     for k, (step, offset, line) in enumerate(chosen):
         end, end_line = (

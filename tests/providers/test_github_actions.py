@@ -106,6 +106,77 @@ def test_named_steps_are_told_apart_by_time(corpus: Path) -> None:
     )
 
 
+# A PyTorch test job (the corpus's full ROCm/CUDA test log) as GitHub lists its steps:
+# names as in PyTorch's _linux-test.yml of July 2024, each with the line its runner
+# title starts on. Most steps use composite actions, whose inner steps print
+# `##[group]Run …` titles of their own, often in the same second as the step after.
+PYTORCH_STEPS = [
+    ("Set up job", 1),
+    ("Set up runner", 47),
+    ("Setup SSH (Click me for login details)", 50),
+    ("Checkout PyTorch", 65),
+    ("Setup Linux", 1027),
+    ("Calculate docker image", 1171),
+    ("Use following to pull public copy of the image", 1695),
+    ("Pull docker image", 1704),
+    ("Check if in a ARC runner", 2089),
+    ("Install nvidia driver, nvidia-docker runtime, set GPU_FLAG", 2095),
+    ("Start monitoring script", 2654),
+    ("Download build artifacts", 2670),
+    ("Download TD artifacts", 3163),
+    ("Parse ref", 3195),
+    ("Get workflow job id", 3203),
+    ("Check for keep-going label and re-enabled test issues", 3224),
+    ("Set Test step time", 3328),
+    ("Test", 3336),
+    ("Upload pytest cache if tests failed", 4050),
+    ("Print remaining test logs", 4122),
+    ("Stop monitoring script", 4131),
+    ("Upload test artifacts", 4143),
+    ("Collect backtraces from coredumps (if any)", 4287),
+    ("Store Core dumps on S3", 4296),
+    ("Teardown Linux", 4310),
+    ("Post Setup SSH (Click me for login details)", 4535),
+    ("Post Checkout PyTorch", 4536),
+    ("Complete runner", 4765),
+    ("Complete job", 4768),
+]
+
+
+def test_composite_actions_do_not_pull_the_next_step_early(corpus: Path) -> None:
+    raw = (corpus / "logs/pytorch-gha/full/error_log1.txt").read_bytes()
+    lines = raw.decode("utf-8-sig").split("\n")
+
+    def second_of(number: int) -> str:
+        """GitHub's step times are whole seconds: the time of line `number` (or of the
+        nearest timestamped line before it), cut to the second."""
+        while not lines[number - 1][:4].isdigit():
+            number -= 1
+        return lines[number - 1][:19] + "Z"
+
+    steps = []
+    for k, (name, first) in enumerate(PYTORCH_STEPS):
+        last = PYTORCH_STEPS[k + 1][1] - 1 if k + 1 < len(PYTORCH_STEPS) else len(lines)
+        steps.append(
+            {
+                "number": k + 1,
+                "name": name,
+                "status": "completed",
+                "conclusion": "failure" if name == "Test" else "success",
+                "started_at": second_of(first),
+                "completed_at": second_of(last),
+            }
+        )
+    spans = split_job_log(io.BytesIO(raw), step_infos({"steps": steps}))
+    assert [(span.name, span.first_line) for span in spans] == PYTORCH_STEPS
+    test = next(span for span in spans if span.name == "Test")
+    assert lines[test.first_line - 1].endswith("##[group]Run set -x")
+    assert any(
+        "Process completed with exit code 1." in line
+        for line in lines[test.first_line - 1 : test.first_line - 1 + test.lines]
+    )
+
+
 def test_unknown_steps_give_no_split(corpus: Path) -> None:
     raw = (corpus / "logs/pytorch-gha/full/error_log1.txt").read_bytes()
     assert split_job_log(io.BytesIO(raw), []) == []
