@@ -45,6 +45,7 @@ Responder = Callable[[Seen], Reply]
 class FakeServer:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], list[Reply | Responder]] = {}
+        self.fallback: Responder | None = None  # answers what no route does
         self.requests: list[Seen] = []
         self.unexpected: list[Seen] = []
         self.lock = threading.Lock()
@@ -76,6 +77,8 @@ class FakeServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True  # a held-back answer must not hold up closing
+        self.httpd.block_on_close = False
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -93,6 +96,8 @@ class FakeServer:
             self.requests.append(seen)
             queue = self.routes.get((seen.method, seen.path))
             if not queue:
+                if self.fallback is not None:
+                    return self.fallback(seen)
                 self.unexpected.append(seen)
                 return Reply(404, b'{"message": "Not Found (fake server has no such route)"}')
             reply = queue.pop(0) if len(queue) > 1 else queue[0]

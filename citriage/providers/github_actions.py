@@ -373,8 +373,39 @@ def _same_second(step: StepInfo, start: _Start) -> bool:
 _WORD = re.compile(r"[a-z0-9]+")
 # Words of commands and action paths that say nothing about which step it is.
 _COMMON_WORDS = frozenset(
-    "run uses with github actions action main master the a an and or for to of in on "
-    "set echo if then sh bash py python python3 true false env shell".split()
+    [
+        "run",
+        "uses",
+        "with",
+        "github",
+        "actions",
+        "action",
+        "main",
+        "master",
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "for",
+        "to",
+        "of",
+        "in",
+        "on",
+        "set",
+        "echo",
+        "if",
+        "then",
+        "sh",
+        "bash",
+        "py",
+        "python",
+        "python3",
+        "true",
+        "false",
+        "env",
+        "shell",
+    ]
 )
 
 

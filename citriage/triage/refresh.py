@@ -16,15 +16,15 @@ the commit has been quiet for CITRIAGE_COOL_OFF_SECONDS.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.utils import timezone
 
@@ -39,21 +39,25 @@ Span = tuple[int | None, int | None, Sequence[str]]
 
 def touch(repository_id: int, shas: Iterable[str], *, live: bool) -> None:
     """These commits changed: their verdicts are stale; with `live` (new CI data), their
-    report is owed too, once the commit has been quiet for the cool-off."""
+    report is owed too, once the commit has been quiet for the cool-off.
+
+    On the path of every recorded job: one prepared UPDATE per commit (an INSERT the
+    first time), no query built by the ORM.
+    """
     now = timezone.now()
     refresh = now + timedelta(seconds=settings.VERDICT_REFRESH_SECONDS)
-    changes: dict[str, Any] = {
-        "last_event_at": now,
-        "events": F("events") + 1,
-        "refresh_at": Coalesce("refresh_at", Value(refresh)),
-        "next_at": Coalesce("refresh_at", Value(refresh)),
-    }
-    if live:
-        changes["report_at"] = now + timedelta(seconds=settings.COOL_OFF_SECONDS)
+    report = now + timedelta(seconds=settings.COOL_OFF_SECONDS) if live else None
+    adapt = connection.ops.adapt_datetimefield_value
     for sha in sorted(set(shas)):
-        rows = PendingSummary.objects.filter(repository_id=repository_id, sha=sha)
-        if rows.update(**changes):
-            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _touch_sql(live),
+                [adapt(now), adapt(refresh), adapt(refresh)]
+                + ([adapt(report)] if live else [])
+                + [repository_id, sha],
+            )
+            if cursor.rowcount:
+                continue
         try:
             with transaction.atomic():
                 PendingSummary.objects.create(
@@ -63,10 +67,20 @@ def touch(repository_id: int, shas: Iterable[str], *, live: bool) -> None:
                     events=1,
                     refresh_at=refresh,
                     next_at=refresh,
-                    report_at=changes.get("report_at"),
+                    report_at=report,
                 )
         except IntegrityError:  # created meanwhile by another transaction
-            rows.update(**changes)
+            touch(repository_id, [sha], live=live)
+
+
+@functools.cache
+def _touch_sql(live: bool) -> str:
+    report = ", report_at = %s" if live else ""
+    return (
+        f"UPDATE {PendingSummary._meta.db_table} SET last_event_at = %s, events = events + 1, "
+        "refresh_at = COALESCE(refresh_at, %s), next_at = COALESCE(refresh_at, %s)"
+        f"{report} WHERE repository_id = %s AND sha = %s"
+    )
 
 
 def jobs_changed(jobs: Iterable[JobAttempt], *, live: bool = False) -> None:

@@ -21,6 +21,7 @@ from citriage.ops import scheduler
 from citriage.ops.models import PeriodicRun, WorkerHeartbeat
 from citriage.ops.worker import recover_stale_tasks
 from citriage.patterns.tasks import scan_backlog_task
+from citriage.scanner.patterns import default_library
 from tests import factories
 
 
@@ -149,3 +150,30 @@ def test_up_serves_the_home_page_and_stops_on_ctrl_c(empty_install: dict[str, st
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
+
+
+def test_the_default_library_is_there_however_citriage_is_started(
+    empty_install: dict[str, str],
+) -> None:
+    """Started as the Deployment section says (a worker alone here), not through `up`
+    or `demo`: the library is installed when the database is migrated, once per
+    pattern, so what people changed stays."""
+    assert cli("worker", "--batch", env=empty_install).returncode == 0
+
+    def exported() -> dict[int, dict[str, object]]:
+        listed = cli("patterns", "export", "--json", env=empty_install)
+        assert listed.returncode == 0, listed.stderr
+        return {p["id"]: p for p in json.loads(listed.stdout)["patterns"]}
+
+    shipped = {p.id for p in default_library()}
+    assert set(exported()) == shipped
+    edit = (
+        "from citriage.patterns.models import Pattern; "
+        "Pattern.objects.filter(pk=1).update(specificity=99); "
+        "Pattern.objects.filter(pk=2).delete()"
+    )
+    assert cli("manage", "shell", "-c", edit, env=empty_install).returncode == 0
+    assert cli("worker", "--batch", env=empty_install).returncode == 0  # migrates again
+    again = exported()
+    assert again[1]["specificity"] == 99 and 2 not in again
+    assert set(again) == shipped - {2}

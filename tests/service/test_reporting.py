@@ -16,9 +16,9 @@ from django.test import override_settings
 from markdown_it import MarkdownIt
 
 from citriage.ci import github_app, recording
-from citriage.ci.models import Conclusion, JobAttempt, PullRequest, Repository
+from citriage.ci.models import Conclusion, JobAttempt, PullRequest, Repository, RerunRequest
 from citriage.github import report_text, reporting
-from citriage.github.events import on_issue_comment
+from citriage.github.events import on_issue_comment, on_status
 from citriage.github.models import CommentOptOut
 from citriage.patterns import library, scanning
 from citriage.patterns.models import Pattern
@@ -317,3 +317,36 @@ def test_no_comment_while_nothing_failed(
         check.json()["conclusion"] == "success"
         and check.json()["output"]["title"] == "All jobs passed"
     )
+
+
+def test_rerunning_ends_once_the_rerun_attempt_is_in(
+    history: Repository, github: FakeServer, app_settings: None
+) -> None:
+    build = JobAttempt.objects.get(sha=SHA, name="build")
+    RerunRequest.objects.create(job=build, requested_by="octo", ok=True, finished_at=build.created)
+    commit_summary.summarize_commit(history, SHA)
+    [comment] = github.seen("POST", "/repos/acme/rocket/issues/7/comments")
+    assert "**build** — **rerunning**" in comment.json()["body"]
+    # the rerun passed: the failure is flaky, and nothing is "rerunning" any more
+    factories.job(history, name="build", sha=SHA, conclusion="success", attempt=2)
+    github.on("PATCH", "/repos/acme/rocket/issues/comments/9001", json_reply({"id": 9001}))
+    commit_summary.summarize_commit(history, SHA)
+    [edited] = github.seen("PATCH", "/repos/acme/rocket/issues/comments/9001")
+    assert "rerunning" not in edited.json()["body"]
+    assert JobVerdict.objects.get(job=build).verdict == Verdict.FLAKY_CONFIRMED
+
+
+def test_failures_citriage_did_not_analyse_are_not_reported_green(
+    github: FakeServer, app_settings: None, corpus: Path
+) -> None:
+    repo = recording.get_repository("acme/rocket", create=True, providers=["circleci"])
+    recording.record_commit(repo, SHA, message="Add the thing")
+    status = json.loads((corpus / "webhooks/status/octokit.payload.json").read_text())
+    on_status(repo, {**status, "sha": SHA, "state": "failure", "context": "codecov/patch"})
+    note = commit_summary.summarize_commit(repo, SHA)
+    assert "check_run" in note
+    [check] = github.seen("POST", "/repos/acme/rocket/check-runs")
+    sent = check.json()
+    assert sent["conclusion"] == "failure"
+    assert sent["output"]["title"] == "1 failure not analysed (other checks)"
+    assert "codecov/patch" in sent["output"]["summary"]

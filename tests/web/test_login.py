@@ -102,6 +102,21 @@ def test_membership_is_checked_again_at_each_login(github: FakeServer) -> None:
     assert not can_write(User.objects.get(username="Codertocat"))
 
 
+def test_github_out_of_reach_at_login_keeps_the_access_one_had(
+    github: FakeServer, settings: Any
+) -> None:
+    github.on("GET", "/user/memberships/orgs/acme", json_reply({"state": "active"}))
+    _log_in(Client())
+    assert can_write(User.objects.get(username="Codertocat"))
+    # GitHub answers the login but its API fails for the membership check, every try
+    github.on("GET", "/user/memberships/orgs/acme", Reply(502, b"bad gateway"))
+    settings.HTTP_BACKOFF = 0.01
+    done = _log_in(Client())
+    assert done.status_code == 302  # logged in all the same
+    assert can_write(User.objects.get(username="Codertocat"))  # not withdrawn on a hiccup
+    assert len(github.seen("GET", "/user/memberships/orgs/acme")) > 2  # retried first
+
+
 def test_login_page_offers_github_when_configured(github: FakeServer) -> None:
     page = Client().get("/accounts/login/?next=/patterns/").content.decode()
     assert "Log in with GitHub" in page
