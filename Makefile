@@ -38,6 +38,7 @@ test: lint chromium
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/rescan.py
+	$(BIN)/python bench/record.py
 	$(BIN)/python bench/ui.py
 	$(BIN)/python -m bench.accuracy
 	$(BIN)/python bench/ingest.py
