@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -584,10 +587,8 @@ def up(
         bool, typer.Option("--demo/--no-demo", help="Load demo data into an empty database.")
     ] = True,
 ) -> None:
-    """Web, worker and scheduler in one foreground process group (Ctrl-C stops all)."""
-    import signal
-    import subprocess
-
+    """Web, worker and scheduler in one foreground process group (Ctrl-C stops all; one
+    that dies is started again)."""
     django_setup()
     console = Console()
     from citriage.ci.models import JobAttempt
@@ -599,33 +600,74 @@ def up(
 
     connections.close_all()
     me = [sys.executable, "-m", "citriage.cli"]
-    children = [
-        subprocess.Popen([*me, "web", "--port", str(port), "--host", host]),
-        subprocess.Popen([*me, "worker"]),
-        subprocess.Popen([*me, "scheduler"]),
-    ]
+    commands = {
+        "web": [*me, "web", "--port", str(port), "--host", host],
+        "worker": [*me, "worker"],
+        "scheduler": [*me, "scheduler"],
+    }
     console.print(f"citriage is running on http://{host}:{port}/ (Ctrl-C to stop)")
+    supervise(console, commands)
+
+
+def supervise(console: Console, commands: dict[str, list[str]]) -> None:
+    """Run the processes until Ctrl-C (or SIGTERM): one that dies is started again, after
+    a delay that grows while it keeps dying; the others carry on."""
+    children = {name: subprocess.Popen(command) for name, command in commands.items()}
+    restarts = dict.fromkeys(commands, 0)
+    stopping = False
 
     def stop(signum: int, _frame: object) -> None:
-        for child in children:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while children:
-        for child in list(children):
-            try:
-                code = child.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
+    due: dict[str, float] = {}
+    while not stopping:
+        time.sleep(0.5)
+        for name, child in children.items():
+            code = child.poll()
+            if code is None or name in due or stopping:
                 continue
-            children.remove(child)
-            if code not in (0, -signal.SIGTERM, -signal.SIGINT):
-                exit_code = exit_code or 1
-                console.print(f"[red]a citriage process exited with {code}; stopping the others[/]")
-                stop(signal.SIGTERM, None)
-    raise typer.Exit(exit_code)
+            restarts[name] += 1
+            wait = min(30.0, 2.0 ** min(restarts[name], 5) / 2)
+            console.print(
+                f"[red]citriage {name} exited with {code}; starting it again in {wait:.0f} s[/]"
+            )
+            due[name] = time.monotonic() + wait
+        for name, when in list(due.items()):
+            if time.monotonic() >= when and not stopping:
+                children[name] = subprocess.Popen(commands[name])
+                del due[name]
+    for child in children.values():
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    raise typer.Exit(0)
+
+
+@app.command()
+def check(
+    queue: Annotated[
+        bool, typer.Option("--queue/--no-queue", help="Also want a worker alive.")
+    ] = True,
+) -> None:
+    """Is citriage able to work? The database, the log store and (with --queue) a live
+    worker; exits 1 naming what fails (for health checks of containers)."""
+    django_setup(migrate=False)
+    from citriage.ops.health import readiness
+
+    checks = readiness(with_queue=queue)
+    console = Console()
+    for item in checks:
+        mark = "[green]ok[/]" if item.ok else "[red]failing[/]"
+        console.print(f"{item.name}: {mark} ({escape(item.detail)})")
+    if not all(item.ok for item in checks):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -60,61 +60,67 @@ def ensure_server_user() -> None:
         subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
 
 
+class Cluster:
+    """A throwaway PostgreSQL server in a temporary directory, on a free port."""
+
+    def __init__(self) -> None:
+        bindir = server_binaries()
+        if bindir is None:
+            install_server()
+            bindir = server_binaries()
+            if bindir is None:
+                sys.exit("PostgreSQL was installed but pg_ctl is still not found")
+        self.bindir = bindir
+        self.workdir = tempfile.mkdtemp(prefix="citriage-pg-")
+        if os.geteuid() == 0:
+            ensure_server_user()
+            shutil.chown(self.workdir, user="postgres")
+        self.data = os.path.join(self.workdir, "data")
+        self.port = free_port()
+        subprocess.run(
+            as_server_user(
+                [f"{bindir}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            as_server_user([f"{self.bindir}/pg_ctl", "-D", self.data, *args]),
+            check=check,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._pg_ctl("-o", options, "-l", f"{self.workdir}/server.log", "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg_ctl("-m", mode, "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 def main() -> int:
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    bindir = server_binaries()
-    if bindir is None:
-        install_server()
-        bindir = server_binaries()
-        if bindir is None:
-            sys.exit("PostgreSQL was installed but pg_ctl is still not found")
-    workdir = tempfile.mkdtemp(prefix="citriage-pg-")
-    if os.geteuid() == 0:
-        ensure_server_user()
-        shutil.chown(workdir, user="postgres")
-    data = os.path.join(workdir, "data")
-    port = free_port()
-    subprocess.run(
-        as_server_user(
-            [f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    options = (
-        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-    )
-    subprocess.run(
-        as_server_user(
-            [
-                f"{bindir}/pg_ctl",
-                "-D",
-                data,
-                "-o",
-                options,
-                "-l",
-                f"{workdir}/server.log",
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    cluster = Cluster()
     try:
-        env = {
-            **os.environ,
-            "CITRIAGE_DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/postgres",
-        }
+        env = {**os.environ, "CITRIAGE_DATABASE_URL": cluster.url}
         return subprocess.run(sys.argv[1:], env=env).returncode
     finally:
-        subprocess.run(
-            as_server_user([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"]),
-            stdout=subprocess.DEVNULL,
-        )
-        shutil.rmtree(workdir, ignore_errors=True)
+        cluster.remove()
 
 
 if __name__ == "__main__":

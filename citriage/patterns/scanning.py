@@ -26,13 +26,15 @@ from citriage.ci.models import StoredLog
 from citriage.failurelines import analysis as failure_lines
 from citriage.patterns import signals
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
+from citriage.scanner import engine, ranking
 from citriage.scanner import patterns as scanner_patterns
-from citriage.scanner import ranking
 from citriage.scanner.engine import PatternSet
 
 logger = logging.getLogger(__name__)
 
 MAX_MATCH_TEXT = 2000
+MAX_MATCHES_PER_PATTERN = 1000  # stored per log (the last ones: later lines rank higher)
+TRANSACTION_SECONDS = 2.0  # a scan commits this often, so that early kills still progress
 
 
 def highest_pattern_id() -> int:
@@ -88,13 +90,21 @@ def scan_log(log_id: int, *, full: bool = False) -> ScanOutcome:
     return scan_logs(StoredLog.objects.filter(pk=log_id), full=full)
 
 
-def scan_logs(logs: QuerySet[StoredLog], *, full: bool = False, limit: int = 200) -> ScanOutcome:
-    """Bring up to `limit` of `logs` up to date, in one transaction.
+def scan_logs(
+    logs: QuerySet[StoredLog],
+    *,
+    full: bool = False,
+    limit: int = 200,
+    max_seconds: float = TRANSACTION_SECONDS,
+) -> ScanOutcome:
+    """Bring up to `limit` of `logs` up to date, in one transaction of about `max_seconds`
+    at most (at least one log): a worker killed at any moment loses at most that much.
 
     Logs another worker holds are skipped (PostgreSQL); logs already up to
     date are left alone unless `full` asks for a rescan from scratch.
     """
     outcome = ScanOutcome()
+    deadline = time.monotonic() + max_seconds
     with transaction.atomic():
         top = highest_pattern_id()
         if not full:
@@ -114,16 +124,19 @@ def scan_logs(logs: QuerySet[StoredLog], *, full: bool = False, limit: int = 200
         )
         if not rows:
             return outcome
-        from_scratch = [row[0] for row in rows if full or row[5]]
-        if from_scratch:
-            Match.objects.filter(log_id__in=from_scratch).delete()
-        new: list[Match] = []
+        done: list[int] = []
         failed: dict[int, str] = {}
         touched_jobs = set()
         sets: dict[int, PatternSet] = {}
         analysed = failure_lines.analysed([row[0] for row in rows])
         for log_id, job_id, key, line_count, low, needs_full, step in rows:
+            if done and time.monotonic() > deadline:
+                break  # the rest waits for the next transaction
+            done.append(log_id)
             start = 0 if (full or needs_full) else low
+            if start == 0:
+                Match.objects.filter(log_id=log_id).delete()
+                touched_jobs.add(job_id)
             if start not in sets:
                 sets[start] = pattern_set_between(start, top)
             pattern_set = sets[start]
@@ -139,36 +152,55 @@ def scan_logs(logs: QuerySet[StoredLog], *, full: bool = False, limit: int = 200
                 logger.exception("scanning log %s failed", log_id)
                 failed[log_id] = f"{type(exc).__name__}: {exc}"[:2000]
                 continue
-            new.extend(
-                Match(
-                    log_id=log_id,
-                    job_id=job_id,
-                    pattern_id=m.pattern_id,
-                    line=m.line,
-                    start=m.start,
-                    end=m.end,
-                    captures=list(m.captures),
-                    text=m.text[:MAX_MATCH_TEXT],
-                )
-                for m in found
+            kept = _kept(found)
+            Match.objects.bulk_create(
+                (
+                    Match(
+                        log_id=log_id,
+                        job_id=job_id,
+                        pattern_id=m.pattern_id,
+                        line=m.line,
+                        start=m.start,
+                        end=m.end,
+                        captures=list(m.captures),
+                        text=m.text[:MAX_MATCH_TEXT],
+                    )
+                    for m in kept
+                ),
+                batch_size=1000,
+                ignore_conflicts=True,
             )
-            if found:
+            outcome.new_matches += len(kept)
+            if kept:
                 touched_jobs.add(job_id)
-        Match.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
-        now = timezone.now()
-        ids = [row[0] for row in rows]
         # A log that could not be read moves on too (its error is kept on the row;
         # a full rescan can be asked for once it is repaired).
-        StoredLog.objects.filter(pk__in=ids).update(
-            scanned_through=top, scanned_at=now, needs_full_rescan=False, scan_error=""
+        StoredLog.objects.filter(pk__in=done).update(
+            scanned_through=top, scanned_at=timezone.now(), needs_full_rescan=False, scan_error=""
         )
         for log_id, error in failed.items():
             StoredLog.objects.filter(pk=log_id).update(scan_error=error)
-        touched_jobs |= {row[1] for row in rows if row[0] in from_scratch}
         update_best_matches(touched_jobs)
-    outcome.logs = len(rows)
-    outcome.new_matches = len(new)
+    outcome.logs = len(done)
     return outcome
+
+
+def _kept(found: list[engine.Match]) -> list[engine.Match]:
+    """The matches stored for one log: of a pattern matching a great many lines, the last
+    MAX_MATCHES_PER_PATTERN (a later line ranks higher; the count says what it is)."""
+    per_pattern: dict[int, int] = {}
+    for match in found:
+        per_pattern[match.pattern_id] = per_pattern.get(match.pattern_id, 0) + 1
+    if max(per_pattern.values(), default=0) <= MAX_MATCHES_PER_PATTERN:
+        return found
+    skip = {p: n - MAX_MATCHES_PER_PATTERN for p, n in per_pattern.items()}
+    kept = []
+    for match in found:
+        if skip.get(match.pattern_id, 0) > 0:
+            skip[match.pattern_id] -= 1
+            continue
+        kept.append(match)
+    return kept
 
 
 def scan_backlog(*, time_budget: float = 300.0, batch: int = 200) -> int:

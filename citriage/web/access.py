@@ -24,7 +24,15 @@ from citriage.providers.base import ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 WRITERS = "citriage-writers"
-OPEN_PREFIXES = ("/accounts/", "/admin/", "/static/", "/webhooks/", "/healthz", "/github/setup")
+OPEN_PREFIXES = (
+    "/accounts/",
+    "/admin/",
+    "/static/",
+    "/webhooks/",
+    "/healthz",
+    "/readyz",
+    "/github/setup",
+)
 
 
 def can_write(user: AbstractBaseUser | AnonymousUser) -> bool:

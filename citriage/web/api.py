@@ -6,13 +6,14 @@ session of a user with write access, and the CSRF token like any form.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import uuid
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import SessionAuth
@@ -27,6 +28,7 @@ from citriage.scanner.patterns import PatternError
 from citriage.web import system as system_state
 from citriage.web import workbench
 from citriage.web.access import can_write
+from citriage.web.tasks import backtest_task
 
 MAX_WINDOW = 2000  # lines per request of the log viewer
 MAX_LINE = 5000  # characters of one line sent to the log viewer
@@ -213,20 +215,64 @@ def edit_pattern(request: HttpRequest, pattern_id: int, data: PatternEdit) -> Pa
         raise HttpError(400, str(exc)) from None
 
 
-@router.post("/workbench/try", response={200: TryOut, 400: Message}, tags=["workbench"])
+@router.post(
+    "/workbench/try", response={200: TryOut, 400: Message}, auth=writer, tags=["workbench"]
+)
 def try_pattern(request: HttpRequest, data: TryIn) -> TryOut:
-    """The candidate's matches in one stored log (the workbench calls this as you type)."""
+    """The candidate's matches in one stored log (the workbench calls this as you type).
+    For people with write access: a regex costs CPU (bounded per log and pattern)."""
     pattern = _candidate(data)
     log = get_object_or_404(StoredLog.objects.select_related("step"), pk=data.log_id)
     result = workbench.try_on_log(pattern, log)
     return TryOut(total=result.total, matches=[LineMatch(**m) for m in result.matches])  # type: ignore[arg-type]
 
 
-@router.post("/workbench/backtest", response={200: BacktestOut, 400: Message}, tags=["workbench"])
-def backtest_pattern(request: HttpRequest, data: CandidateIn) -> BacktestOut:
-    """What the candidate would match in stored history, and whose best match it would become."""
-    result = workbench.backtest(_candidate(data), time_budget=settings.BACKTEST_SECONDS)
-    return BacktestOut(**asdict(result))
+class BacktestQueued(Schema):
+    id: str
+    status: str
+
+
+class BacktestState(Schema):
+    id: str
+    status: str  # ready (waiting for a worker), running, successful, failed
+    result: BacktestOut | None
+    error: str
+
+
+@router.post(
+    "/workbench/backtest",
+    response={202: BacktestQueued, 400: Message},
+    auth=writer,
+    tags=["workbench"],
+)
+def backtest_pattern(request: HttpRequest, data: CandidateIn) -> Status[BacktestQueued]:
+    """Queue a backtest: what the candidate would match in stored history, and whose best
+    match it would become. A worker runs it (within CITRIAGE_BACKTEST_SECONDS); poll
+    `GET /workbench/backtest/{id}` for the result."""
+    _candidate(data)  # refused here, at once, when it is not a valid pattern
+    queued = backtest_task.enqueue(data.dict())
+    return Status(202, BacktestQueued(id=str(queued.id), status="ready"))
+
+
+@router.get(
+    "/workbench/backtest/{backtest_id}",
+    response={200: BacktestState, 404: Message},
+    auth=writer,
+    tags=["workbench"],
+)
+def backtest_state(request: HttpRequest, backtest_id: uuid.UUID) -> BacktestState:
+    row = DBTaskResult.objects.filter(pk=backtest_id, task_path=backtest_task.module_path).first()
+    if row is None:
+        raise HttpError(404, f"no backtest {backtest_id}")
+    status = str(row.status).lower()
+    done = row.status == TaskResultStatus.SUCCESSFUL
+    failed = row.status == TaskResultStatus.FAILED
+    return BacktestState(
+        id=str(row.pk),
+        status=status,
+        result=BacktestOut(**row.return_value) if done else None,
+        error=(row.exception_class_path or "the backtest failed") if failed else "",
+    )
 
 
 # -- jobs and logs ----------------------------------------------------------------

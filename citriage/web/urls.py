@@ -6,6 +6,7 @@ app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("patterns/", views.patterns, name="patterns"),
     path("patterns/new/", views.workbench, name="workbench"),
     path("patterns/<int:pk>/", views.pattern, name="pattern"),

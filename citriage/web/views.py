@@ -35,7 +35,7 @@ from citriage.github.models import (
     PostedComment,
     RejectedDelivery,
 )
-from citriage.ops import queues
+from citriage.ops import health, queues
 from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import BestMatch, Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
@@ -526,3 +526,17 @@ def system(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers: answers without touching the database."""
     return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database answers and the log store reads back what it is given
+    (503 naming what fails). `?queue=1` also wants a worker alive."""
+    checks = health.readiness(with_queue=request.GET.get("queue") == "1")
+    ready = all(c.ok for c in checks)
+    return JsonResponse(
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+        },
+        status=200 if ready else 503,
+    )

@@ -114,8 +114,15 @@ def test_new_pattern_from_a_line_backtest_save_and_rescan(writer: Any, site: His
     )
     assert page.locator("#try-status").inner_text() == "1 matching line"
 
+    # Opened from a line, the page backtested it at once; a worker answers that first.
+    run_worker(queues=["scan"], interval=0, batch=True)
+    page.wait_for_function("!document.getElementById('backtest').disabled")
     page.locator("#backtest").click()
     status = page.locator("#backtest-status")
+    page.wait_for_function(  # queued: a worker runs it, the page polls
+        "document.getElementById('backtest-status').textContent === 'Waiting for a worker…'"
+    )
+    run_worker(queues=["scan"], interval=0, batch=True)
     page.wait_for_function(
         "document.getElementById('backtest-status').dataset.matched !== undefined"
     )

@@ -170,3 +170,35 @@ def test_a_broken_stored_log_is_recorded_and_does_not_stop_the_backlog(
     assert "ZstdError" in broken.scan_error
     assert good.scan_error == "" and Match.objects.filter(log=good).exists()
     assert not scanning.backlog().exists()
+
+
+def test_a_scan_commits_in_short_units_so_early_kills_still_progress(
+    log_store: Path, patterns: list[Pattern]
+) -> None:
+    repo = factories.repository()
+    logs = [factories.failed_log(factories.job(repo, name=f"j{i}"), LOG) for i in range(5)]
+    # Out of time after the first log: that log is done (and committed), the rest wait.
+    first = scanning.scan_logs(StoredLog.objects.all(), max_seconds=0)
+    assert first.logs == 1 and scanning.backlog().count() == 4
+    assert Match.objects.filter(log=logs[0]).exists()
+    assert not Match.objects.filter(log=logs[1]).exists()
+    # A full rescan deletes a log's old matches only when it rescans that very log.
+    scanning.scan_backlog()
+    before = {log.pk: stored_matches(log) for log in logs}
+    scanning.request_full_rescan(StoredLog.objects.all())
+    assert scanning.scan_logs(StoredLog.objects.all(), max_seconds=0).logs == 1
+    assert {log.pk: stored_matches(log) for log in logs} == before  # nobody lost its matches
+    assert set(BestMatch.objects.values_list("job_id", flat=True)) == {log.job_id for log in logs}
+
+
+def test_a_pattern_matching_every_line_keeps_its_last_matches_only(
+    log_store: Path, settings: object
+) -> None:
+    pattern = library.create_pattern("tick", description="every line")
+    repo = factories.repository()
+    lines = scanning.MAX_MATCHES_PER_PATTERN + 500
+    log = factories.failed_log(factories.job(repo), "".join(f"tick {n}\n" for n in range(lines)))
+    scanning.scan_log(log.pk)
+    stored = sorted(Match.objects.filter(log=log).values_list("line", flat=True))
+    assert len(stored) == scanning.MAX_MATCHES_PER_PATTERN and stored[-1] == lines
+    assert BestMatch.objects.get(job=log.job).pattern == pattern

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from citriage.ci.models import StoredLog
+from citriage.ops.worker import run_worker
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
 from tests.web.conftest import HOSTILE_LINE, History, make_user
 
@@ -161,7 +162,24 @@ def test_workbench_refuses_a_hostile_regex_with_a_clear_error(
     assert not Pattern.objects.filter(expression="(a+)+$").exists()
 
 
-def test_try_and_backtest(client: Client, history: History) -> None:
+def backtest(client: Client, candidate: dict[str, Any]) -> dict[str, Any]:
+    """Queue a backtest, let a worker run it, read its result as the page polls for it."""
+    queued = client.post(
+        "/api/workbench/backtest", json.dumps(candidate), content_type="application/json"
+    )
+    assert queued.status_code == 202, queued.content
+    state = client.get(f"/api/workbench/backtest/{queued.json()['id']}").json()
+    assert state["status"] == "ready" and state["result"] is None  # no worker yet
+    run_worker(queues=["scan"], interval=0, batch=True)
+    state = client.get(f"/api/workbench/backtest/{queued.json()['id']}").json()
+    assert state["status"] == "successful", state
+    result: dict[str, Any] = state["result"]
+    return result
+
+
+@pytest.mark.django_db(transaction=True)  # a worker runs the backtests
+def test_try_and_backtest(writer_client: Client, history: History) -> None:
+    client = writer_client
     log = StoredLog.objects.get(job=history.hostile_job)
     tried = client.post(
         "/api/workbench/try",
@@ -174,28 +192,16 @@ def test_try_and_backtest(client: Client, history: History) -> None:
         match["line"] == 5 and match["text"][match["start"] : match["end"]] == "expected 3 widgets"
     )
 
-    backtest = client.post(
-        "/api/workbench/backtest",
-        json.dumps({"expression": "expected 3 widgets", "specificity": 100}),
-        content_type="application/json",
-    ).json()
-    assert backtest["complete"] and backtest["failed_jobs_matched"] == 1
-    assert backtest["best_match_changes"] == 1  # the hostile job has no best match today
-    assert backtest["jobs"][0]["job_id"] == history.hostile_job.pk
+    found = backtest(client, {"expression": "expected 3 widgets", "specificity": 100})
+    assert found["complete"] and found["failed_jobs_matched"] == 1
+    assert found["best_match_changes"] == 1  # the hostile job has no best match today
+    assert found["jobs"][0]["job_id"] == history.hostile_job.pk
 
     # The best match of a matched demo job is taken over only by a stronger pattern.
     best = BestMatch.objects.select_related("match").get(job=history.matched_job)
     line = best.match.text
-    weak = client.post(
-        "/api/workbench/backtest",
-        json.dumps({"expression": line, "specificity": -5}),
-        content_type="application/json",
-    ).json()
-    strong = client.post(
-        "/api/workbench/backtest",
-        json.dumps({"expression": line, "specificity": 999}),
-        content_type="application/json",
-    ).json()
+    weak = backtest(client, {"expression": line, "specificity": -5})
+    strong = backtest(client, {"expression": line, "specificity": 999})
     assert (
         weak["failed_jobs_matched"] >= 1
         and weak["failed_jobs_matched"] == strong["failed_jobs_matched"]
@@ -209,6 +215,31 @@ def test_try_and_backtest(client: Client, history: History) -> None:
         content_type="application/json",
     )
     assert bad.status_code == 400 and "the expression" in bad.json()["detail"]
+    refused = client.post(
+        "/api/workbench/backtest",
+        json.dumps({"expression": "(a+)+$", "is_regex": True}),
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and "backtrack" in refused.json()["detail"]
+
+
+def test_trying_and_backtesting_need_write_access(client: Client, history: History) -> None:
+    """They cost CPU: nobody anonymous (or without write access) may start them."""
+    log = StoredLog.objects.get(job=history.hostile_job)
+    attempts = [
+        ("/api/workbench/try", {"expression": "widgets", "log_id": log.pk}),
+        ("/api/workbench/backtest", {"expression": "widgets"}),
+    ]
+    for path, body in attempts:
+        response = client.post(path, json.dumps(body), content_type="application/json")
+        assert response.status_code == 401, path
+    reader = Client()
+    reader.force_login(make_user("rita", writer=False))
+    for path, body in attempts:
+        response = reader.post(path, json.dumps(body), content_type="application/json")
+        assert response.status_code == 403, path
+    page = client.get("/patterns/new/").content.decode()
+    assert 'data-can-write="0"' in page and 'id="backtest"' not in page
 
 
 def test_promote_rescan_and_edit(writer_client: Client, history: History) -> None:

@@ -198,7 +198,7 @@
 
   function setupWorkbench() {
     const form = document.getElementById("pattern-form");
-    if (!form) return;
+    if (!form || form.dataset.canWrite !== "1") return; // trying costs CPU: writers only
     const logSelect = document.getElementById("try-log");
     const status = document.getElementById("try-status");
     const results = document.getElementById("try-results");
@@ -247,7 +247,17 @@
       delete backtestStatus.dataset.matched;
       backtestButton.disabled = true;
       try {
-        const data = await api("/workbench/backtest", candidate);
+        // A worker runs the backtest; the page asks how it is going until it is done.
+        const queued = await api("/workbench/backtest", candidate);
+        let state = queued;
+        while (state.status === "ready" || state.status === "running") {
+          backtestStatus.textContent = state.status === "ready"
+            ? "Waiting for a worker…" : "Scanning stored logs…";
+          await new Promise((done) => setTimeout(done, 500));
+          state = await api(`/workbench/backtest/${queued.id}`);
+        }
+        if (state.status !== "successful") throw new Error(`The backtest failed: ${state.error}`);
+        const data = state.result;
         const parts = [
           `Matches ${data.failed_jobs_matched} failed job${data.failed_jobs_matched === 1 ? "" : "s"}`,
           `would become the best match of ${data.best_match_changes}`,
