@@ -10,6 +10,7 @@ it times out after creating), or act and then hold the answer back.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import re
@@ -19,10 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from tests.fakes import FakeServer, Reply, Seen, json_reply
 
 INSTALLATION = 4242
 TOKEN = "ghs_installation_token"
+
+
+@functools.cache
+def app_private_key() -> str:
+    """A GitHub App's private key (PEM), as GitHub gives one: a fresh RSA key, made once."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 @dataclass

@@ -16,6 +16,6 @@ os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
 if "CITRIAGE_DATA_DIR" not in os.environ:
     os.environ["CITRIAGE_DATA_DIR"] = tempfile.mkdtemp(prefix="citriage-test-")
 
-from citriage.settings import *  # noqa: E402,F403
+from citriage.settings import *  # noqa: F403
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "citriage.settings"

@@ -141,24 +141,34 @@ def _requeue_own(worker_id: str) -> int:
     )
 
 
-def _run_through_outages(worker: Worker, worker_id: str) -> None:
-    """Run the worker; when the database goes away, wait and carry on (never exit)."""
+def _through_outages(action: Callable[[], object], running: Callable[[], bool]) -> None:
+    """Do `action` until it ends without the database failing under it: on a failure, log
+    it, wait (1 s, doubling up to MAX_OUTAGE_WAIT), reconnect, and do it again."""
     wait = 1.0
-    while worker.running:
+    while running():
         try:
-            worker.run()
+            action()
             return
         except DatabaseError as exc:
             logger.error("the database is not reachable (%s); trying again in %.0fs", exc, wait)
             connections.close_all()
             time.sleep(wait)
             wait = min(MAX_OUTAGE_WAIT, wait * 2)
-            try:
-                if _requeue_own(worker_id):
-                    logger.warning("requeued the task that was running during the outage")
-                wait = 1.0
-            except DatabaseError:
-                connections.close_all()
+
+
+def _run_through_outages(worker: Worker, worker_id: str) -> None:
+    """Run the worker; when the database goes away, wait and carry on (never exit). The
+    task it was running then is not finished: it goes back in the queue."""
+    first = True
+
+    def run() -> None:
+        nonlocal first
+        if not first and _requeue_own(worker_id):
+            logger.warning("requeued the task that was running during the outage")
+        first = False
+        worker.run()
+
+    _through_outages(run, lambda: worker.running)
 
 
 def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False) -> None:
@@ -203,13 +213,4 @@ def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False)
 
 def _wait_for_database(heartbeat: _Heartbeat) -> None:
     """A worker started while the database is away waits for it."""
-    wait = 1.0
-    while True:
-        try:
-            heartbeat.beat()
-            return
-        except DatabaseError as exc:
-            logger.error("the database is not reachable (%s); trying again in %.0fs", exc, wait)
-            connections.close_all()
-            time.sleep(wait)
-            wait = min(MAX_OUTAGE_WAIT, wait * 2)
+    _through_outages(heartbeat.beat, lambda: True)

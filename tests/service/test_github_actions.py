@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -37,6 +35,7 @@ from citriage.patterns import library
 from citriage.patterns.models import Match
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
 from tests import factories
+from tests.fake_github import app_private_key
 from tests.fakes import FakeServer, Reply, Seen, json_reply, sign
 from tests.gha_corpus import load, run_view_log
 
@@ -72,10 +71,7 @@ def github(corpus: Path) -> Iterator[FakeServer]:
 
 @pytest.fixture
 def configured(github: FakeServer, log_store: Path, tmp_path: Path) -> Iterator[None]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = app_private_key()
     with override_settings(
         GITHUB_WEBHOOK_SECRET=SECRET,
         GITHUB_APP_ID="123",
