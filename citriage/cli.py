@@ -283,10 +283,14 @@ def demo(
 
 
 def _scan_now(console: Console) -> None:
+    """Scan what is not scanned, and recompute the verdicts that changed, here and now."""
     from citriage.patterns import scanning
+    from citriage.triage import summary
 
     done = scanning.scan_backlog(time_budget=float("inf"))
     console.print(f"scanned {done} logs")
+    commits = summary.summarize_stale()
+    console.print(f"verdicts recomputed on {commits} commits")
 
 
 @app.command()

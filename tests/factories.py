@@ -63,17 +63,8 @@ def failed_log(attempt: JobAttempt, text: str | bytes) -> StoredLog:
 def settle(*, report: bool = False) -> int:
     """Run, here and now, the summaries the changes so far made owed (what a worker would
     do once they are due; with `report`, cool-offs are taken as over). How many ran."""
-    done = 0
-    for _ in range(100):
-        due = PendingSummary.objects.filter(next_at__isnull=False)
-        if not report:
-            due = due.filter(refresh_at__isnull=False)
-        rows = list(due.values_list("repository_id", "sha"))
-        if not rows:
-            return done
-        if report:
-            due.update(report_at=timezone.now())
-        for repository_id, sha in rows:
-            summary.summarize(repository_id, sha)
-            done += 1
-    raise AssertionError("summaries keep making more summaries owed")
+    if report:
+        PendingSummary.objects.exclude(report_at=None).update(
+            report_at=timezone.now(), refresh_at=timezone.now()
+        )
+    return summary.summarize_stale()

@@ -45,6 +45,25 @@ def summarize_commit(repository: Repository, sha: str) -> str:
     return summarize(repository.pk, sha)
 
 
+def summarize_stale(*, rounds: int = 100) -> int:
+    """Recompute, here and now, every commit whose verdicts are stale (what workers do
+    when they are due; a recomputation can make others stale: their turn comes next).
+    Reports whose cool-off is not over wait for it. How many commits were summarized."""
+    done = 0
+    for _ in range(rounds):
+        stale = list(
+            PendingSummary.objects.filter(refresh_at__isnull=False).values_list(
+                "repository_id", "sha"
+            )
+        )
+        if not stale:
+            break
+        for repository_id, sha in stale:
+            summarize(repository_id, sha)
+            done += 1
+    return done
+
+
 def summarize(repository_id: int, sha: str) -> str:
     """Recompute the commit's verdicts and summary; post its report when due."""
     pending = PendingSummary.objects.get(repository_id=repository_id, sha=sha)
