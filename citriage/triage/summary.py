@@ -66,7 +66,9 @@ def summarize_stale(*, rounds: int = 100) -> int:
 
 def summarize(repository_id: int, sha: str) -> str:
     """Recompute the commit's verdicts and summary; post its report when due."""
-    pending = PendingSummary.objects.get(repository_id=repository_id, sha=sha)
+    pending = PendingSummary.objects.filter(repository_id=repository_id, sha=sha).first()
+    if pending is None:  # pruned meanwhile: nothing is owed any more
+        return "nothing owed"
     seen, now = pending.last_event_at, timezone.now()
     repository = Repository.objects.get(pk=repository_id)
     # Logs stored but not yet scanned: scanned now, so that the verdicts see their matches.
@@ -123,9 +125,10 @@ def _close(
         if row.last_event_at == seen:  # no change arrived while this ran
             row.refresh_at, row.report_at = None, report_at
         row.task, row.summarized_at = None, now
-        if outcome == "" and (row.report_at is None or row.report_at <= now):
-            row.report_at, row.reported_at = None, now
-            row.report_attempts, row.report_error = 0, ""
+        if outcome == "":
+            row.reported_at, row.report_attempts, row.report_error = now, 0, ""
+            if row.report_at is not None and row.report_at <= now:
+                row.report_at = None  # (a later one stays: new data arrived meanwhile)
         elif outcome:
             row.report_attempts += 1
             delay = timedelta(seconds=queueing.backoff(row.report_attempts, first=15.0))
