@@ -8,6 +8,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <stddef.h>
 #include <stdint.h>
 #if defined(__unix__) || defined(__APPLE__)
 #define HAVE_PREAD 1
@@ -353,7 +355,468 @@ static PyObject *read_file(PyObject *self, PyObject *args)
         return NULL;
     return result;
 }
+
 #endif
+
+/* ---- The terminal emulator of terminal._Emulator, in C ----
+ *
+ * The same screen model: lines of UTF-8 text whose columns are characters, the
+ * cursor's line and WINDOW lines above it (a ring), line feed implying carriage
+ * return, cursor moves bounded as in Python. Input is valid UTF-8 (the caller
+ * replaces bad bytes first). feed() returns the lines that left the window,
+ * right-trimmed, each with its newline; finish() the rest.
+ */
+#define WINDOW 500
+#define RING (WINDOW + 1)
+#define COLUMN_LIMIT (16 * 1024)
+#define NUMBER_LIMIT 999999999
+
+typedef struct {
+    char *text;
+    Py_ssize_t len, cap; /* bytes */
+    Py_ssize_t cols;     /* characters */
+} Line;
+
+typedef struct {
+    char *text;
+    Py_ssize_t len, cap;
+} Buffer;
+
+typedef struct {
+    PyObject_HEAD
+    Line lines[RING];
+    int first, count; /* ring slot of the window's top line; lines held */
+    Py_ssize_t row, col, saved_row, saved_col;
+    int scrolled;
+    Py_ssize_t lost_moves;
+    Buffer done; /* final lines not yet returned */
+    int busy;
+} Emulator;
+
+static int reserve(char **text, Py_ssize_t *cap, Py_ssize_t need)
+{
+    char *grown;
+    Py_ssize_t size = *cap ? *cap : 64;
+    if (need <= *cap)
+        return 0;
+    while (size < need)
+        size *= 2;
+    grown = realloc(*text, (size_t)size);
+    if (grown == NULL)
+        return -1;
+    *text = grown;
+    *cap = size;
+    return 0;
+}
+
+#define LINE_AT(e, r) (&(e)->lines[((e)->first + (r)) % RING])
+#define IS_LEAD(c) (((c) & 0xC0) != 0x80) /* starts a UTF-8 character */
+
+/* Byte offset of column `col` in the line (col <= line->cols). */
+static Py_ssize_t offset_of(const Line *line, Py_ssize_t col)
+{
+    Py_ssize_t i = 0, seen = 0;
+    if (line->len == line->cols) /* all ASCII */
+        return col;
+    while (i < line->len) {
+        if (IS_LEAD((unsigned char)line->text[i])) {
+            if (seen == col)
+                return i;
+            seen++;
+        }
+        i++;
+    }
+    return line->len;
+}
+
+/* Replace text[from:to) of the line with `n` bytes of `with` (NULL: spaces). */
+static int splice(Line *line, Py_ssize_t from, Py_ssize_t to, const char *with, Py_ssize_t n)
+{
+    Py_ssize_t len = line->len - (to - from) + n;
+    if (reserve(&line->text, &line->cap, len) < 0)
+        return -1;
+    memmove(line->text + from + n, line->text + to, (size_t)(line->len - to));
+    if (with)
+        memcpy(line->text + from, with, (size_t)n);
+    else
+        memset(line->text + from, ' ', (size_t)n);
+    line->len = len;
+    return 0;
+}
+
+/* A final line to `done`, right-trimmed, with its newline. */
+static int emit(Emulator *e, const Line *line)
+{
+    Py_ssize_t n = line->len;
+    while (n > 0 && (line->text[n - 1] == ' ' || line->text[n - 1] == '\t'))
+        n--;
+    if (reserve(&e->done.text, &e->done.cap, e->done.len + n + 1) < 0)
+        return -1;
+    memcpy(e->done.text + e->done.len, line->text, (size_t)n);
+    e->done.len += n;
+    e->done.text[e->done.len++] = '\n';
+    return 0;
+}
+
+static int move_to_row(Emulator *e, Py_ssize_t row)
+{
+    if (row < 0) {
+        e->lost_moves += e->scrolled;
+        row = 0;
+    }
+    while (row >= e->count) {
+        Line *fresh;
+        if (e->count == RING) { /* the top line leaves the window */
+            if (emit(e, LINE_AT(e, 0)) < 0)
+                return -1;
+            e->first = (e->first + 1) % RING;
+            e->count--;
+            row--;
+            e->saved_row--;
+            e->scrolled = 1;
+        }
+        fresh = LINE_AT(e, e->count);
+        fresh->len = fresh->cols = 0;
+        e->count++;
+    }
+    e->row = row;
+    return 0;
+}
+
+/* Write `n` bytes (`cols` characters) of text at the cursor. */
+static int write_text(Emulator *e, const char *text, Py_ssize_t n, Py_ssize_t cols)
+{
+    Line *line = LINE_AT(e, e->row);
+    Py_ssize_t from, to;
+    if (line->cols < e->col) { /* pad to the cursor */
+        if (splice(line, line->len, line->len, NULL, e->col - line->cols) < 0)
+            return -1;
+        line->cols = e->col;
+    }
+    if (line->cols == e->col) { /* the usual case: at the end of the line */
+        from = to = line->len;
+    } else {
+        from = offset_of(line, e->col);
+        to = e->col + cols >= line->cols ? line->len : offset_of(line, e->col + cols);
+    }
+    if (splice(line, from, to, text, n) < 0)
+        return -1;
+    if (e->col + cols > line->cols)
+        line->cols = e->col + cols;
+    e->col += cols;
+    return 0;
+}
+
+/* The line cut at the cursor (erase to its end). */
+static void cut_at_cursor(Emulator *e)
+{
+    Line *line = LINE_AT(e, e->row);
+    if (e->col < line->cols) {
+        line->len = offset_of(line, e->col);
+        line->cols = e->col;
+    }
+}
+
+static Py_ssize_t clamp(Py_ssize_t value, Py_ssize_t limit) { return value < limit ? value : limit; }
+
+static int restore(Emulator *e)
+{
+    e->col = e->saved_col;
+    return move_to_row(e, e->saved_row);
+}
+
+/* A CSI sequence: parameters p[0..n), final byte `final`. */
+static int csi(Emulator *e, const unsigned char *p, Py_ssize_t n, unsigned char final)
+{
+    Py_ssize_t numbers[2] = {0, 0}, i = 0, count;
+    int which = 0, digits_only = 1, any = 0;
+    if (final == 's') {
+        e->saved_row = e->row;
+        e->saved_col = e->col;
+        return 0;
+    }
+    if (final == 'u')
+        return restore(e);
+    if (!IN(final, 'A', 'K') && final != 'f') /* moves and erases; colours and the rest do nothing */
+        return 0;
+    while (i < n && p[i] == '?')
+        i++;
+    /* The first two ';'-separated parameters; a part that is not all digits is 0. */
+    for (; i <= n && which < 2; i++) {
+        if (i == n || p[i] == ';') {
+            if (!digits_only || !any)
+                numbers[which] = 0;
+            which++;
+            digits_only = 1;
+            any = 0;
+        } else if (DIGIT(p[i])) {
+            any = 1;
+            numbers[which] = clamp(numbers[which] * 10 + (p[i] - '0'), NUMBER_LIMIT);
+        } else {
+            digits_only = 0;
+        }
+    }
+    count = which; /* parameters read (the Python side splits them all; only two matter) */
+    Py_ssize_t step = numbers[0] > 1 ? numbers[0] : 1;
+    switch (final) {
+    case 'A':
+        return move_to_row(e, e->row - step);
+    case 'B':
+        return move_to_row(e, e->row + clamp(step, WINDOW));
+    case 'C':
+        if (e->col < COLUMN_LIMIT)
+            e->col = clamp(e->col + step, COLUMN_LIMIT);
+        return 0;
+    case 'D':
+        e->col = e->col > step ? e->col - step : 0;
+        return 0;
+    case 'E':
+        e->col = 0;
+        return move_to_row(e, e->row + clamp(step, WINDOW));
+    case 'F':
+        e->col = 0;
+        return move_to_row(e, e->row - step);
+    case 'G':
+        e->col = clamp(step, COLUMN_LIMIT) - 1;
+        return 0;
+    case 'H':
+    case 'f':
+        e->col = clamp(count > 1 && numbers[1] > 1 ? numbers[1] : 1, COLUMN_LIMIT) - 1;
+        return 0;
+    case 'K': {
+        Line *line = LINE_AT(e, e->row);
+        if (numbers[0] == 0) {
+            cut_at_cursor(e);
+        } else if (numbers[0] == 1) { /* from the start of the line through the cursor */
+            Py_ssize_t keep = e->col + 1 < line->cols ? offset_of(line, e->col + 1) : line->len;
+            Py_ssize_t kept_cols = e->col + 1 < line->cols ? line->cols - (e->col + 1) : 0;
+            if (splice(line, 0, keep, NULL, e->col + 1) < 0)
+                return -1;
+            line->cols = e->col + 1 + kept_cols;
+        } else {
+            line->len = line->cols = 0;
+        }
+        return 0;
+    }
+    case 'J':
+        if (numbers[0] == 0) {
+            cut_at_cursor(e);
+            e->count = (int)e->row + 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Skip the escape sequence at s[i] == ESC, acting on the ones that move the cursor;
+ * the alternatives and their order are those of terminal._EMULATOR_TOKEN. */
+static Py_ssize_t escape(Emulator *e, const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int *failed)
+{
+    Py_ssize_t j = i + 1, k;
+    unsigned char c;
+    if (j >= n)
+        return j;
+    c = s[j];
+    if (c == '[') {
+        Py_ssize_t params_end;
+        k = j + 1;
+        while (k < n && IN(s[k], 0x30, 0x3F))
+            k++;
+        params_end = k;
+        while (k < n && IN(s[k], 0x20, 0x2F))
+            k++;
+        if (k < n && IN(s[k], 0x40, 0x7E)) {
+            *failed = csi(e, s + j + 1, params_end - (j + 1), s[k]) < 0;
+            return k + 1;
+        }
+        return j + 1; /* no final byte: the two-byte form ESC '[' */
+    }
+    if (c == '7' || c == '8') {
+        if (c == '7') {
+            e->saved_row = e->row;
+            e->saved_col = e->col;
+        } else {
+            *failed = restore(e) < 0;
+        }
+        return j + 1;
+    }
+    if (c == ']' || c == 'P' || c == '_' || c == '^' || c == 'X') {
+        k = j + 1;
+        while (k < n && s[k] != 0x07 && s[k] != 0x1b)
+            k++;
+        if (k < n && s[k] == 0x07)
+            return k + 1;
+        if (k + 1 < n && s[k] == 0x1b && s[k + 1] == '\\')
+            return k + 2;
+        return k;
+    }
+    if (IN(c, 0x20, 0x2F)) {
+        k = j;
+        while (k < n && IN(s[k], 0x20, 0x2F))
+            k++;
+        return (k < n && IN(s[k], 0x30, 0x7E)) ? k + 1 : j;
+    }
+    return IN(c, 0x30, 0x7E) ? j + 1 : j;
+}
+
+/* End of the text starting at s[i] (up to a control other than tab); *cols counts its
+ * characters. SSE2 looks at 16 bytes at a time. */
+static Py_ssize_t text_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *cols)
+{
+    Py_ssize_t count = 0;
+#if defined(__SSE2__) && defined(__GNUC__)
+    const __m128i high3 = _mm_set1_epi8((char)0xE0), high2 = _mm_set1_epi8((char)0xC0);
+    const __m128i tab = _mm_set1_epi8('\t'), continuation = _mm_set1_epi8((char)0x80);
+    while (n - i >= 16) {
+        __m128i block = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i control = _mm_cmpeq_epi8(_mm_and_si128(block, high3), _mm_setzero_si128());
+        unsigned stops = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(block, tab), control));
+        unsigned trailing = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(block, high2), continuation));
+        /* (popcount is a library call without -mpopcnt: only where there are non-ASCII bytes) */
+        if (stops) {
+            unsigned at = (unsigned)__builtin_ctz(stops);
+            *cols = count + at - (trailing ? __builtin_popcount(trailing & ((1u << at) - 1)) : 0);
+            return i + at;
+        }
+        count += 16 - (trailing ? __builtin_popcount(trailing) : 0);
+        i += 16;
+    }
+#endif
+    while (i < n && (s[i] >= 0x20 || s[i] == '\t')) {
+        count += IS_LEAD(s[i]);
+        i++;
+    }
+    *cols = count;
+    return i;
+}
+
+static int emulate(Emulator *e, const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0, start, cols;
+    int failed = 0;
+    while (i < n && !failed) {
+        unsigned char c = s[i];
+        if (c >= 0x20 || c == '\t') { /* text: up to the next control other than tab */
+            start = i;
+            i = text_end(s, i, n, &cols);
+            failed = write_text(e, (const char *)s + start, i - start, cols) < 0;
+        } else if (c == '\n') {
+            failed = move_to_row(e, e->row + 1) < 0;
+            e->col = 0;
+            i++;
+        } else if (c == '\r') {
+            e->col = 0;
+            i++;
+        } else if (c == 0x08) {
+            e->col = e->col > 0 ? e->col - 1 : 0;
+            i++;
+        } else if (c == 0x1b) {
+            i = escape(e, s, i, n, &failed);
+        } else { /* other controls show nothing */
+            i++;
+        }
+    }
+    return failed ? -1 : 0;
+}
+
+static PyObject *emulator_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Emulator *e;
+    if (!_PyArg_NoPositional("Emulator", args) || !_PyArg_NoKeywords("Emulator", kwds))
+        return NULL;
+    e = (Emulator *)type->tp_alloc(type, 0); /* zeroed: one empty line follows */
+    if (e != NULL)
+        e->count = 1;
+    return (PyObject *)e;
+}
+
+static void emulator_dealloc(Emulator *e)
+{
+    for (int r = 0; r < RING; r++)
+        free(e->lines[r].text);
+    free(e->done.text);
+    Py_TYPE(e)->tp_free((PyObject *)e);
+}
+
+/* The final lines gathered so far, as bytes (and none kept). */
+static PyObject *take_done(Emulator *e)
+{
+    PyObject *result = PyBytes_FromStringAndSize(e->done.text, e->done.len);
+    e->done.len = 0;
+    if (e->done.cap > 64 * 1024 * 1024) { /* give back what one huge chunk needed */
+        free(e->done.text);
+        e->done.text = NULL;
+        e->done.cap = 0;
+    }
+    return result;
+}
+
+static PyObject *emulator_feed(Emulator *e, PyObject *arg)
+{
+    Py_buffer view;
+    int status;
+    if (e->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Emulator used from two threads at once");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    e->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    status = emulate(e, view.buf, view.len);
+    Py_END_ALLOW_THREADS
+    e->busy = 0;
+    PyBuffer_Release(&view);
+    if (status < 0)
+        return PyErr_NoMemory();
+    return take_done(e);
+}
+
+static PyObject *emulator_finish(Emulator *e, PyObject *unused)
+{
+    int last = e->count - 1;
+    if (e->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Emulator used from two threads at once");
+        return NULL;
+    }
+    /* A final empty line is the one the last newline opened; nothing was written there. */
+    if (LINE_AT(e, last)->len == 0)
+        last--;
+    for (int r = 0; r <= last; r++) {
+        if (emit(e, LINE_AT(e, r)) < 0)
+            return PyErr_NoMemory();
+    }
+    e->first = 0;
+    e->count = 1;
+    e->lines[0].len = e->lines[0].cols = 0;
+    e->row = e->col = e->saved_row = e->saved_col = 0;
+    return take_done(e);
+}
+
+static PyMethodDef emulator_methods[] = {
+    {"feed", (PyCFunction)emulator_feed, METH_O,
+     "Emulate a chunk of valid UTF-8; the lines that became final, each with a newline."},
+    {"finish", (PyCFunction)emulator_finish, METH_NOARGS,
+     "The lines still held, as final; the emulator starts over."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef emulator_members[] = {
+    {"lost_moves", T_PYSSIZET, offsetof(Emulator, lost_moves), READONLY,
+     "Cursor moves that aimed above the window (they stopped at its top)."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject EmulatorType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "citriage.scanner._cstrip.Emulator",
+    .tp_basicsize = sizeof(Emulator),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The terminal emulator of terminal._Emulator, in C.",
+    .tp_new = emulator_new,
+    .tp_dealloc = (destructor)emulator_dealloc,
+    .tp_methods = emulator_methods,
+    .tp_members = emulator_members,
+};
 
 static PyMethodDef methods[] = {
     {"count_newlines", count_newlines, METH_VARARGS, "Newlines in data[start:end]."},
@@ -375,4 +838,19 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cstrip", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__cstrip(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__cstrip(void)
+{
+    PyObject *m;
+    if (PyType_Ready(&EmulatorType) < 0)
+        return NULL;
+    m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&EmulatorType);
+    if (PyModule_AddObject(m, "Emulator", (PyObject *)&EmulatorType) < 0) {
+        Py_DECREF(&EmulatorType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from citriage.scanner import terminal
 from citriage.scanner.terminal import MAX_LINE_BYTES, Stripper, strip_text
 
 RENDER_WRAP = 32000  # terminal-to-html wraps lines at this many columns
@@ -39,7 +40,17 @@ def terminal_cases(corpus: Path) -> list[Path]:
     return sorted((corpus / "logs" / "terminal").glob("*.raw"))
 
 
-def test_every_terminal_capture_renders_like_terminal_to_html(corpus: Path) -> None:
+@pytest.fixture(params=["c", "python"])
+def emulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the C helpers (where built) and with the Python fallback."""
+    if request.param == "python":
+        monkeypatch.setattr(terminal, "_cstrip", None)
+    elif terminal._cstrip is None:
+        pytest.skip("the C helper is not built")
+    return str(request.param)
+
+
+def test_every_terminal_capture_renders_like_terminal_to_html(corpus: Path, emulator: str) -> None:
     cases = terminal_cases(corpus)
     assert len(cases) >= 9
     for raw in cases:
@@ -78,7 +89,7 @@ def test_every_terminal_capture_renders_like_terminal_to_html(corpus: Path) -> N
         (b"bad \xff\xfe utf8", "bad \ufffd\ufffd utf8"),
     ],
 )
-def test_stripping(raw: bytes, shown: str) -> None:
+def test_stripping(raw: bytes, shown: str, emulator: str) -> None:
     assert strip_text(raw) == shown
 
 
