@@ -20,6 +20,9 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define IN(c, lo, hi) ((c) >= (lo) && (c) <= (hi))
 #define DIGIT(c) IN(c, '0', '9')
@@ -304,6 +307,33 @@ static PyObject *count_newlines(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(total);
 }
 
+/* line_starts(data): the offset of the start of every line of text whose lines all end
+ * with a newline, as native 64-bit integers (8 bytes a line, not a Python int each). */
+static PyObject *line_starts(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    PyObject *result;
+    const char *s, *newline;
+    long long *starts;
+    Py_ssize_t lines, i = 0, k = 0;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    s = view.buf;
+    lines = newlines_in(view.buf, view.len);
+    result = PyBytes_FromStringAndSize(NULL, lines * (Py_ssize_t)sizeof(long long));
+    if (result == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    starts = (long long *)PyBytes_AS_STRING(result);
+    while (k < lines && (newline = memchr(s + i, '\n', (size_t)(view.len - i))) != NULL) {
+        starts[k++] = i;
+        i = newline - s + 1;
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
 #ifdef HAVE_PREAD
 /* read_file(fd, offset, size): up to `size` bytes of the file from `offset`, as bytes.
  *
@@ -356,7 +386,53 @@ static PyObject *read_file(PyObject *self, PyObject *args)
     return result;
 }
 
+/* count_file_newlines(fd, offset, size): newlines in that part of a file, read with pread
+ * through a small buffer (the part is not kept; a file that shrank counts what is left). */
+static PyObject *count_file_newlines(PyObject *self, PyObject *args)
+{
+    int fd;
+    long long offset;
+    Py_ssize_t size, total = 0, r = 0;
+    const Py_ssize_t buffer_size = 1024 * 1024;
+    char *buffer;
+    if (!PyArg_ParseTuple(args, "iLn", &fd, &offset, &size))
+        return NULL;
+    if (size < 0 || offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "offset and size must not be negative");
+        return NULL;
+    }
+    buffer = malloc((size_t)buffer_size);
+    if (buffer == NULL)
+        return PyErr_NoMemory();
+    Py_BEGIN_ALLOW_THREADS
+    while (size > 0) {
+        r = pread(fd, buffer, (size_t)(size < buffer_size ? size : buffer_size), (off_t)offset);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        total += newlines_in((const unsigned char *)buffer, r);
+        offset += r;
+        size -= r;
+    }
+    Py_END_ALLOW_THREADS
+    free(buffer);
+    if (r < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromSsize_t(total);
+}
 #endif
+
+/* Give the heap's free pages back to the system. Blocks of a few MB that were freed
+ * in the middle of the heap stay resident otherwise (glibc), while the text they held
+ * is being copied into one buffer. */
+static PyObject *release_free_memory(PyObject *self, PyObject *unused)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    Py_RETURN_NONE;
+}
 
 /* ---- The terminal emulator of terminal._Emulator, in C ----
  *
@@ -820,9 +896,15 @@ static PyTypeObject EmulatorType = {
 
 static PyMethodDef methods[] = {
     {"count_newlines", count_newlines, METH_VARARGS, "Newlines in data[start:end]."},
+    {"line_starts", line_starts, METH_O,
+     "Offsets of the starts of the lines (all ending with a newline), as 64-bit integers."},
+    {"release_free_memory", release_free_memory, METH_NOARGS,
+     "Give the heap's free pages back to the system (glibc's malloc_trim)."},
 #ifdef HAVE_PREAD
     {"read_file", read_file, METH_VARARGS,
      "Up to size bytes of a file from offset (pread; huge pages asked for)."},
+    {"count_file_newlines", count_file_newlines, METH_VARARGS,
+     "Newlines in size bytes of a file from offset (pread through a small buffer)."},
 #endif
     {"strip_escapes", strip_escapes, METH_O,
      "Remove the escape sequences that do not move the cursor (as _SIMPLE_ESCAPE.sub)."},

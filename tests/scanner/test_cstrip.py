@@ -154,3 +154,15 @@ def test_file_read_from_an_offset(tmp_path: Path) -> None:
         closed = source.fileno()
     with pytest.raises(OSError, match="Bad file descriptor"):
         _cstrip.read_file(closed, 0, 10)
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"", b"x", b"abcdefghijklmnop" * 3, "é".encode()]), max_size=300))
+def test_line_starts_as_the_python_offsets(lines: list[bytes]) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+    expected = [0]
+    for line in lines[:-1]:
+        expected.append(expected[-1] + len(line) + 1)
+    got = memoryview(_cstrip.line_starts(data)).cast("q").tolist()
+    assert got == (expected if lines else [])
