@@ -95,6 +95,13 @@ def scan(
         bool, typer.Option("--json", help="One JSON object per input file, one per line.")
     ] = False,
     engine: Annotated[str, typer.Option(help="auto, hyperscan or re.")] = "auto",
+    failure_lines: Annotated[
+        bool,
+        typer.Option(
+            "--failure-lines/--no-failure-lines",
+            help="With --json, also find the lines most likely to explain the failure.",
+        ),
+    ] = True,
 ) -> None:
     """Scan logs against a pattern library and show the matches and the best one."""
     if engine not in ("auto", "hyperscan", "re"):
@@ -122,9 +129,10 @@ def scan(
                 "file": name,
                 "lines": log.line_count,
                 "truncated": log.truncated,
+                "warnings": log.warnings,
                 "matches": [_match_json(m) for m in matches],
                 "best": _match_json(best) if best else None,
-                **_failure_lines_json(log),
+                **(_failure_lines_json(log) if failure_lines else {}),
             }
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:

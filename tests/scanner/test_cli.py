@@ -71,11 +71,31 @@ def test_json_output_one_object_per_file(logs: dict[str, Path], corpus: Path) ->
         "file": str(logs["clean"]),
         "lines": 1,
         "truncated": False,
+        "warnings": [],
         "matches": [],
         "best": None,
         "failure_lines": [],
         "signature": None,
     }
+
+
+def test_failure_lines_can_be_left_out(logs: dict[str, Path]) -> None:
+    full = json.loads(run("scan", "--json", str(logs["plain"])).stdout)
+    bare = json.loads(run("scan", "--json", "--no-failure-lines", str(logs["plain"])).stdout)
+    assert full["failure_lines"] and "signature" in full
+    assert "failure_lines" not in bare and "signature" not in bare
+    assert bare["matches"] == full["matches"] and bare["best"] == full["best"]
+
+
+def test_work_cut_short_is_said_in_the_json(tmp_path: Path) -> None:
+    # The cursor goes back further than the emulator keeps lines: the output says so.
+    log = tmp_path / "progress.log"
+    log.write_bytes(b"".join(b"step %d\n" % i for i in range(700)) + b"\x1b[650Adone\n")
+    record = json.loads(run("scan", "--json", str(log)).stdout)
+    assert record["warnings"] == [
+        "1 cursor move(s) went above the 500 lines kept for rewriting; "
+        "they rewrote the oldest kept line"
+    ]
 
 
 def test_default_library_and_stdin(logs: dict[str, Path]) -> None:
