@@ -25,6 +25,32 @@
 #endif
 
 #define IN(c, lo, hi) ((c) >= (lo) && (c) <= (hi))
+
+/* Ask for transparent huge pages on a large fresh buffer: at this size page faults cost
+ * more than the copy, and a huge page is one fault per 2 MB. Only buffers this large are
+ * sure to be a mapping of their own (glibc's largest mmap threshold is 32 MB), so the
+ * advice goes away with them. */
+static void ask_huge_pages(char *buffer, Py_ssize_t size)
+{
+#ifdef MADV_HUGEPAGE
+    if (size >= 32 * 1024 * 1024) {
+        const uintptr_t huge = 2 * 1024 * 1024;
+        uintptr_t from = ((uintptr_t)buffer + huge - 1) & ~(huge - 1);
+        uintptr_t to = ((uintptr_t)buffer + size) & ~(huge - 1);
+        if (to > from)
+            madvise((void *)from, to - from, MADV_HUGEPAGE); /* advice only: failure is fine */
+    }
+#endif
+}
+
+/* Give the heap's free pages back to the system (glibc keeps blocks of a few MB freed
+ * in the middle of the heap resident otherwise). */
+static void release_free_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
 #define DIGIT(c) IN(c, '0', '9')
 
 /* End of the escape sequence starting at s[i] == ESC, or -1 when none matches.
@@ -199,6 +225,36 @@ static Py_ssize_t crlf_filter(const unsigned char *s, Py_ssize_t n, unsigned cha
     return o;
 }
 
+/* has_cursor_escape(data): whether terminal._CURSOR_ESCAPE matches somewhere in data, i.e.
+ * ESC 7, ESC 8, or a CSI sequence whose final byte moves the cursor, erases or saves. */
+static PyObject *has_cursor_escape(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    const unsigned char *s, *esc;
+    Py_ssize_t n, i = 0, k;
+    int found = 0;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    s = view.buf;
+    n = view.len;
+    while (!found && i < n && (esc = memchr(s + i, 0x1b, (size_t)(n - i))) != NULL) {
+        i = esc - s + 1;
+        if (i < n && (s[i] == '7' || s[i] == '8')) {
+            found = 1;
+        } else if (i < n && s[i] == '[') {
+            k = i + 1;
+            while (k < n && IN(s[k], 0x30, 0x3F))
+                k++;
+            while (k < n && IN(s[k], 0x20, 0x2F))
+                k++;
+            found = k < n && (IN(s[k], 'A', 'H') || s[k] == 'J' || s[k] == 'K' || s[k] == 'f' ||
+                              s[k] == 's' || s[k] == 'u');
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(found);
+}
+
 static PyObject *strip_escapes(PyObject *self, PyObject *arg) { return apply(arg, escapes_filter, 0); }
 static PyObject *strip_timestamps(PyObject *self, PyObject *arg) { return apply(arg, timestamps_filter, 0); }
 static PyObject *strip_trailing_blanks(PyObject *self, PyObject *arg) { return apply(arg, trailing_blanks_filter, 0); }
@@ -335,10 +391,8 @@ static PyObject *line_starts(PyObject *self, PyObject *arg)
 }
 
 #ifdef HAVE_PREAD
-/* read_file(fd, offset, size): up to `size` bytes of the file from `offset`, as bytes.
- *
- * A large read into fresh memory costs more in page faults than in copying; asking
- * for transparent huge pages on the buffer makes that one fault per 2 MB. */
+/* read_file(fd, offset, size): up to `size` bytes of the file from `offset`, as bytes
+ * (in huge pages where the buffer is large). */
 static PyObject *read_file(PyObject *self, PyObject *args)
 {
     int fd;
@@ -357,17 +411,7 @@ static PyObject *read_file(PyObject *self, PyObject *args)
         return NULL;
     buffer = PyBytes_AS_STRING(result);
     Py_BEGIN_ALLOW_THREADS
-#ifdef MADV_HUGEPAGE
-    /* Only buffers this large are sure to be a mapping of their own (glibc's largest
-     * mmap threshold is 32 MB), so the advice goes away with them. */
-    if (size >= 32 * 1024 * 1024) {
-        const uintptr_t huge = 2 * 1024 * 1024;
-        uintptr_t from = ((uintptr_t)buffer + huge - 1) & ~(huge - 1);
-        uintptr_t to = ((uintptr_t)buffer + size) & ~(huge - 1);
-        if (to > from)
-            madvise((void *)from, to - from, MADV_HUGEPAGE); /* advice only: failure is fine */
-    }
-#endif
+    ask_huge_pages(buffer, size);
     while (got < size) {
         r = pread(fd, buffer + got, (size_t)(size - got), (off_t)(offset + got));
         if (r < 0 && errno == EINTR)
@@ -423,15 +467,50 @@ static PyObject *count_file_newlines(PyObject *self, PyObject *args)
 }
 #endif
 
-/* Give the heap's free pages back to the system. Blocks of a few MB that were freed
- * in the middle of the heap stay resident otherwise (glibc), while the text they held
- * is being copied into one buffer. */
-static PyObject *release_free_memory(PyObject *self, PyObject *unused)
+/* join_chunks(pieces): b"".join(pieces) for a list of bytes, emptying the list as it
+ * goes: each piece is freed once copied, so the peak is the result and little more
+ * (glibc is asked to return the freed pages meanwhile). */
+static PyObject *join_chunks(PyObject *self, PyObject *pieces)
 {
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    Py_RETURN_NONE;
+    Py_ssize_t n, total = 0, done = 0, since_release = 0;
+    PyObject *result;
+    char *out;
+    if (!PyList_Check(pieces)) {
+        PyErr_SetString(PyExc_TypeError, "join_chunks takes a list of bytes");
+        return NULL;
+    }
+    n = PyList_GET_SIZE(pieces);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyBytes_Check(PyList_GET_ITEM(pieces, i))) {
+            PyErr_SetString(PyExc_TypeError, "join_chunks takes a list of bytes");
+            return NULL;
+        }
+        total += PyBytes_GET_SIZE(PyList_GET_ITEM(pieces, i));
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL)
+        return NULL;
+    out = PyBytes_AS_STRING(result);
+    ask_huge_pages(out, total);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *piece = PyList_GET_ITEM(pieces, i);
+        Py_ssize_t size = PyBytes_GET_SIZE(piece);
+        memcpy(out + done, PyBytes_AS_STRING(piece), (size_t)size);
+        done += size;
+        since_release += size;
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(pieces, i, Py_None); /* the piece goes */
+        Py_DECREF(piece);
+        if (since_release >= 32 * 1024 * 1024) {
+            release_free_memory();
+            since_release = 0;
+        }
+    }
+    if (PyList_SetSlice(pieces, 0, n, NULL) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
 }
 
 /* ---- The terminal emulator of terminal._Emulator, in C ----
@@ -518,6 +597,15 @@ static int splice(Line *line, Py_ssize_t from, Py_ssize_t to, const char *with, 
         memset(line->text + from, ' ', (size_t)n);
     line->len = len;
     return 0;
+}
+
+static int is_blank(const Line *line)
+{
+    for (Py_ssize_t i = 0; i < line->len; i++) {
+        if (line->text[i] != ' ' && line->text[i] != '\t')
+            return 0;
+    }
+    return 1;
 }
 
 /* A final line to `done`, right-trimmed, with its newline. */
@@ -855,8 +943,8 @@ static PyObject *emulator_finish(Emulator *e, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "Emulator used from two threads at once");
         return NULL;
     }
-    /* A final empty line is the one the last newline opened; nothing was written there. */
-    if (LINE_AT(e, last)->len == 0)
+    /* A final blank line is the one the last newline opened (or blanks written there). */
+    if (is_blank(LINE_AT(e, last)))
         last--;
     for (int r = 0; r <= last; r++) {
         if (emit(e, LINE_AT(e, r)) < 0)
@@ -898,14 +986,16 @@ static PyMethodDef methods[] = {
     {"count_newlines", count_newlines, METH_VARARGS, "Newlines in data[start:end]."},
     {"line_starts", line_starts, METH_O,
      "Offsets of the starts of the lines (all ending with a newline), as 64-bit integers."},
-    {"release_free_memory", release_free_memory, METH_NOARGS,
-     "Give the heap's free pages back to the system (glibc's malloc_trim)."},
+    {"join_chunks", join_chunks, METH_O,
+     "b''.join(pieces) for a list of bytes, emptying the list as it goes (bounded peak)."},
 #ifdef HAVE_PREAD
     {"read_file", read_file, METH_VARARGS,
      "Up to size bytes of a file from offset (pread; huge pages asked for)."},
     {"count_file_newlines", count_file_newlines, METH_VARARGS,
      "Newlines in size bytes of a file from offset (pread through a small buffer)."},
 #endif
+    {"has_cursor_escape", has_cursor_escape, METH_O,
+     "Whether an escape that moves the cursor, erases or saves/restores it is there."},
     {"strip_escapes", strip_escapes, METH_O,
      "Remove the escape sequences that do not move the cursor (as _SIMPLE_ESCAPE.sub)."},
     {"strip_timestamps", strip_timestamps, METH_O,

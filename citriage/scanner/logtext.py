@@ -304,33 +304,33 @@ def _lines(blocks: Iterator[bytes], cut: list[int]) -> Iterator[bytes]:
     """Re-block a byte stream so every piece ends at a newline.
 
     A line longer than RAW_LINE_MAX keeps its head; the rest up to the next
-    newline is dropped (counted in `cut`).
+    newline is dropped (counted in `cut`). A block is copied once at most: the
+    line it finishes goes out as a piece of its own.
     """
     carry = b""
     skipping = False
     for block in blocks:
+        start = 0
         if skipping:
-            newline = block.find(b"\n")
-            if newline < 0:
+            start = block.find(b"\n") + 1
+            if not start:
                 continue
-            block = block[newline + 1 :]
             skipping = False
-        data = carry + block if carry else block
-        if data.endswith(b"\n"):
-            yield data
-            carry = b""
-            continue
-        newline = data.rfind(b"\n")
-        if newline < 0:
-            if len(data) > RAW_LINE_MAX:
-                yield data[:RAW_LINE_MAX] + b"\n"
+        last = block.rfind(b"\n", start) + 1
+        if not last:
+            carry += block[start:] if start else block
+            if len(carry) > RAW_LINE_MAX:
+                yield carry[:RAW_LINE_MAX] + b"\n"
                 cut[0] += 1
                 carry, skipping = b"", True
-            else:
-                carry = data
             continue
-        yield data[: newline + 1]
-        carry = data[newline + 1 :]
+        if carry:
+            first = block.find(b"\n", start) + 1
+            yield carry + block[start:first]
+            carry, start = b"", first
+        if start < last:
+            yield block if start == 0 and last == len(block) else block[start:last]
+        carry = block[last:]
     if carry:
         yield carry + b"\n"  # the text's lines all end with a newline, the last one too
 
@@ -370,18 +370,14 @@ class _Tail:
             self.dropped_lines += first.count(b"\n", 0, newline + 1)
 
     def join(self) -> bytes:
-        """The text kept, taking it out of the tail (peak memory: the text and one chunk)."""
+        """The text kept, taken out of the tail (peak memory: the text and one chunk)."""
         if len(self.chunks) == 1:
             return self.chunks.pop()
-        joined = io.BytesIO()  # grows in place; getvalue() hands over its buffer uncopied
-        release = getattr(_cstrip, "release_free_memory", None)
-        since_release = 0
-        while self.chunks:
-            since_release += joined.write(self.chunks.popleft())
-            if release is not None and since_release >= 32 * 1024 * 1024:
-                release()  # the chunks copied so far are freed, but glibc may keep their pages
-                since_release = 0
-        return joined.getvalue()
+        pieces = list(self.chunks)
+        self.chunks.clear()
+        if _cstrip is not None:
+            return _cstrip.join_chunks(pieces)  # frees each piece once copied
+        return b"".join(pieces)
 
 
 def read_log(
@@ -637,8 +633,14 @@ def _count_raw_newlines(stream: IO[bytes], offset: int, size: int) -> int:
 
 
 def _slices(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), READ_SIZE):
-        yield data[start : start + READ_SIZE]
+    """`data` in pieces of about READ_SIZE, each cut after a newline where there is one."""
+    start = 0
+    while start < len(data):
+        stop = data.rfind(b"\n", start, start + READ_SIZE) + 1
+        if stop <= start:  # a line longer than a piece
+            stop = start + READ_SIZE
+        yield data[start:stop]
+        start = stop
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 # C0 controls other than tab and newline; ESC included (left over from broken sequences).
 _C0_DELETE = bytes(b for b in range(0x20) if b not in (0x09, 0x0A))
+_C0_DELETE_BUT_CR = _C0_DELETE.replace(b"\r", b"")
 
 # Escape sequences that never move the cursor: SGR and other non-moving CSI,
 # OSC (hyperlinks, titles; BEL or ST terminated), APC/DCS/PM/SOS (Buildkite's
@@ -37,6 +38,13 @@ def strip_simple_escapes(chunk: bytes) -> bytes:
     if _cstrip is not None:
         return _cstrip.strip_escapes(chunk)
     return _SIMPLE_ESCAPE.sub(b"", chunk)
+
+
+def has_cursor_escape(chunk: bytes) -> bool:
+    """Whether `chunk` holds an escape that moves the cursor, erases or saves/restores."""
+    if _cstrip is not None:
+        return _cstrip.has_cursor_escape(chunk)  # one look at each ESC (the regex: several)
+    return _CURSOR_ESCAPE.search(chunk) is not None
 
 
 def strip_timestamps(chunk: bytes) -> bytes:
@@ -77,8 +85,9 @@ def is_utf8(chunk: bytes) -> bool:
     return True
 
 
-# Escapes that need the emulator: cursor movement, erasing, save/restore (and backspace).
-_CURSOR_ESCAPE = re.compile(rb"\x1b(?:\[[0-9;?]*[ABCDEFGHJKfsu]|[78])")
+# Escapes that need the emulator: cursor movement, erasing, save/restore (and backspace);
+# every CSI sequence the emulator acts on (see _EMULATOR_TOKEN and _Emulator._csi).
+_CURSOR_ESCAPE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[A-HJKfsu]|[78])")
 
 _EMULATOR_TOKEN = re.compile(
     r"(?P<text>[^\x00-\x08\x0a-\x1f]+)"
@@ -159,12 +168,15 @@ def needs(chunk: bytes) -> set[int]:
 
 
 def _overlay_carriage_returns(line: bytes) -> bytes:
-    """`abc\\rxy` shows `xyc`: every segment after a CR overwrites from column 0."""
-    segments = line.split(b"\r")
+    """`abc\\rxy` shows `xyc`: every segment after a CR overwrites from column 0.
+
+    Columns are characters (`line` is valid UTF-8); other controls take none, as in
+    the emulator."""
+    segments = line.translate(None, _C0_DELETE_BUT_CR).decode("utf-8").split("\r")
     shown = segments[0]
     for segment in segments[1:]:
         shown = segment + shown[len(segment) :]
-    return shown
+    return shown.encode("utf-8")
 
 
 def _overlay_lines_with_cr(chunk: bytes) -> bytes:
@@ -247,8 +259,8 @@ class _Emulator:
         self._done, self.lines = [], [""]
         self.row = self.col = 0
         self.saved = (0, 0)
-        # A final empty line is the one the last newline opened; nothing was written there.
-        if done[-1] == "":
+        # A final blank line is the one the last newline opened (or blanks written there).
+        if not done[-1].rstrip(" \t"):
             done.pop()
         return self._take(done)
 
@@ -372,11 +384,19 @@ class Stripper:
             else:
                 chunk = strip_timestamps(chunk)  # chunks end at a newline: each starts a line
             self.stripped |= len(chunk) != before
+        if not chunk.isascii() and not is_utf8(chunk):
+            # Bad bytes first (columns count characters, and a later fix-up could
+            # otherwise join bytes that escapes or controls stood between).
+            chunk = chunk.decode("utf-8", "replace").encode("utf-8")
         if todo is None:
             todo = needs(chunk)
-        if BACKSPACE in todo or (ESCAPE in todo and _CURSOR_ESCAPE.search(chunk)):
+        if BACKSPACE in todo or (ESCAPE in todo and has_cursor_escape(chunk)):
             return self._emulate(chunk)
-        return self._flush_emulator() + self._fast(chunk, todo)
+        done = self._flush_emulator()
+        if todo and _cstrip is not None and chunk.endswith(b"\n"):
+            # Without cursor moves a fresh emulator gives what _fast does, faster in C.
+            return done + self._emulate_alone(chunk)
+        return done + self._fast(chunk, todo)
 
     def finish(self) -> bytes:
         return self._flush_emulator()
@@ -394,6 +414,7 @@ class Stripper:
 
     def _fast(self, chunk: bytes, todo: set[int]) -> bytes:
         original = len(chunk)
+        ended_line = chunk.endswith(b"\n")
         if ESCAPE in todo:
             chunk = strip_simple_escapes(chunk)
         # A CR right before LF changes nothing (the C0 delete below drops it);
@@ -406,18 +427,21 @@ class Stripper:
             chunk = chunk.translate(None, _C0_DELETE)
         if todo:  # blanks may be left where escapes or controls were removed
             chunk = strip_trailing_blanks(chunk)
+        if chunk and not chunk.endswith(b"\n") and ended_line:
+            chunk += b"\n"  # an escape string ran over the last newline: the line still ends
         self.stripped |= len(chunk) != original
-        if not chunk.isascii() and not is_utf8(chunk):
-            chunk = chunk.decode("utf-8", "replace").encode("utf-8")
         return self._clip_long_lines(chunk)
+
+    def _emulate_alone(self, chunk: bytes) -> bytes:
+        screen = _cstrip.Emulator()
+        done = screen.feed(chunk) + screen.finish()
+        self.stripped |= len(done) != len(chunk)
+        return self._clip_long_lines(done)
 
     def _emulate(self, chunk: bytes) -> bytes:
         self.stripped = True
         if self._emulator is None:
             self._emulator = _cstrip.Emulator() if _cstrip is not None else _Emulator()
-        if not chunk.isascii() and not is_utf8(chunk):
-            # The C emulator counts columns in UTF-8 characters: give it valid UTF-8.
-            chunk = chunk.decode("utf-8", "replace").encode("utf-8")
         return self._clip_long_lines(self._emulator.feed(chunk))
 
     def _flush_emulator(self) -> bytes:

@@ -15,7 +15,7 @@ from tests.conftest import CORPUS
 _cstrip = terminal._cstrip
 
 # Bytes that make up escapes and timestamps, so generated inputs hit every branch.
-ALPHABET = list(b"\x1b\x07\\[]P_^X;?0123456789mABHJK -/:.TZa\n\r\t\x00\x9b\xff")
+ALPHABET = list(b"\x1b\x07\\[]P_^X;?0123456789mABHJKfsu78 -/:.TZa\n\r\t\x00\x9b\xff")
 chunks = st.lists(st.sampled_from(ALPHABET), max_size=80).map(bytes)
 stamped = st.lists(
     st.tuples(st.booleans(), chunks),
@@ -44,6 +44,14 @@ def test_the_c_helper_is_built() -> None:
 @given(chunks)
 def test_escapes_as_the_regex(chunk: bytes) -> None:
     assert _cstrip.strip_escapes(chunk) == terminal._SIMPLE_ESCAPE.sub(b"", chunk)
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=3000, deadline=None)
+@given(chunks)
+def test_cursor_escape_check_as_the_regex(chunk: bytes) -> None:
+    expected = terminal._CURSOR_ESCAPE.search(chunk) is not None
+    assert _cstrip.has_cursor_escape(chunk) is expected
 
 
 @pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")

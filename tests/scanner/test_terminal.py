@@ -86,6 +86,12 @@ def test_every_terminal_capture_renders_like_terminal_to_html(corpus: Path, emul
         (b"one\ntwo\x1b[1A\x1b[2K\runo\n", "uno\ntwo"),
         (b"one\ntwo\x1b[1A\x1b[2Kuno\n", "   uno\ntwo"),
         (b"\xef\xbb\xbfbom", "bom"),
+        ("h\u00e9llo\rab".encode(), "abllo"),  # columns are characters, not bytes
+        (b"a\x01\x02bc\rxyz", "xyz"),  # controls take no column
+        (b"\x01\x1b[31mred", "red"),  # an escape right after another control
+        (b"abcdef\x1b[3D\x1b[1K", "    ef"),  # erase from the start through the cursor
+        (b"a\x1b[" + b"9" * 5000 + b"Cb", "a" + " " * (MAX_LINE_BYTES - 1)),  # cut at 16 KiB
+        (b"title \x1b]0;unterminated\nnext", "title"),
         (b"bad \xff\xfe utf8", "bad \ufffd\ufffd utf8"),
     ],
 )
