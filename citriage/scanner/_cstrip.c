@@ -915,7 +915,26 @@ static PyObject *take_done(Emulator *e)
     return result;
 }
 
-static PyObject *emulator_feed(Emulator *e, PyObject *arg)
+/* Every line still held to `done`, and a fresh screen. */
+static int finish(Emulator *e)
+{
+    int last = e->count - 1;
+    /* A final blank line is the one the last newline opened (or blanks written there). */
+    if (is_blank(LINE_AT(e, last)))
+        last--;
+    for (int r = 0; r <= last; r++) {
+        if (emit(e, LINE_AT(e, r)) < 0)
+            return -1;
+    }
+    e->first = 0;
+    e->count = 1;
+    e->lines[0].len = e->lines[0].cols = 0;
+    e->row = e->col = e->saved_row = e->saved_col = 0;
+    return 0;
+}
+
+/* Emulate a chunk (then finish, when `then_finish`); the final lines as bytes. */
+static PyObject *run(Emulator *e, PyObject *arg, int then_finish)
 {
     Py_buffer view;
     int status;
@@ -923,45 +942,33 @@ static PyObject *emulator_feed(Emulator *e, PyObject *arg)
         PyErr_SetString(PyExc_RuntimeError, "Emulator used from two threads at once");
         return NULL;
     }
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+    if (arg != NULL && PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     e->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    status = emulate(e, view.buf, view.len);
+    status = arg != NULL ? emulate(e, view.buf, view.len) : 0;
+    if (status == 0 && then_finish)
+        status = finish(e);
     Py_END_ALLOW_THREADS
     e->busy = 0;
-    PyBuffer_Release(&view);
+    if (arg != NULL)
+        PyBuffer_Release(&view);
     if (status < 0)
         return PyErr_NoMemory();
     return take_done(e);
 }
 
-static PyObject *emulator_finish(Emulator *e, PyObject *unused)
-{
-    int last = e->count - 1;
-    if (e->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "Emulator used from two threads at once");
-        return NULL;
-    }
-    /* A final blank line is the one the last newline opened (or blanks written there). */
-    if (is_blank(LINE_AT(e, last)))
-        last--;
-    for (int r = 0; r <= last; r++) {
-        if (emit(e, LINE_AT(e, r)) < 0)
-            return PyErr_NoMemory();
-    }
-    e->first = 0;
-    e->count = 1;
-    e->lines[0].len = e->lines[0].cols = 0;
-    e->row = e->col = e->saved_row = e->saved_col = 0;
-    return take_done(e);
-}
+static PyObject *emulator_feed(Emulator *e, PyObject *arg) { return run(e, arg, 0); }
+static PyObject *emulator_finish(Emulator *e, PyObject *unused) { return run(e, NULL, 1); }
+static PyObject *emulator_feed_all(Emulator *e, PyObject *arg) { return run(e, arg, 1); }
 
 static PyMethodDef emulator_methods[] = {
     {"feed", (PyCFunction)emulator_feed, METH_O,
      "Emulate a chunk of valid UTF-8; the lines that became final, each with a newline."},
     {"finish", (PyCFunction)emulator_finish, METH_NOARGS,
      "The lines still held, as final; the emulator starts over."},
+    {"feed_all", (PyCFunction)emulator_feed_all, METH_O,
+     "feed(chunk) + finish() in one go (one copy of the text)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,10 +23,6 @@ from typing import IO
 import ijson
 import zstandard
 
-try:
-    import numpy
-except ImportError:  # pragma: no cover - numpy only makes counting faster
-    numpy = None  # type: ignore[assignment]
 try:  # optional C helpers, built with the package when a compiler is there
     from citriage.scanner import _cstrip
 except ImportError:  # pragma: no cover - depends on the build
@@ -58,7 +54,9 @@ def count_newlines(data: bytes, start: int = 0, end: int | None = None) -> int:
         return data.count(b"\n", start, end)
     if _cstrip is not None:
         return _cstrip.count_newlines(data, start, end)
-    if numpy is None:
+    try:  # imported here: it takes longer to import than most scans (0.1 s)
+        import numpy
+    except ImportError:  # pragma: no cover - numpy only makes counting faster
         return data.count(b"\n", start, end)
     return int(numpy.count_nonzero(numpy.frombuffer(data, numpy.uint8, end - start, start) == 10))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -366,6 +367,7 @@ class Stripper:
     lost_moves: int = 0  # cursor moves that aimed above the emulator's window
     at_log_start: bool = True  # False: the first chunk starts in the middle of a log
     _emulator: _Screen | None = None
+    _alone: Any = None  # the C emulator that strips chunks without cursor moves
 
     def feed(self, chunk: bytes, todo: set[int] | None = None) -> bytes:
         """`todo`: what `needs(chunk)` would say, when the caller knows it already (an
@@ -433,8 +435,9 @@ class Stripper:
         return self._clip_long_lines(chunk)
 
     def _emulate_alone(self, chunk: bytes) -> bytes:
-        screen = _cstrip.Emulator()
-        done = screen.feed(chunk) + screen.finish()
+        if self._alone is None:  # kept: its buffers serve the next chunk too
+            self._alone = _cstrip.Emulator()
+        done = self._alone.feed_all(chunk)
         self.stripped |= len(done) != len(chunk)
         return self._clip_long_lines(done)
 
@@ -453,27 +456,36 @@ class Stripper:
         return self._clip_long_lines(done)
 
     def _clip_long_lines(self, chunk: bytes) -> bytes:
-        if len(chunk) <= MAX_LINE_BYTES or not _has_long_line(chunk):
+        if len(chunk) <= MAX_LINE_BYTES:
             return chunk
-        lines = chunk.split(b"\n")
-        for i, line in enumerate(lines):
-            if len(line) > MAX_LINE_BYTES:
-                lines[i] = _cut_utf8(line, MAX_LINE_BYTES)
-                self.clipped_lines += 1
+        pieces = []
+        done = 0
+        for start, end in _long_lines(chunk):
+            pieces.append(chunk[done:start])
+            pieces.append(_cut_utf8(chunk[start:end], MAX_LINE_BYTES))
+            done = end
+            self.clipped_lines += 1
+        if not pieces:
+            return chunk
         self.stripped = True
-        return b"\n".join(lines)
+        pieces.append(chunk[done:])
+        return b"".join(pieces)
 
 
-def _has_long_line(chunk: bytes) -> bool:
+def _long_lines(chunk: bytes) -> Iterator[tuple[int, int]]:
+    """Where the lines longer than MAX_LINE_BYTES start and end (before their newline)."""
     # Jump a window at a time: rfind finds the last newline of each window,
-    # so a window without one means a line longer than the window.
+    # so a window without one starts a line longer than the window.
     pos, end = 0, len(chunk)
     while end - pos > MAX_LINE_BYTES:
         newline = chunk.rfind(b"\n", pos, pos + MAX_LINE_BYTES + 1)
-        if newline < 0:
-            return True
-        pos = newline + 1
-    return False
+        if newline >= 0:
+            pos = newline + 1
+            continue
+        line_end = chunk.find(b"\n", pos)
+        line_end = end if line_end < 0 else line_end
+        yield pos, line_end
+        pos = line_end + 1
 
 
 def starts_with_gha_timestamp(head: bytes) -> bool:
