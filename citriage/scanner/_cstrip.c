@@ -275,6 +275,14 @@ static PyObject *is_utf8(PyObject *self, PyObject *arg)
         unsigned char c = s[i];
         Py_ssize_t need;
         unsigned char lo = 0x80, hi = 0xBF;
+        uint64_t word;
+        if (n - i >= 8) { /* eight ASCII bytes at a time */
+            memcpy(&word, s + i, 8);
+            if ((word & 0x8080808080808080ULL) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         if (c < 0x80) {
             i++;
             continue;
@@ -391,6 +399,18 @@ static PyObject *line_starts(PyObject *self, PyObject *arg)
 }
 
 #ifdef HAVE_PREAD
+/* The (fd, offset, size) arguments of the file helpers. */
+static int file_range(PyObject *args, int *fd, long long *offset, Py_ssize_t *size)
+{
+    if (!PyArg_ParseTuple(args, "iLn", fd, offset, size))
+        return -1;
+    if (*size < 0 || *offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "offset and size must not be negative");
+        return -1;
+    }
+    return 0;
+}
+
 /* read_file(fd, offset, size): up to `size` bytes of the file from `offset`, as bytes
  * (in huge pages where the buffer is large). */
 static PyObject *read_file(PyObject *self, PyObject *args)
@@ -400,12 +420,8 @@ static PyObject *read_file(PyObject *self, PyObject *args)
     long long offset;
     PyObject *result;
     char *buffer;
-    if (!PyArg_ParseTuple(args, "iLn", &fd, &offset, &size))
+    if (file_range(args, &fd, &offset, &size) < 0)
         return NULL;
-    if (size < 0 || offset < 0) {
-        PyErr_SetString(PyExc_ValueError, "offset and size must not be negative");
-        return NULL;
-    }
     result = PyBytes_FromStringAndSize(NULL, size);
     if (result == NULL)
         return NULL;
@@ -439,12 +455,8 @@ static PyObject *count_file_newlines(PyObject *self, PyObject *args)
     Py_ssize_t size, total = 0, r = 0;
     const Py_ssize_t buffer_size = 1024 * 1024;
     char *buffer;
-    if (!PyArg_ParseTuple(args, "iLn", &fd, &offset, &size))
+    if (file_range(args, &fd, &offset, &size) < 0)
         return NULL;
-    if (size < 0 || offset < 0) {
-        PyErr_SetString(PyExc_ValueError, "offset and size must not be negative");
-        return NULL;
-    }
     buffer = malloc((size_t)buffer_size);
     if (buffer == NULL)
         return PyErr_NoMemory();
@@ -492,6 +504,7 @@ static PyObject *join_chunks(PyObject *self, PyObject *pieces)
         return NULL;
     out = PyBytes_AS_STRING(result);
     ask_huge_pages(out, total);
+    release_free_memory(); /* what the work before left free in the heap */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *piece = PyList_GET_ITEM(pieces, i);
         Py_ssize_t size = PyBytes_GET_SIZE(piece);
@@ -501,7 +514,7 @@ static PyObject *join_chunks(PyObject *self, PyObject *pieces)
         Py_INCREF(Py_None);
         PyList_SET_ITEM(pieces, i, Py_None); /* the piece goes */
         Py_DECREF(piece);
-        if (since_release >= 32 * 1024 * 1024) {
+        if (since_release >= 8 * 1024 * 1024) {
             release_free_memory();
             since_release = 0;
         }
@@ -772,55 +785,25 @@ static int csi(Emulator *e, const unsigned char *p, Py_ssize_t n, unsigned char 
     return 0;
 }
 
-/* Skip the escape sequence at s[i] == ESC, acting on the ones that move the cursor;
- * the alternatives and their order are those of terminal._EMULATOR_TOKEN. */
+/* Skip the escape sequence at s[i] == ESC (as escape_end: the same alternatives as
+ * terminal._EMULATOR_TOKEN), acting on the ones that move the cursor. */
 static Py_ssize_t escape(Emulator *e, const unsigned char *s, Py_ssize_t i, Py_ssize_t n, int *failed)
 {
-    Py_ssize_t j = i + 1, k;
-    unsigned char c;
-    if (j >= n)
-        return j;
-    c = s[j];
-    if (c == '[') {
-        Py_ssize_t params_end;
-        k = j + 1;
-        while (k < n && IN(s[k], 0x30, 0x3F))
-            k++;
-        params_end = k;
-        while (k < n && IN(s[k], 0x20, 0x2F))
-            k++;
-        if (k < n && IN(s[k], 0x40, 0x7E)) {
-            *failed = csi(e, s + j + 1, params_end - (j + 1), s[k]) < 0;
-            return k + 1;
-        }
-        return j + 1; /* no final byte: the two-byte form ESC '[' */
+    Py_ssize_t end = escape_end(s, i, n), params_end;
+    if (end < 0) /* not a sequence: the ESC alone */
+        return i + 1;
+    if (s[i + 1] == '7') {
+        e->saved_row = e->row;
+        e->saved_col = e->col;
+    } else if (s[i + 1] == '8') {
+        *failed = restore(e) < 0;
+    } else if (s[i + 1] == '[' && end > i + 2) { /* CSI with its final byte */
+        params_end = i + 2;
+        while (IN(s[params_end], 0x30, 0x3F))
+            params_end++;
+        *failed = csi(e, s + i + 2, params_end - (i + 2), s[end - 1]) < 0;
     }
-    if (c == '7' || c == '8') {
-        if (c == '7') {
-            e->saved_row = e->row;
-            e->saved_col = e->col;
-        } else {
-            *failed = restore(e) < 0;
-        }
-        return j + 1;
-    }
-    if (c == ']' || c == 'P' || c == '_' || c == '^' || c == 'X') {
-        k = j + 1;
-        while (k < n && s[k] != 0x07 && s[k] != 0x1b)
-            k++;
-        if (k < n && s[k] == 0x07)
-            return k + 1;
-        if (k + 1 < n && s[k] == 0x1b && s[k + 1] == '\\')
-            return k + 2;
-        return k;
-    }
-    if (IN(c, 0x20, 0x2F)) {
-        k = j;
-        while (k < n && IN(s[k], 0x20, 0x2F))
-            k++;
-        return (k < n && IN(s[k], 0x30, 0x7E)) ? k + 1 : j;
-    }
-    return IN(c, 0x30, 0x7E) ? j + 1 : j;
+    return end;
 }
 
 /* End of the text starting at s[i] (up to a control other than tab); *cols counts its

@@ -548,6 +548,7 @@ def _read_from_end(
             continue
         produced = sum(map(len, text))
         windows.append(text)
+        del text  # the windows hold the only reference, so that the join can free pieces
         have += produced
         stripped |= stripper.stripped
         clipped += stripper.clipped_lines + cut
