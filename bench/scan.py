@@ -92,8 +92,9 @@ def ripgrep_command(path: Path, patterns: list[Pattern], workdir: Path) -> list[
 
 
 def citriage_command(*arguments: str) -> list[str]:
-    """The `citriage` command of this tree (the PYTHONPATH main() sets)."""
-    return [sys.executable, "-m", "citriage.cli", *arguments]
+    """The `citriage` command of this tree: the PYTHONPATH main() sets (-P: not the
+    current directory, which `-m` would put first)."""
+    return [sys.executable, "-P", "-m", "citriage.cli", *arguments]
 
 
 def build_inputs(workdir: Path, size_mb: int, extra: list[Pattern]) -> dict[str, Path]:
