@@ -397,7 +397,7 @@ def main() -> None:
     root = str(Path(__file__).resolve().parents[1])
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     report = Report()
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMPDIR")) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # (TMPDIR picks where: the big log is 2 GB)
         workdir = Path(tmp)
         sections = {
             "generated": generated_section,
