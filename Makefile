@@ -8,7 +8,7 @@ PORT ?= 8000
 
 .PHONY: run test lint bench clean chromium
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml citriage/scanner/_cstrip.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
