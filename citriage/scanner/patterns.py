@@ -100,9 +100,10 @@ def validate(pattern: Pattern) -> None:
         risk = regex_analysis.backtracking_risk(pattern.expression)
         if risk:
             raise PatternError(
-                f"{where}: rejected because it could make the regex engine backtrack "
-                f"catastrophically: {risk}. Rewrite it without nested repetition, "
-                "for example with a possessive quantifier (`a++`) or an atomic group (`(?>...)`)."
+                f"{where}: rejected because a backtracking regex engine could take "
+                f"exponential or very long time on it: {risk}. Rewrite it so that each part "
+                "of a line can be matched in only one way: merge neighbouring repetitions, "
+                "or separate them with text they cannot match."
             )
     for tag in pattern.tags:
         if not tag or any(c.isspace() for c in tag):
