@@ -26,9 +26,11 @@ How:
   stretch, so a pattern overruns its limit by at most one such call; a `regex`
   call is given the time the pattern has left. On a machine whose cores are
   shared, the wall time is longer by the factor they are shared.
-* Memory. At most `MAX_MATCHES_PER_PATTERN` matches of a pattern are kept per
-  log: the first ones and the last one (the best-match ranking prefers the
-  later line); `ScanReport.omitted` counts the others.
+* Memory (and time on a log where every line matches). At most
+  `MAX_MATCHES_PER_PATTERN` matches of a pattern are kept per log: the first
+  999, then the pattern is looked for no further but for its last match, found
+  from the end of the log (the best-match ranking prefers the later line);
+  `ScanReport.capped` names such patterns.
 
 Every match returned is exactly `re`'s: the tests check both engines against
 a plain per-line, per-pattern `re.search` over every log of the shared corpus.
@@ -40,10 +42,11 @@ import math
 import re
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Literal
 
 import re2
@@ -66,6 +69,7 @@ TIME_LIMIT = 2.0  # seconds per pattern per log
 MAX_MATCHES_PER_PATTERN = 1000  # kept per pattern per log: the first ones and the last
 BLOCK_BYTES = 1 << 20  # the prefilter's hits are held for one block of lines at a time
 STRETCH_BYTES = 64 << 10  # text per RE2 call for a pattern without a prefilter string
+DENSE_HITS = 1000  # a prefilter string this often in a block: RE2 reads the whole block
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.max_mem = 64 << 20  # room for the exact Unicode classes of large expressions
@@ -95,8 +99,9 @@ class ScanReport:
     # Pattern id -> why it was stopped on this log (it ran out of time); none of
     # its matches on this log is in `matches`.
     timed_out: dict[int, str] = field(default_factory=dict)
-    # Pattern id -> matches found but not kept (over MAX_MATCHES_PER_PATTERN).
-    omitted: dict[int, int] = field(default_factory=dict)
+    # Patterns that matched more lines than MAX_MATCHES_PER_PATTERN - 1: only their
+    # first MAX_MATCHES_PER_PATTERN - 1 matches and their last are in `matches`.
+    capped: frozenset[int] = frozenset()
 
 
 class _Line:
@@ -228,6 +233,7 @@ class PatternSet:
         self.patterns: tuple[Pattern, ...] = tuple(p for p in patterns if not p.is_retired)
         self._programs = [_Program(p, linear) for p in self.patterns]
         needle_owners: dict[bytes, list[int]] = defaultdict(list)
+        self._needles_of: list[tuple[bytes, ...]] = [()] * len(self.patterns)
         self._line_scan: list[int] = []  # patterns searched on every line
         self._anchored: list[int] = []  # patterns with lines_from_end: one line each
         for index, pattern in enumerate(self.patterns):
@@ -238,6 +244,7 @@ class PatternSet:
             if needles is None:
                 self._line_scan.append(index)
                 continue
+            self._needles_of[index] = tuple(needles)
             for needle in needles:
                 needle_owners[needle].append(index)
         strings = tuple(needle_owners)
@@ -275,15 +282,24 @@ class PatternSet:
         if not log.data or not self.patterns:
             return ScanReport([])
         scan = _Scan(self, log.data, [p.applies_to_step(step) for p in self.patterns])
-        sweeps = [i for i in self._line_scan if scan.allowed[i]]
+        blocks = []
         line_no = 1
         for start, end in _blocks(log.data):
+            blocks.append((start, end, line_no))
             self._prefiltered(scan, start, end, line_no)
-            for index in sweeps:
-                scan.sweep(index, start, end, line_no)
+            for index in self._line_scan:
+                for match in scan.sweep(index, start, end, line_no):
+                    scan.keep(index, match)
+                    if not scan.forward[index]:
+                        break
             line_no += count_newlines(log.data, start, end)
         for index in self._anchored:
-            scan.anchored(index, log.line_count)
+            line = scan.anchored_line(index, log.line_count)
+            found = scan.check(index, line) if line is not None else None
+            if found is not None:
+                scan.keep(index, found)
+        for index in list(scan.capped_after):
+            scan.find_last(index, reversed(blocks))
         return scan.report()
 
     def _prefiltered(self, scan: _Scan, start: int, end: int, first_line: int) -> None:
@@ -295,13 +311,29 @@ class PatternSet:
             else self._find_hits(data, start, end)
         )
         owners = self._needles.owners
+        forward = scan.forward
+        swept: set[int] = set()
+        if len(hits) >= DENSE_HITS:
+            # A string on most lines: one RE2 call per match and per 64 KiB beats one per line.
+            for needle, count in Counter(map(itemgetter(1), hits)).items():
+                if count >= DENSE_HITS:
+                    swept.update(i for i in owners[needle] if scan.programs[i].linear is not None)
+            for index in sorted(swept):
+                for swept_match in scan.sweep(index, start, end, first_line):
+                    scan.keep(index, swept_match)
+                    if not forward[index]:
+                        break
+        wanted = [any(forward[i] and i not in swept for i in owned) for owned in owners]
+        hits = [hit for hit in hits if wanted[hit[1]]]
         for line, needle_ids in _lines_of_hits(data, hits, start, first_line):
             checked: set[int] = set()
             for needle in needle_ids:
                 for index in owners[needle]:
-                    if index not in checked and scan.allowed[index]:
+                    if index not in checked and forward[index] and index not in swept:
                         checked.add(index)
-                        scan.check(index, line)
+                        match = scan.check(index, line)
+                        if match is not None:
+                            scan.keep(index, match)
 
     def _hyperscan_hits(self, data: bytes, start: int, end: int) -> list[tuple[int, int]]:
         hits: list[tuple[int, int]] = []
@@ -317,18 +349,25 @@ class PatternSet:
         return hits
 
     def _find_hits(self, data: bytes, start: int, end: int) -> list[tuple[int, int]]:
-        hits: list[tuple[int, int]] = []
-        find = data.find
-        for needle_id, needle in enumerate(self._needles.strings):
-            pos = find(needle, start, end)
-            while pos >= 0:
-                hits.append((pos + len(needle), needle_id))
-                next_line = find(b"\n", pos, end)
-                if next_line < 0:
-                    break
-                pos = find(needle, next_line + 1, end)
-        hits.sort()
-        return hits
+        return _find_hits(data, start, end, self._needles.strings)
+
+
+def _find_hits(
+    data: bytes, start: int, end: int, needles: tuple[bytes, ...]
+) -> list[tuple[int, int]]:
+    """(end offset, needle index) of the first occurrence of each needle on each line."""
+    hits: list[tuple[int, int]] = []
+    find = data.find
+    for needle_id, needle in enumerate(needles):
+        pos = find(needle, start, end)
+        while pos >= 0:
+            hits.append((pos + len(needle), needle_id))
+            next_line = find(b"\n", pos, end)
+            if next_line < 0:
+                break
+            pos = find(needle, next_line + 1, end)
+    hits.sort()
+    return hits
 
 
 class _Scan:
@@ -349,16 +388,19 @@ class _Scan:
         self.limit = pattern_set.time_limit
         self.wall = [0.0] * count  # seconds in RE2 and bytes.find calls
         self.cpu = [0.0] * count  # CPU seconds in the `regex` module
-        self.found = [0] * count
+        self.needles_of = pattern_set._needles_of
+        self.forward = list(allowed)  # still looked for line after line
         self.kept: list[list[Match]] = [[] for _ in range(count)]
-        self.last: list[Match | None] = [None] * count
+        self.capped_after: dict[int, int] = {}  # pattern index -> line of its last kept match
+        self.last: dict[int, Match] = {}  # pattern index -> its last match past the kept ones
+        self.texts: dict[int, str] = {}  # line number -> the text the kept matches share
         self.timed_out: dict[int, str] = {}
         self.began_wall, self.began_cpu = time.perf_counter(), time.thread_time()
 
-    def check(self, index: int, line: _Line) -> None:
-        """Run pattern `index` on one line, within its time."""
+    def check(self, index: int, line: _Line) -> Match | None:
+        """Pattern `index`'s first match on one line, if it has time left."""
         if not self.allowed[index]:
-            return
+            return None
         program = self.programs[index]
         if program.on_fallback(self.data, line):
             cpu = time.thread_time()
@@ -371,8 +413,7 @@ class _Scan:
             began = time.perf_counter()
             match = program.first_match(self.data, line)
             self.wall[index] += time.perf_counter() - began
-        if not self.out_of_time(index) and match is not None:
-            self.keep(index, match)
+        return None if self.out_of_time(index) else match
 
     def spent(self, index: int) -> float:
         """CPU seconds pattern `index` has used on this log (RE2's share estimated)."""
@@ -384,7 +425,7 @@ class _Scan:
         """Stop pattern `index` on this log once it has used up its time."""
         if self.cpu[index] + self.wall[index] <= self.limit or self.spent(index) <= self.limit:
             return False
-        self.allowed[index] = False
+        self.allowed[index] = self.forward[index] = False
         program = self.programs[index]
         self.timed_out[program.pattern.id] = (
             f"stopped after more than {self.limit:g} s of CPU time on this log "
@@ -393,21 +434,48 @@ class _Scan:
         return True
 
     def keep(self, index: int, match: Match) -> None:
-        self.found[index] += 1
-        if len(self.kept[index]) < MAX_MATCHES_PER_PATTERN - 1:
-            self.kept[index].append(match)
-        else:
-            self.last[index] = match
+        text = self.texts.setdefault(match.line, match.text)
+        if text is not match.text:  # one copy of a line's text, however many patterns match it
+            match = replace(match, text=text)
+        kept = self.kept[index]
+        kept.append(match)
+        if len(kept) == MAX_MATCHES_PER_PATTERN - 1:
+            self.forward[index] = False  # enough: only its last match is still wanted
+            self.capped_after[index] = match.line
 
-    def sweep(self, index: int, start: int, end: int, first_line: int) -> None:
-        """A pattern without a prefilter string, over every line of data[start:end]."""
+    def find_last(self, index: int, blocks: Iterable[tuple[int, int, int]]) -> None:
+        """The last match of a capped pattern: blocks from the end, until one has a match."""
+        after = self.capped_after[index]
+        for start, end, first_line in blocks:
+            if not self.allowed[index]:
+                return
+            if self.needles_of[index]:
+                found = []
+                hits = _find_hits(self.data, start, end, self.needles_of[index])
+                for line, _needles in _lines_of_hits(self.data, hits, start, first_line):
+                    match = self.check(index, line) if line.number > after else None
+                    if match is not None:
+                        found.append(match)
+            else:
+                found = [m for m in self.sweep(index, start, end, first_line) if m.line > after]
+            if found:
+                self.last[index] = found[-1]
+                return
+            if first_line <= after:
+                del self.capped_after[index]  # no match past the kept ones after all
+                return
+
+    def sweep(self, index: int, start: int, end: int, first_line: int) -> Iterator[Match]:
+        """Matches of a pattern without a prefilter string, over every line of data[start:end]."""
         program, data = self.programs[index], self.data
         numbers = _LineNumbers(data, start, first_line)
         pos = start
         while pos < end and self.allowed[index]:
             if program.linear is None:  # the time-limited engine goes line by line
                 line_end = data.index(b"\n", pos)
-                self.check(index, _Line(pos, line_end, numbers.at(pos)))
+                match = self.check(index, _Line(pos, line_end, numbers.at(pos)))
+                if match is not None:
+                    yield match
                 pos = line_end + 1
                 continue
             stretch_end = data.index(b"\n", min(pos + STRETCH_BYTES, end - 1))
@@ -422,7 +490,9 @@ class _Scan:
                 odd = _NON_ASCII.search(data, pos, hit if hit >= 0 else stretch_end)
                 if odd is not None:
                     line = _line_around(data, odd.start(), numbers)
-                    self.check(index, line)
+                    match = self.check(index, line)
+                    if match is not None:
+                        yield match
                     pos = line.end + 1
                     continue
             if hit < 0:
@@ -430,37 +500,39 @@ class _Scan:
                 continue
             line = _line_around(data, hit, numbers)
             if program.ascii_lines_only and not line.is_ascii(data):
-                self.check(index, line)
+                match = self.check(index, line)
             else:
-                self.keep(index, line.match(data, program.pattern.id, spans))
+                match = line.match(data, program.pattern.id, spans)
+            if match is not None:
+                yield match
             pos = line.end + 1
 
-    def anchored(self, index: int, line_count: int) -> None:
-        """A pattern with lines_from_end: the one line it may match."""
+    def anchored_line(self, index: int, line_count: int) -> _Line | None:
+        """The one line a pattern with lines_from_end may match, if the log is that long."""
         back = self.programs[index].pattern.lines_from_end
         assert back is not None
         if not 0 <= back < line_count:
-            return
+            return None
         end = len(self.data) - 1
         for _ in range(back):
             end = self.data.rindex(b"\n", 0, end)
         start = self.data.rfind(b"\n", 0, end) + 1
-        self.check(index, _Line(start, end, line_count - back))
+        return _Line(start, end, line_count - back)
 
     def report(self) -> ScanReport:
         matches: list[Match] = []
-        omitted: dict[int, int] = {}
         for index, program in enumerate(self.programs):
-            if program.pattern.id in self.timed_out:
-                continue
-            kept = self.kept[index]
-            last = self.last[index]
-            matches.extend(kept)
-            if last is not None:
-                matches.append(last)
-                omitted[program.pattern.id] = self.found[index] - len(kept) - 1
+            if program.pattern.id not in self.timed_out:
+                matches.extend(self.kept[index])
+                if index in self.last:
+                    matches.append(self.last[index])
         matches.sort(key=lambda m: (m.line, m.pattern_id))
-        return ScanReport(matches, dict(self.timed_out), {k: v for k, v in omitted.items() if v})
+        capped = frozenset(
+            self.programs[i].pattern.id
+            for i in self.last
+            if self.programs[i].pattern.id not in self.timed_out
+        )
+        return ScanReport(matches, dict(self.timed_out), capped)
 
 
 class _LineNumbers:

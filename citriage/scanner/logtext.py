@@ -20,7 +20,6 @@ from itertools import accumulate
 from pathlib import Path
 from typing import IO
 
-import ijson
 import zstandard
 
 try:  # optional C helpers, built with the package when a compiler is there
@@ -28,6 +27,7 @@ try:  # optional C helpers, built with the package when a compiler is there
 except ImportError:  # pragma: no cover - depends on the build
     _cstrip = None  # type: ignore[assignment]
 
+from citriage.scanner import step_output
 from citriage.scanner.terminal import EMULATOR_WINDOW, Stripper, needs, starts_with_gha_timestamp
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -252,52 +252,6 @@ def _looks_like_circleci_json(head: bytes) -> bool:
     return rest.startswith(b"{") or rest.startswith(b"]")
 
 
-class _BlockStream(io.RawIOBase):
-    """A file-like view of an iterator of byte blocks (for ijson)."""
-
-    def __init__(self, blocks: Iterator[bytes]) -> None:
-        self.blocks = blocks
-        self.pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self.pending:
-            try:
-                self.pending = next(self.blocks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-
-class _NotCircleCIOutput(Exception):
-    """The input started like CircleCI step output but is not JSON."""
-
-
-def _circleci_messages(blocks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
-    """The `message` of every `out` and `err` entry, in order, parsed as a stream.
-
-    Broken JSON after at least one entry keeps what was parsed (and says so);
-    broken JSON before any entry means this was not step output after all.
-    """
-    entries = 0
-    try:
-        for item in ijson.items(_BlockStream(blocks), "item"):
-            entries += 1
-            if isinstance(item, dict):
-                message = item.get("message")
-                if isinstance(message, str):
-                    yield message.encode("utf-8", "surrogatepass")
-    except ijson.JSONError as exc:
-        if entries == 0:
-            raise _NotCircleCIOutput from exc
-        problems.append(f"step output JSON is broken after {entries} entries; kept those")
-
-
 def _lines(blocks: Iterator[bytes], cut: list[int]) -> Iterator[bytes]:
     """Re-block a byte stream so every piece ends at a newline.
 
@@ -446,7 +400,12 @@ def _read(
         and not (json_allowed and _looks_like_circleci_json(head))
     ):
         return _read_from_end(stream, start, size, head, max_bytes, gha_timestamps)
-    if plain and size is not None and size <= max_bytes:
+    if (
+        plain
+        and size is not None
+        and size <= max_bytes
+        and not (json_allowed and _looks_like_circleci_json(head))  # JSON goes in blocks
+    ):
         # A plain file that fits: one read. Clean text then goes through in one
         # piece; text to strip goes in blocks (one large strip is slower and
         # holds several copies of the text at once).
@@ -454,6 +413,7 @@ def _read(
         counter.count = len(whole)
         is_clean = not needs(whole)
         blocks, compression = (iter([whole]) if is_clean else _slices(whole)), ""
+        del whole  # freed once the last block is read, before the kept text is joined
     else:
         is_clean = False
         raw = io.BufferedReader(counter, buffer_size=READ_SIZE)
@@ -465,7 +425,7 @@ def _read(
     blocks = _chain(first, blocks)
     if json_allowed and _looks_like_circleci_json(first[:4096]):
         source_format = "circleci-json"
-        blocks = _circleci_messages(blocks, problems)
+        blocks = step_output.messages(blocks, problems)
         is_clean = False  # decoded messages may hold escapes the JSON text spelled out
     raw_size = [0]
     cut = [0]
@@ -476,7 +436,7 @@ def _read(
     try:
         for piece in _lines(_counted(blocks, raw_size), cut):
             tail.add(stripper.feed(piece, todo))
-    except _NotCircleCIOutput:
+    except step_output.NotStepOutput:
         return None
     except OSError as exc:
         problems.append(f"reading stopped: {exc}; kept what was read")

@@ -165,9 +165,32 @@ def test_matches_kept_per_pattern_are_the_first_ones_and_the_last() -> None:
     for pattern_id in (1, 2):
         kept = [m.line for m in report.matches if m.pattern_id == pattern_id]
         assert kept == [*hits[: MAX_MATCHES_PER_PATTERN - 1], hits[-1]]
-        assert report.omitted[pattern_id] == len(hits) - MAX_MATCHES_PER_PATTERN
+    assert report.capped == {1, 2}
     last = report.matches[-1]
     assert (last.pattern_id, last.line, last.captures) == (2, 4999, ("4999",))
+
+
+@pytest.mark.parametrize("count", [MAX_MATCHES_PER_PATTERN - 1, MAX_MATCHES_PER_PATTERN, 3001])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        Pattern(1, "boom"),
+        Pattern(2, r"boom (\d+)", is_regex=True),
+        Pattern(3, r"m (\d+)$", is_regex=True),
+    ],
+    ids=["literal", "prefiltered-regex", "regex-on-every-line"],
+)
+def test_the_last_match_is_found_past_the_cap(pattern: Pattern, count: int) -> None:
+    lines = [f"boom {i}" if i % 3 == 0 else "quiet" for i in range(1, 3 * count + 2)]
+    report = PatternSet([pattern]).run(LogText.from_text("\n".join(lines)))
+    hits = [n for n, line in enumerate(lines, 1) if "boom" in line]
+    assert len(hits) == count
+    kept = [m.line for m in report.matches]
+    if count < MAX_MATCHES_PER_PATTERN:
+        assert kept == hits and report.capped == frozenset()
+    else:
+        assert kept == [*hits[: MAX_MATCHES_PER_PATTERN - 1], hits[-1]]
+        assert report.capped == {pattern.id}
 
 
 def test_each_pattern_says_which_engine_runs_it() -> None:
