@@ -20,7 +20,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from citriage.scanner import patterns as pattern_files
-from citriage.scanner.engine import Match, PatternSet
+from citriage.scanner.engine import Match, PatternSet, ScanReport
 from citriage.scanner.excerpts import excerpt
 from citriage.scanner.failure_lines import find_failure_lines
 from citriage.scanner.logtext import LogText, read_log
@@ -122,7 +122,8 @@ def scan(
     console = Console(highlight=False)
     for name in logs:
         log = read_log(name)
-        matches = pattern_set.scan(log, step)
+        report = pattern_set.run(log, step)
+        matches = report.matches
         best = best_match(matches, by_id.get)
         if as_json:
             record = {
@@ -130,29 +131,34 @@ def scan(
                 "lines": log.line_count,
                 "truncated": log.truncated,
                 "warnings": log.warnings,
+                "timed_out": {str(i): reason for i, reason in sorted(report.timed_out.items())},
+                "capped": sorted(report.capped),
                 "matches": [_match_json(m) for m in matches],
                 "best": _match_json(best) if best else None,
                 **(_failure_lines_json(log) if failure_lines else {}),
             }
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
-            _print_human(console, name, log, matches, best, by_id, context)
+            _print_human(console, name, log, report, best, by_id, context)
 
 
 def _print_human(
     console: Console,
     name: str,
     log: LogText,
-    matches: list[Match],
+    report: ScanReport,
     best: Match | None,
     by_id: dict[int, pattern_files.Pattern],
     context: int,
 ) -> None:
+    matches = report.matches
     facts = [f"{log.line_count} lines"]
     if log.truncated:
         facts.append(f"truncated: first {log.dropped_lines} lines dropped")
     facts.extend(log.warnings)
     console.rule(f"[bold]{escape(name)}[/]  [dim]{escape(', '.join(facts))}[/]")
+    for pattern_id, reason in sorted(report.timed_out.items()):
+        console.print(f"[yellow]pattern {pattern_id} not applied:[/] {escape(reason)}")
     if best is None:
         console.print("no pattern matched")
         return
@@ -163,6 +169,11 @@ def _print_human(
         f"{escape(pattern.description or pattern.expression)}{escape(tags)} at line {best.line}"
     )
     console.print(escape(excerpt(log, best.line, context, best.span).plain()), soft_wrap=True)
+    if report.capped:
+        console.print(
+            f"[dim]patterns {', '.join(map(str, sorted(report.capped)))} matched more lines "
+            "than are kept: their first 999 matches and their last are shown[/]"
+        )
     table = Table(title=f"{len(matches)} matches", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("pattern", justify="right")

@@ -72,6 +72,8 @@ def test_json_output_one_object_per_file(logs: dict[str, Path], corpus: Path) ->
         "lines": 1,
         "truncated": False,
         "warnings": [],
+        "timed_out": {},
+        "capped": [],
         "matches": [],
         "best": None,
         "failure_lines": [],
@@ -136,3 +138,33 @@ def test_usage_errors_exit_2_with_a_message(tmp_path: Path, logs: dict[str, Path
     assert missing.returncode == 2 and "no such log file" in missing.stderr
     no_args = run("scan")
     assert no_args.returncode == 2
+
+
+def test_json_output_carries_the_warnings_of_damaged_input(tmp_path: Path) -> None:
+    damaged = tmp_path / "cut.log.gz"
+    whole = gzip.compress(
+        b"".join(b"step %d\n" % i for i in range(20_000)) + b"Segmentation fault\n"
+    )
+    damaged.write_bytes(whole[: len(whole) // 2])
+    intact = tmp_path / "whole.log.gz"
+    intact.write_bytes(whole)
+    result = run("scan", "--json", str(damaged), str(intact))
+    assert result.returncode == 0, result.stderr
+    cut, full = (json.loads(line) for line in result.stdout.splitlines())
+    assert cut["warnings"] == ["gzip stream ended early; kept what was readable"]
+    assert full["warnings"] == [] and full["timed_out"] == {} and full["capped"] == []
+    assert 0 < cut["lines"] < full["lines"]
+
+
+def test_patterns_out_of_time_and_capped_are_reported(tmp_path: Path) -> None:
+    log = tmp_path / "many.log"
+    log.write_text("".join(f"Segmentation fault {i}\n" for i in range(1500)))
+    result = run("scan", "--json", str(log))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    segfault = next(m["pattern_id"] for m in record["matches"] if "Segmentation" in m["text"])
+    assert segfault in record["capped"]
+    lines = [m["line"] for m in record["matches"] if m["pattern_id"] == segfault]
+    assert lines == [*range(1, 1000), 1500]
+    human = run("scan", str(log))
+    assert "matched more lines than are kept" in human.stdout
