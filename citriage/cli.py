@@ -57,6 +57,16 @@ def _match_json(match: Match) -> dict[str, Any]:
     }
 
 
+def _write_json_record(head: dict[str, Any], matches: list[Match], tail: dict[str, Any]) -> None:
+    """One file's object on one line, `matches` between `head` and `tail`, written a match at
+    a time: 200,000 matches of 16 KiB lines would be gigabytes as one string."""
+    out = sys.stdout
+    out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "matches": [')
+    for number, match in enumerate(matches):
+        out.write((", " if number else "") + json.dumps(_match_json(match), ensure_ascii=False))
+    out.write("], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
+
+
 def _failure_lines_json(log: LogText) -> dict[str, Any]:
     """The finder's top candidates (pattern-independent) and the best one's signature."""
     found = find_failure_lines(log)
@@ -126,18 +136,19 @@ def scan(
         matches = report.matches
         best = best_match(matches, by_id.get)
         if as_json:
-            record = {
+            head = {
                 "file": name,
                 "lines": log.line_count,
                 "truncated": log.truncated,
                 "warnings": log.warnings,
                 "timed_out": {str(i): reason for i, reason in sorted(report.timed_out.items())},
                 "capped": sorted(report.capped),
-                "matches": [_match_json(m) for m in matches],
+            }
+            tail = {
                 "best": _match_json(best) if best else None,
                 **(_failure_lines_json(log) if failure_lines else {}),
             }
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            _write_json_record(head, matches, tail)
         else:
             _print_human(console, name, log, report, best, by_id, context)
 

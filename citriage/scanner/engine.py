@@ -288,10 +288,7 @@ class PatternSet:
             blocks.append((start, end, line_no))
             self._prefiltered(scan, start, end, line_no)
             for index in self._line_scan:
-                for match in scan.sweep(index, start, end, line_no):
-                    scan.keep(index, match)
-                    if not scan.forward[index]:
-                        break
+                scan.sweep_forward(index, start, end, line_no)
             line_no += count_newlines(log.data, start, end)
         for index in self._anchored:
             line = scan.anchored_line(index, log.line_count)
@@ -305,26 +302,26 @@ class PatternSet:
     def _prefiltered(self, scan: _Scan, start: int, end: int, first_line: int) -> None:
         """Check the patterns whose prefilter strings occur on a line of data[start:end]."""
         data = scan.data
-        hits = (
-            self._hyperscan_hits(data, start, end)
-            if self._database is not None
-            else self._find_hits(data, start, end)
-        )
         owners = self._needles.owners
         forward = scan.forward
-        swept: set[int] = set()
+        swept = scan.swept
+        # A string none of whose patterns is still looked for line by line is ignored.
+        live = [any(forward[i] and i not in swept for i in owned) for owned in owners]
+        hits = (
+            self._hyperscan_hits(data, start, end, live)
+            if self._database is not None
+            else _find_hits(data, start, end, self._needles.strings, live)
+        )
         if len(hits) >= DENSE_HITS:
-            # A string on most lines: one RE2 call per match and per 64 KiB beats one per line.
+            # A string on most lines: from here on, RE2 reads the whole block for its
+            # patterns (a call per match and per 64 KiB), not each line that holds it.
             for needle, count in Counter(map(itemgetter(1), hits)).items():
                 if count >= DENSE_HITS:
                     swept.update(i for i in owners[needle] if scan.programs[i].linear is not None)
-            for index in sorted(swept):
-                for swept_match in scan.sweep(index, start, end, first_line):
-                    scan.keep(index, swept_match)
-                    if not forward[index]:
-                        break
-        wanted = [any(forward[i] and i not in swept for i in owned) for owned in owners]
-        hits = [hit for hit in hits if wanted[hit[1]]]
+            live = [any(forward[i] and i not in swept for i in owned) for owned in owners]
+            hits = [hit for hit in hits if live[hit[1]]]
+        for index in sorted(swept):
+            scan.sweep_forward(index, start, end, first_line)
         for line, needle_ids in _lines_of_hits(data, hits, start, first_line):
             checked: set[int] = set()
             for needle in needle_ids:
@@ -335,12 +332,15 @@ class PatternSet:
                         if match is not None:
                             scan.keep(index, match)
 
-    def _hyperscan_hits(self, data: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    def _hyperscan_hits(
+        self, data: bytes, start: int, end: int, live: list[bool]
+    ) -> list[tuple[int, int]]:
         hits: list[tuple[int, int]] = []
         append = hits.append
 
         def on_match(needle: int, _start: int, hit_end: int, _flags: int, _ctx: Any) -> None:
-            append((hit_end + start, needle))
+            if live[needle]:
+                append((hit_end + start, needle))
 
         assert self._database is not None
         with _SCAN_LOCK:
@@ -348,17 +348,16 @@ class PatternSet:
         hits.sort()
         return hits
 
-    def _find_hits(self, data: bytes, start: int, end: int) -> list[tuple[int, int]]:
-        return _find_hits(data, start, end, self._needles.strings)
-
 
 def _find_hits(
-    data: bytes, start: int, end: int, needles: tuple[bytes, ...]
+    data: bytes, start: int, end: int, needles: tuple[bytes, ...], live: list[bool] | None = None
 ) -> list[tuple[int, int]]:
-    """(end offset, needle index) of the first occurrence of each needle on each line."""
+    """(end offset, needle index) of the first occurrence of each (live) needle on each line."""
     hits: list[tuple[int, int]] = []
     find = data.find
     for needle_id, needle in enumerate(needles):
+        if live is not None and not live[needle_id]:
+            continue
         pos = find(needle, start, end)
         while pos >= 0:
             hits.append((pos + len(needle), needle_id))
@@ -390,6 +389,7 @@ class _Scan:
         self.cpu = [0.0] * count  # CPU seconds in the `regex` module
         self.needles_of = pattern_set._needles_of
         self.forward = list(allowed)  # still looked for line after line
+        self.swept: set[int] = set()  # patterns RE2 reads whole blocks for (dense strings)
         self.kept: list[list[Match]] = [[] for _ in range(count)]
         self.capped_after: dict[int, int] = {}  # pattern index -> line of its last kept match
         self.last: dict[int, Match] = {}  # pattern index -> its last match past the kept ones
@@ -442,6 +442,14 @@ class _Scan:
         if len(kept) == MAX_MATCHES_PER_PATTERN - 1:
             self.forward[index] = False  # enough: only its last match is still wanted
             self.capped_after[index] = match.line
+
+    def sweep_forward(self, index: int, start: int, end: int, first_line: int) -> None:
+        """Keep the matches of `sweep` while the pattern is still looked for."""
+        if self.forward[index]:
+            for match in self.sweep(index, start, end, first_line):
+                self.keep(index, match)
+                if not self.forward[index]:
+                    return
 
     def find_last(self, index: int, blocks: Iterable[tuple[int, int, int]]) -> None:
         """The last match of a capped pattern: blocks from the end, until one has a match."""

@@ -281,3 +281,23 @@ def test_rewritten_expressions_give_re_s_answers(expression: str, linear: bool) 
     ]
     report, _ = run_alone(expression, "\n".join(TRICKY_LINES), linear=linear)
     assert [(m.line, m.span, m.captures) for m in report.matches] == expected
+
+
+def test_a_string_on_most_lines_gives_re_s_answers_block_after_block() -> None:
+    # "Killed" is on every line: RE2 reads whole blocks for the patterns it stands for.
+    lines = [f"step {i}: OOMKilled" if i % 7 else "Killed" for i in range(120_000)]
+    expressions = {1: r"^Killed$", 2: r"(\d+): OOMKilled", 3: r"\bKilled\b"}
+    patterns = [Pattern(i, e, is_regex=True) for i, e in expressions.items()]
+    report = PatternSet(patterns).run(LogText.from_text("\n".join(lines)))
+    for pattern_id, expression in expressions.items():
+        compiled = re.compile(expression)
+        expected = [
+            (n, m.span(), m.groups())
+            for n, line in enumerate(lines, 1)
+            if (m := compiled.search(line))
+        ]
+        if len(expected) >= MAX_MATCHES_PER_PATTERN:
+            expected = [*expected[: MAX_MATCHES_PER_PATTERN - 1], expected[-1]]
+        found = [(m.line, m.span, m.captures) for m in report.matches if m.pattern_id == pattern_id]
+        assert found == expected, expression
+    assert report.capped == {1, 2, 3}
