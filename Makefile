@@ -37,6 +37,8 @@ test: lint chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/regex_engines.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/rescan.py
 	$(BIN)/python bench/record.py
 	$(BIN)/python bench/ui.py
