@@ -126,8 +126,9 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "plain-text-128mb": same_text_plain(128),
 }
 
+# Peak RSS is the child's VmHWM: ru_maxrss would carry the parent's peak across fork and exec.
 CHILD = """
-import json, resource, sys, time
+import json, re, sys, time
 from citriage.scanner.engine import PatternSet
 from citriage.scanner.logtext import read_log
 from citriage.scanner.patterns import default_library
@@ -136,8 +137,10 @@ began = time.perf_counter()
 log = read_log(sys.argv[1]) if sys.argv[1] else None
 read = time.perf_counter() - began
 report = pattern_set.run(log) if log else None
+with open("/proc/self/status") as status:
+    peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
 print(json.dumps({
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_mb": peak_kb / 1024,
     "read_s": read,
     "total_s": time.perf_counter() - began,
     "lines": log.line_count if log else 0,
