@@ -69,7 +69,7 @@ TIME_LIMIT = 2.0  # seconds per pattern per log
 MAX_MATCHES_PER_PATTERN = 1000  # kept per pattern per log: the first ones and the last
 BLOCK_BYTES = 1 << 20  # the prefilter's hits are held for one block of lines at a time
 STRETCH_BYTES = 64 << 10  # text per RE2 call for a pattern without a prefilter string
-DENSE_HITS = 1000  # a prefilter string this often in a block: RE2 reads the whole block
+DENSE_HITS = 4000  # a prefilter string this often in a block: RE2 reads the whole block
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.max_mem = 64 << 20  # room for the exact Unicode classes of large expressions
@@ -304,24 +304,25 @@ class PatternSet:
         data = scan.data
         owners = self._needles.owners
         forward = scan.forward
-        swept = scan.swept
-        # A string none of whose patterns is still looked for line by line is ignored.
-        live = [any(forward[i] and i not in swept for i in owned) for owned in owners]
+        # A string none of whose patterns is still looked for (all capped, say) is ignored.
+        if scan.live is None:
+            scan.live = [any(forward[i] for i in owned) for owned in owners]
         hits = (
-            self._hyperscan_hits(data, start, end, live)
+            self._hyperscan_hits(data, start, end, scan.live)
             if self._database is not None
-            else _find_hits(data, start, end, self._needles.strings, live)
+            else _find_hits(data, start, end, self._needles.strings, scan.live)
         )
+        swept: set[int] = set()
         if len(hits) >= DENSE_HITS:
-            # A string on most lines: from here on, RE2 reads the whole block for its
+            # A string on most lines of this block: RE2 reads the whole block for its
             # patterns (a call per match and per 64 KiB), not each line that holds it.
             for needle, count in Counter(map(itemgetter(1), hits)).items():
                 if count >= DENSE_HITS:
                     swept.update(i for i in owners[needle] if scan.programs[i].linear is not None)
-            live = [any(forward[i] and i not in swept for i in owned) for owned in owners]
-            hits = [hit for hit in hits if live[hit[1]]]
-        for index in sorted(swept):
-            scan.sweep_forward(index, start, end, first_line)
+            for index in sorted(swept):
+                scan.sweep_forward(index, start, end, first_line)
+            wanted = [any(forward[i] and i not in swept for i in owned) for owned in owners]
+            hits = [hit for hit in hits if wanted[hit[1]]]
         for line, needle_ids in _lines_of_hits(data, hits, start, first_line):
             checked: set[int] = set()
             for needle in needle_ids:
@@ -389,8 +390,8 @@ class _Scan:
         self.cpu = [0.0] * count  # CPU seconds in the `regex` module
         self.needles_of = pattern_set._needles_of
         self.forward = list(allowed)  # still looked for line after line
-        self.swept: set[int] = set()  # patterns RE2 reads whole blocks for (dense strings)
-        self.kept: list[list[Match]] = [[] for _ in range(count)]
+        self.live: list[bool] | None = None  # per prefilter string: wanted? (None: to work out)
+        self.kept: dict[int, list[Match]] = {}  # pattern index -> its first matches
         self.capped_after: dict[int, int] = {}  # pattern index -> line of its last kept match
         self.last: dict[int, Match] = {}  # pattern index -> its last match past the kept ones
         self.texts: dict[int, str] = {}  # line number -> the text the kept matches share
@@ -426,6 +427,7 @@ class _Scan:
         if self.cpu[index] + self.wall[index] <= self.limit or self.spent(index) <= self.limit:
             return False
         self.allowed[index] = self.forward[index] = False
+        self.live = None
         program = self.programs[index]
         self.timed_out[program.pattern.id] = (
             f"stopped after more than {self.limit:g} s of CPU time on this log "
@@ -437,10 +439,11 @@ class _Scan:
         text = self.texts.setdefault(match.line, match.text)
         if text is not match.text:  # one copy of a line's text, however many patterns match it
             match = replace(match, text=text)
-        kept = self.kept[index]
+        kept = self.kept.setdefault(index, [])
         kept.append(match)
         if len(kept) == MAX_MATCHES_PER_PATTERN - 1:
             self.forward[index] = False  # enough: only its last match is still wanted
+            self.live = None
             self.capped_after[index] = match.line
 
     def sweep_forward(self, index: int, start: int, end: int, first_line: int) -> None:
@@ -495,7 +498,9 @@ class _Scan:
             hit = spans[0][0]
             if program.ascii_lines_only:
                 # RE2's `\b` is ASCII: a line with other text goes to the `regex` module.
-                odd = _NON_ASCII.search(data, pos, hit if hit >= 0 else stretch_end)
+                until = hit if hit >= 0 else stretch_end
+                plain = memoryview(data)[pos:until].tobytes().isascii()
+                odd = None if plain else _NON_ASCII.search(data, pos, until)
                 if odd is not None:
                     line = _line_around(data, odd.start(), numbers)
                     match = self.check(index, line)
@@ -529,9 +534,9 @@ class _Scan:
 
     def report(self) -> ScanReport:
         matches: list[Match] = []
-        for index, program in enumerate(self.programs):
-            if program.pattern.id not in self.timed_out:
-                matches.extend(self.kept[index])
+        for index, kept in self.kept.items():
+            if self.programs[index].pattern.id not in self.timed_out:
+                matches.extend(kept)
                 if index in self.last:
                     matches.append(self.last[index])
         matches.sort(key=lambda m: (m.line, m.pattern_id))
