@@ -246,6 +246,8 @@ CLUSTER_FLAKY_DAYS = int(env("CITRIAGE_CLUSTER_FLAKY_DAYS", "0"))
 # Install citriage's default pattern library when the database is migrated (each pattern
 # once: people's edits and deletions stay).
 INSTALL_DEFAULT_LIBRARY = env_bool("CITRIAGE_DEFAULT_LIBRARY", True)
+# CPU seconds a pattern may spend on one log; one that needs more is retired, saying why.
+PATTERN_SECONDS = float(env("CITRIAGE_PATTERN_SECONDS", "2"))
 # The workbench's backtest scans the newest stored logs for at most this long (s).
 BACKTEST_SECONDS = float(env("CITRIAGE_BACKTEST_SECONDS", "20"))
 

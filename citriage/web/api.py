@@ -62,6 +62,7 @@ class PatternOut(Schema):
     specificity: int
     lines_from_end: int | None
     is_retired: bool
+    retired_reason: str
     author: str
     created: datetime
     supersedes_id: int | None
@@ -81,6 +82,7 @@ class PatternOut(Schema):
             specificity=row.specificity,
             lines_from_end=row.lines_from_end,
             is_retired=row.is_retired,
+            retired_reason=row.retired_reason,
             author=row.author,
             created=row.created,
             supersedes_id=row.supersedes_id,
@@ -126,6 +128,7 @@ class LineMatch(Schema):
 class TryOut(Schema):
     total: int
     matches: list[LineMatch]
+    timed_out: str
 
 
 class BacktestOut(Schema):
@@ -136,6 +139,7 @@ class BacktestOut(Schema):
     best_match_changes: int
     passing_logs_scanned: int
     passing_logs_matched: int
+    timed_out_logs: int
     jobs: list[workbench.JobHit]
 
 
@@ -224,7 +228,11 @@ def try_pattern(request: HttpRequest, data: TryIn) -> TryOut:
     pattern = _candidate(data)
     log = get_object_or_404(StoredLog.objects.select_related("step"), pk=data.log_id)
     result = workbench.try_on_log(pattern, log)
-    return TryOut(total=result.total, matches=[LineMatch(**m) for m in result.matches])  # type: ignore[arg-type]
+    return TryOut(
+        total=result.total,
+        matches=[LineMatch(**m) for m in result.matches],  # type: ignore[arg-type]
+        timed_out=result.timed_out,
+    )
 
 
 class BacktestQueued(Schema):

@@ -215,7 +215,8 @@
       try {
         const data = await api("/workbench/try", { ...candidate, log_id: Number(logSelect.value) });
         if (mine !== ticket) return;
-        status.textContent = data.total === 0 ? "No match in this log."
+        status.textContent = data.timed_out ? `It ${data.timed_out}: saved, it would be retired.`
+          : data.total === 0 ? "No match in this log."
           : `${data.total} matching line${data.total === 1 ? "" : "s"}` + (data.total > data.matches.length ? ` (first ${data.matches.length} shown)` : "");
         status.dataset.total = String(data.total);
         for (const m of data.matches) {
@@ -265,6 +266,9 @@
         ];
         if (data.passing_logs_scanned) {
           parts.push(`hits ${data.passing_logs_matched} of ${data.passing_logs_scanned} logs of passing jobs`);
+        }
+        if (data.timed_out_logs) {
+          parts.push(`ran out of time on ${data.timed_out_logs} log${data.timed_out_logs === 1 ? "" : "s"}: saved, it would be retired`);
         }
         backtestStatus.textContent = parts.join("; ") + ".";
         backtestStatus.dataset.matched = String(data.failed_jobs_matched);
