@@ -24,6 +24,12 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture(scope="session")
+def configs(corpus: Path) -> Path:
+    """CI configurations of public projects (see ci-config/README.md)."""
+    return corpus / "ci-config"
+
+
 @pytest.fixture
 def log_store(tmp_path: Path, settings: object) -> Iterator[Path]:
     """A fresh local log store for the test."""

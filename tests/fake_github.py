@@ -9,8 +9,10 @@ it times out after creating), or act and then hold the answer back.
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import hashlib
 import itertools
 import json
 import re
@@ -56,6 +58,8 @@ class FakeGitHub:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     job_logs: dict[int, bytes] = field(default_factory=dict)  # Actions job id -> its log
+    # commit sha -> {path: content}: the repository's files at that commit (contents API)
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -124,6 +128,8 @@ class FakeGitHub:
             if log is None:
                 return Reply(404, b'{"message": "Not Found"}')
             return Reply(200, log, {"Content-Type": "text/plain"})  # the log itself, no redirect
+        if found := re.fullmatch(r"/repos/[^/]+/[^/]+/contents/(.+)", path):
+            return self._contents(found.group(1), seen.query.get("ref", [""])[0])
         if found := re.fullmatch(r"/repos/[^/]+/[^/]+/check-runs(?:/(\d+))?", path):
             return self._check_run(method, found.group(1), seen)
         if found := re.fullmatch(r"/repos/[^/]+/[^/]+/commits/([0-9a-f]+)/check-runs", path):
@@ -152,6 +158,37 @@ class FakeGitHub:
             comment.update(seen.json())
             return json_reply(comment)
         return Reply(404, b'{"message": "Not Found (no such route in the fake GitHub)"}')
+
+    def _contents(self, path: str, ref: str) -> Reply:
+        """GitHub's contents API: a file (base64, with its blob id) or a directory listing."""
+        tree = self.files.get(ref)
+        if tree is None:
+            return Reply(404, b'{"message": "No commit found for the ref"}')
+        if path in tree:
+            data = tree[path]
+            encoded = base64.encodebytes(data).decode()  # GitHub wraps the base64 in lines
+            return json_reply(
+                {
+                    "type": "file",
+                    "encoding": "base64",
+                    "content": encoded,
+                    **self._entry(path, data),
+                }
+            )
+        inside = sorted(p for p in tree if p.startswith(path.rstrip("/") + "/"))
+        listing = [
+            {"type": "file", **self._entry(p, tree[p])}
+            for p in inside
+            if "/" not in p[len(path) + 1 :]
+        ]
+        if not listing:
+            return Reply(404, b'{"message": "Not Found"}')
+        return json_reply(listing)
+
+    @staticmethod
+    def _entry(path: str, data: bytes) -> dict[str, Any]:
+        blob = hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()
+        return {"name": path.rsplit("/", 1)[-1], "path": path, "sha": blob, "size": len(data)}
 
     def _check_run(self, method: str, run_id: str | None, seen: Seen) -> Reply:
         if method == "POST" and run_id is None:

@@ -36,6 +36,7 @@ def recover_and_scan() -> str:
         recover_stale_tasks()
         + deliveries.requeue_stuck()
         + ci_sweeps.release_lost_fetches()
+        + ci_sweeps.release_lost_config_reads()
         + release_lost_summaries()
     )
     behind = scanning.backlog().count()

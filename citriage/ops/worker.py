@@ -30,7 +30,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from citriage.ci.tasks import queue_due_fetches
+from citriage.ci.tasks import queue_due_config_reads, queue_due_fetches
 from citriage.github.deliveries import QUEUE_BATCH, queue_received_deliveries
 from citriage.github.tasks import process_delivery_task
 from citriage.ops.models import WorkerHeartbeat
@@ -45,6 +45,7 @@ MAX_OUTAGE_WAIT = 30.0  # longest wait between reconnection tries
 OUTBOXES: list[Callable[[], int]] = [
     queue_received_deliveries,
     queue_due_fetches,
+    queue_due_config_reads,
     queue_due_summaries,
 ]
 

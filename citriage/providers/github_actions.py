@@ -171,6 +171,7 @@ class WorkflowRun:
     conclusion: str
     run_attempt: int
     event: str = ""
+    path: str = ""  # the workflow file
     created_at: datetime | None = None
     updated_at: datetime | None = None
     url: str = ""
@@ -194,6 +195,7 @@ def to_workflow_run(run: dict[str, Any]) -> WorkflowRun:
         conclusion=str(run.get("conclusion") or ""),
         run_attempt=int(run.get("run_attempt") or 1),
         event=str(run.get("event") or ""),
+        path=str(run.get("path") or ""),
         created_at=parse_time(run.get("created_at")),
         updated_at=parse_time(run.get("updated_at")),
         url=str(run.get("html_url") or ""),

@@ -10,7 +10,7 @@ import pytest
 from citriage.ciconfig import actions
 from citriage.ciconfig.plan import Context
 from citriage.providers.github_actions import job_name
-from tests.ciconfig.conftest import workflow_set
+from tests.ci_corpus import workflow_set
 from tests.gha_corpus import load
 
 

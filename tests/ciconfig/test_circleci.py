@@ -9,7 +9,7 @@ import pytest
 from citriage.ciconfig import circleci
 from citriage.ciconfig.plan import Context
 from citriage.ciconfig.yamlload import ConfigError
-from tests.ciconfig.conftest import reported_circleci_names
+from tests.ci_corpus import reported_circleci_names
 
 
 def read(configs: Path, name: str) -> bytes:

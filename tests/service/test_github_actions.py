@@ -64,6 +64,8 @@ def github(corpus: Path) -> Iterator[FakeServer]:
     )
     server.on("POST", f"{API}/check-runs", json_reply(check_run, 201))
     server.on("PATCH", f"{API}/check-runs/{check_run['id']}", json_reply(check_run))
+    # the commit's CI configuration is read too: this repository has no workflow files
+    server.on("GET", f"{API}/contents/.github/workflows", Reply(404, b'{"message": "Not Found"}'))
     server.check_run_id = check_run["id"]  # type: ignore[attr-defined]
     yield server
     server.close()

@@ -1,4 +1,4 @@
-"""Reading the shared corpus's CI configurations (`ci-config/`) for the parsing tests."""
+"""Reading the shared corpus's CI configurations (`ci-config/`) for tests."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from citriage.ciconfig.plan import WORKFLOWS_DIR
-
-
-@pytest.fixture(scope="session")
-def configs(corpus: Path) -> Path:
-    return corpus / "ci-config"
 
 
 def workflow_set(configs: Path, name: str) -> dict[str, bytes]:
