@@ -196,6 +196,12 @@ BREAKAGE_CATEGORIES = env_list(
 )
 # Seconds after the last event for a commit before its summary is computed and posted.
 COOL_OFF_SECONDS = int(env("CITRIAGE_COOL_OFF_SECONDS", "120"))
+# A job the commit's CI configuration expects and that has not reported this long after
+# it could start is missing; a commit's report waits for its expected jobs at most
+# EXPECTED_WAIT_SECONDS after the commit was first seen. A repository's settings may
+# override both (`expected_grace_seconds`, `expected_wait_seconds`).
+EXPECTED_GRACE_SECONDS = int(env("CITRIAGE_EXPECTED_GRACE_SECONDS", "1800"))
+EXPECTED_WAIT_SECONDS = int(env("CITRIAGE_EXPECTED_WAIT_SECONDS", "21600"))
 # Seconds a commit must be quiet before its verdicts are recomputed (a burst of changes
 # costs one recomputation).
 VERDICT_REFRESH_SECONDS = float(env("CITRIAGE_VERDICT_REFRESH_SECONDS", "2"))

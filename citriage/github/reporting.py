@@ -85,7 +85,7 @@ def check_payload(
             "summary": report_text.report(summary, verdicts, checks, running=running),
         },
     }
-    if running or summary.pending:
+    if report_text.in_progress(summary, running):
         payload["status"] = "in_progress"
     else:
         payload["status"] = "completed"
@@ -197,7 +197,8 @@ def post_comment(
     if CommentOptOut.objects.filter(login__iexact=pull.author_login).exists():
         return f"#{pull.number}: {pull.author_login} opted out of comments"
     posted = PostedComment.objects.filter(repository=repository, pull_number=pull.number).first()
-    if posted is None and summary.failures == 0 and summary.foreign_failures == 0:
+    quiet = not (summary.failures or summary.foreign_failures or summary.missing_jobs)
+    if posted is None and quiet and not summary.not_started:
         return f"#{pull.number}: no failure, no comment"
     body = report_text.report(summary, verdicts, checks, running=running, for_comment=True)
     return put_comment(github, repository, pull.number, summary.sha, body, posted)

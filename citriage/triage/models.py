@@ -193,6 +193,14 @@ class CommitSummary(models.Model):
     excused = models.PositiveIntegerField(default=0)
     pending = models.PositiveIntegerField(default=0)
     foreign_failures = models.PositiveIntegerField(default=0)
+    # The jobs the commit's CI configuration expects (see citriage.triage.expected):
+    # how many count, how many reported, how many are still awaited, which are missing,
+    # workflows that failed to start
+    expected_jobs = models.PositiveIntegerField(default=0)
+    reported_jobs = models.PositiveIntegerField(default=0)
+    waiting_jobs = models.PositiveIntegerField(default=0)
+    missing_jobs = models.JSONField(default=list, blank=True)
+    not_started = models.JSONField(default=list, blank=True)
     all_excused = models.BooleanField(default=True)
     # A hash of every verdict of the commit and their reasons: what a report shows.
     digest = models.CharField(max_length=64, blank=True)

@@ -18,7 +18,7 @@ from citriage import queueing
 from citriage.ci.models import Commit, JobAttempt, Repository, StoredLog
 from citriage.ci.tasks import request_rerun
 from citriage.patterns import scanning
-from citriage.triage import refresh, signals, verdicts
+from citriage.triage import expected, refresh, signals, verdicts
 from citriage.triage.models import CommitSummary, JobVerdict, PendingSummary, Verdict
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def summarize(repository_id: int, sha: str) -> str:
     # Logs stored but not yet scanned: scanned now, so that the verdicts see their matches.
     scanning.scan_logs(StoredLog.objects.filter(job__repository=repository, job__sha=sha))
     before = CommitSummary.objects.filter(repository=repository, sha=sha).first()
-    summary = verdicts.recompute_commit(repository, sha)
+    coverage = expected.coverage(repository, sha, now=now)
+    summary = verdicts.recompute_commit(repository, sha, coverage)
     notes = [f"{summary.failures} failure(s), {summary.excused} excused"]
     changed = before is not None and before.digest != summary.digest
     commit = Commit.objects.filter(repository=repository, sha=sha).first()
@@ -90,10 +91,15 @@ def summarize(repository_id: int, sha: str) -> str:
     if report_at is None and changed and _recent(repository, sha):
         report_at = now + timedelta(seconds=settings.COOL_OFF_SECONDS)
         notes.append("verdicts changed: report owed after the cool-off")
+    if coverage.expected:
+        notes.append(f"{coverage.reported} of {coverage.expected} expected jobs reported")
+    report_at = refresh.report_time(report_at, coverage, summary, now)
+    # once posted, what is still owed: a later report when the expected jobs are in
+    then = refresh.report_time(None, coverage, summary, now) if _recent(repository, sha) else None
     outcome = None
     if report_at is not None and report_at <= now:
         outcome = _report(repository, summary, notes)
-    _close(pending, seen, now, report_at, outcome)
+    _close(pending, seen, now, report_at, outcome, then)
     return "; ".join(notes)
 
 
@@ -117,9 +123,11 @@ def _close(
     now: datetime,
     report_at: datetime | None,
     outcome: str | None,
+    then: datetime | None = None,
 ) -> None:
     """What is still owed: fresh verdicts again if changes arrived meanwhile; the report
-    if it is not due yet or failed (then after a growing delay)."""
+    if it is not due yet or failed (then after a growing delay), or, once posted, again
+    at `then` (expected jobs are still to come)."""
     with transaction.atomic():
         row = PendingSummary.objects.select_for_update().get(pk=pending.pk)
         if row.last_event_at == seen:  # no change arrived while this ran
@@ -127,8 +135,10 @@ def _close(
         row.task, row.summarized_at = None, now
         if outcome == "":
             row.reported_at, row.report_attempts, row.report_error = now, 0, ""
-            if row.report_at is not None and row.report_at <= now:
-                row.report_at = None  # (a later one stays: new data arrived meanwhile)
+            if row.report_at is None or row.report_at <= now:
+                # (a later one stays: new data arrived meanwhile); else the report owed
+                # when the expected jobs are in, if they are still to come
+                row.report_at = then
         elif outcome:
             row.report_attempts += 1
             delay = timedelta(seconds=queueing.backoff(row.report_attempts, first=15.0))

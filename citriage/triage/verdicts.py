@@ -44,7 +44,9 @@ from citriage.patterns import scanning
 from citriage.patterns.models import BestMatch, Match
 from citriage.rules import latest_attempts
 from citriage.scanner.boilerplate import is_generic
+from citriage.triage import expected
 from citriage.triage.attribution import covering
+from citriage.triage.expected import Coverage
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
 
 
@@ -175,19 +177,22 @@ def recompute_jobs(jobs: Iterable[JobAttempt]) -> None:
         )
 
 
-def recompute_commit(repository: Repository, sha: str) -> CommitSummary:
+def recompute_commit(
+    repository: Repository, sha: str, coverage: Coverage | None = None
+) -> CommitSummary:
     """Every verdict of the commit, and its summary."""
     jobs = JobAttempt.objects.filter(repository=repository, sha=sha).select_related("repository")
     with transaction.atomic():
         recompute_jobs(jobs)
-        return recompute_summary(repository.pk, sha)
+        return recompute_summary(repository.pk, sha, coverage or expected.coverage(repository, sha))
 
 
-def recompute_summary(repository_id: int, sha: str) -> CommitSummary:
+def recompute_summary(repository_id: int, sha: str, coverage: Coverage) -> CommitSummary:
     """Counts by verdict over the jobs of the commit: one entry per job (its latest
     failed attempt), so a job that failed and then passed counts once, as flaky.
     Failed checks citriage does not analyse (other CI, other apps) are counted apart
-    and keep the commit from being all excused."""
+    and keep the commit from being all excused, as do expected jobs that are missing
+    and workflows that failed to start."""
     verdicts = JobVerdict.objects.filter(repository_id=repository_id, sha=sha).select_related("job")
     latest = latest_attempts(verdicts, lambda v: v.job.name, lambda v: v.job.attempt)
     counts = Counter(v.verdict for v in latest.values())
@@ -205,6 +210,11 @@ def recompute_summary(repository_id: int, sha: str) -> CommitSummary:
                     for v in verdicts
                 ),
                 foreign,
+                coverage.missing,
+                coverage.not_started,
+                coverage.reported,
+                coverage.expected,
+                len(coverage.named(expected.WAITING)),
             ],
             default=str,
         ).encode()
@@ -215,7 +225,15 @@ def recompute_summary(repository_id: int, sha: str) -> CommitSummary:
         "excused": excused,
         "pending": counts.get(Verdict.PENDING, 0),
         "foreign_failures": len(foreign),
-        "all_excused": excused == len(latest) and not foreign,
+        "expected_jobs": coverage.expected,
+        "reported_jobs": coverage.reported,
+        "waiting_jobs": len(coverage.named(expected.WAITING)),
+        "missing_jobs": coverage.missing,
+        "not_started": coverage.not_started,
+        "all_excused": excused == len(latest)
+        and not foreign
+        and not coverage.missing
+        and not coverage.not_started,
     }
     summary, created = CommitSummary.objects.get_or_create(
         repository_id=repository_id,
