@@ -247,7 +247,8 @@ def _missing(summary: CommitSummary, rows: dict[str, ExpectedJob]) -> str:
         lines = []
         for name in summary.missing_jobs:
             row = rows.get(name)
-            where = f" — expected by `{text(row.path)}`" if row is not None and row.path else ""
+            path = row.path.replace("`", "") if row is not None else ""  # a code span
+            where = f" — expected by `{path}`" if path else ""
             lines.append(f"- **{text(name)}**{where}: not reported")
         out.append(
             f"### Missing jobs ({len(lines)})\n\n"
