@@ -18,13 +18,17 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import override_settings
 
+from citriage.ci import github_app
 from tests.fakes import FakeServer, Reply, Seen, json_reply
 
 INSTALLATION = 4242
@@ -202,3 +206,22 @@ class FakeGitHub:
             run.update(seen.json())
             return json_reply(run)
         return Reply(404, b'{"message": "Not Found"}')
+
+
+@contextmanager
+def app_on(fake: FakeGitHub, **overrides: Any) -> Iterator[None]:
+    """citriage configured with a GitHub App whose GitHub is `fake`."""
+    values = {
+        "GITHUB_APP_ID": "123",
+        "GITHUB_PRIVATE_KEY": app_private_key(),
+        "GITHUB_API_URL": fake.url,
+        "HTTP_BACKOFF": 0.01,
+        "HTTP_RETRIES": 1,
+        **overrides,
+    }
+    with override_settings(**values):
+        github_app._tokens.cache_clear()
+        try:
+            yield
+        finally:
+            github_app._tokens.cache_clear()

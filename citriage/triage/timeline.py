@@ -19,6 +19,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttempt, Repository
+from citriage.triage import expected
 from citriage.triage.inference import InferredSpan, infer_spans
 from citriage.triage.models import Breakage, Verdict
 from citriage.triage.reverts import find_reverts
@@ -44,6 +45,14 @@ def job_prefix(name: str) -> str:
     return PREFIX.split(name.strip(), maxsplit=1)[0] or name
 
 
+# Expected jobs that did not report (citriage.triage.expected): mark, css class, what
+UNREPORTED = {
+    expected.MISSING: ("!", "miss", "expected, never reported: missing"),
+    expected.WAITING: ("…", "wait", "expected, not reported yet"),
+    expected.NOT_STARTED: ("⊘", "nost", "expected, but its workflow failed to start"),
+}
+
+
 @dataclass
 class Row:
     commit: Commit
@@ -52,6 +61,7 @@ class Row:
     revert_of: Commit | None = None
     in_revert: bool = False
     breakages: list[int] = field(default_factory=list)
+    tally: str = ""  # "N of M jobs reported", while some expected job has not
 
 
 @dataclass
@@ -70,7 +80,13 @@ class Grid:
         return [name for _, names in self.groups for name in names]
 
 
-def _cell(job: str, attempts: list[dict[str, object]], annotated: list[int], inferred: bool) -> str:
+def _cell(
+    job: str,
+    attempts: list[dict[str, object]],
+    annotated: list[int],
+    inferred: bool,
+    unreported: str = "",
+) -> str:
     classes = ["c"]
     if len(attempts) == 1 and attempts[0]["conclusion"] == Conclusion.SUCCESS:
         # Most cells: one element, no link (the column header names the job).
@@ -99,6 +115,9 @@ def _cell(job: str, attempts: list[dict[str, object]], annotated: list[int], inf
             continue
         title = escape(f"{job} #{a['attempt']}: {what}")
         marks.append(f'<a class="{css}" href="/jobs/{a["pk"]}/" title="{title}">{icon}</a>')
+    if not attempts and unreported in UNREPORTED:
+        icon, css, what = UNREPORTED[unreported]
+        marks.append(f'<span class="{css}" title="{escape(f"{job}: {what}")}">{icon}</span>')
     data = f' data-breakages="{",".join(map(str, annotated))}"' if annotated else ""
     content = "".join(marks) if marks or "ok" not in classes else "✓"
     return f'<td class="{" ".join(classes)}"{data}>{content}</td>'
@@ -132,6 +151,15 @@ def build(
         names.add(str(a["name"]))
         if a["conclusion"] != Conclusion.SUCCESS:
             failing_names.add(str(a["name"]))
+    # expected jobs that did not report: shown in their own columns like failures
+    coverage = expected.coverages(repository, [c.sha for c in commits])
+    unreported: dict[tuple[int, str], str] = {}
+    for commit in commits:
+        for job in coverage[commit.sha].jobs:
+            if job.state in UNREPORTED:
+                unreported[(commit.pk, job.name)] = job.state
+                names.add(job.name)
+                failing_names.add(job.name)
     found = list(
         Breakage.objects.filter(repository=repository, cause__branch_position__lte=high)
         .filter(Q(fix__isnull=True) | Q(fix__branch_position__gt=low))
@@ -178,6 +206,7 @@ def build(
                     attempts.get((commit.pk, name), []),
                     annotated,
                     (name, position) in inferred_at,
+                    unreported.get((commit.pk, name), ""),
                 )
             )
         match = PULL_REFERENCE.search(commit.title)
@@ -189,6 +218,7 @@ def build(
                 revert_of.get(commit.pk),
                 any(start <= position <= end for start, end in revert_ranges if end is not None),
                 [b.pk for b in covering],
+                _tally(coverage[commit.sha]),
             )
         )
     return Grid(
@@ -201,6 +231,12 @@ def build(
         page,
         pages,
     )
+
+
+def _tally(coverage: expected.Coverage) -> str:
+    if coverage.expected and coverage.reported < coverage.expected:
+        return f"{coverage.reported} of {coverage.expected} jobs reported"
+    return ""
 
 
 def job_prefix_key(name: str) -> tuple[str, str]:

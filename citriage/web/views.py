@@ -21,6 +21,7 @@ from django_tasks_db.models import DBTaskResult
 from citriage.ci.models import (
     FAILED_CONCLUSIONS,
     Commit,
+    CommitConfig,
     JobAttempt,
     PullRequest,
     RerunRequest,
@@ -39,6 +40,7 @@ from citriage.ops import health, queues
 from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import BestMatch, Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
+from citriage.triage import expected
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
 from citriage.web import charts
 from citriage.web import system as system_state
@@ -421,10 +423,25 @@ def commit(request: HttpRequest, sha: str) -> HttpResponse:
         raise Http404("citriage knows no such commit")
     summaries = CommitSummary.objects.filter(sha=sha).select_related("repository")
     heads = PullRequest.objects.filter(Q(heads__sha=sha) | Q(head_sha=sha)).distinct()
+    configured = CommitConfig.objects.filter(sha=sha).select_related("repository")
+    coverages = [(c.repository, expected.coverage(c.repository, sha)) for c in configured]
     context = {
         "sha": sha,
         "commit": known,
         "jobs": jobs,
+        "coverages": coverages,
+        "unreported": [
+            job
+            for _, coverage in coverages
+            for job in coverage.jobs
+            if job.state in (expected.MISSING, expected.WAITING, expected.NOT_STARTED)
+        ],
+        "not_run": [
+            job
+            for _, coverage in coverages
+            for job in coverage.jobs
+            if job.state in (expected.SKIPPED, expected.MAYBE)
+        ],
         "summaries": summaries,
         "pulls": heads,
         "checks": PostedCheck.objects.filter(sha=sha),

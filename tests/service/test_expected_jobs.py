@@ -9,9 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from django.test import override_settings
 from django.utils import timezone
 
 from citriage.ci import actions, github_app, recording
@@ -20,7 +17,7 @@ from citriage.ciconfig.plan import CIRCLECI_CONFIG
 from citriage.ops.worker import run_worker
 from citriage.providers.github_actions import job_name
 from tests.ci_corpus import reported_circleci_names, workflow_set
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_on
 from tests.fakes import Reply
 from tests.gha_corpus import load
 
@@ -40,21 +37,8 @@ def github(corpus: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def configured(github: FakeGitHub, log_store: Path) -> Iterator[None]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    with override_settings(
-        GITHUB_APP_ID="123",
-        GITHUB_PRIVATE_KEY=pem,
-        GITHUB_API_URL=github.url,
-        HTTP_BACKOFF=0.01,
-        HTTP_RETRIES=1,
-        LOG_FETCH_ATTEMPTS=3,
-    ):
-        github_app._tokens.cache_clear()
+    with app_on(github, LOG_FETCH_ATTEMPTS=3):
         yield
-        github_app._tokens.cache_clear()
 
 
 def work() -> None:

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from django.utils import timezone
 
-from citriage.ci import actions, github_app, recording
+from citriage.ci import actions, recording
 from citriage.ci.models import CommitConfig, Provider, Repository
 from citriage.github.events import on_workflow_run
 from citriage.ops.worker import run_worker
@@ -28,7 +26,7 @@ from citriage.triage import expected
 from citriage.triage import summary as commit_summary
 from citriage.triage.models import CommitSummary, PendingSummary
 from tests.ci_corpus import workflow_set
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_on
 from tests.gha_corpus import load
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,24 +46,14 @@ def github(corpus: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def configured(github: FakeGitHub, log_store: Path) -> Iterator[None]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    with override_settings(
-        GITHUB_APP_ID="123",
-        GITHUB_PRIVATE_KEY=pem,
-        GITHUB_API_URL=github.url,
+    with app_on(
+        github,
         PUBLIC_URL="https://citriage.example.org",
-        HTTP_BACKOFF=0.01,
-        HTTP_RETRIES=1,
         COOL_OFF_SECONDS=0,  # without expected jobs, every report would be due at once
         EXPECTED_GRACE_SECONDS=1800,
         EXPECTED_WAIT_SECONDS=6 * 3600,
     ):
-        github_app._tokens.cache_clear()
         yield
-        github_app._tokens.cache_clear()
 
 
 @pytest.fixture
