@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_github import FakeGitHub
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
@@ -22,6 +24,15 @@ def corpus() -> Path:
     # CI always has the corpus beside the checkout: its absence is a failure, not a skip.
     assert CORPUS.is_dir(), f"the shared corpus is not at {CORPUS}"
     return CORPUS
+
+
+@pytest.fixture
+def fake_github(corpus: Path) -> Iterator[FakeGitHub]:
+    """A stateful fake GitHub API (see tests.fake_github); configure the App on it with
+    tests.fake_github.app_on."""
+    fake = FakeGitHub(corpus)
+    yield fake
+    fake.close()
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,12 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from citriage.ci import recording
 from citriage.ci.models import JobAttempt, Provider, Repository, StoredLog
+from citriage.ops.worker import run_worker
 from citriage.providers.base import JobRun, StepRun
 from citriage.triage import summary
 from citriage.triage.models import PendingSummary
@@ -58,6 +61,13 @@ def failed_log(attempt: JobAttempt, text: str | bytes) -> StoredLog:
     stored = recording.store_log(step, text.encode() if isinstance(text, str) else text)
     recording.record_logs_fetched(attempt, [stored])
     return stored
+
+
+def work() -> None:
+    """What the workers do with everything queued or owed, here and now; no task may fail."""
+    run_worker(queues=["*"], interval=0, batch=True)
+    failed = DBTaskResult.objects.filter(status=TaskResultStatus.FAILED)
+    assert not failed.exists(), [(t.task_path, t.traceback) for t in failed]
 
 
 def settle(*, report: bool = False) -> int:

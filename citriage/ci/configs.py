@@ -19,7 +19,6 @@ the reason. A file that cannot be understood is named with why, never a crash.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 import zstandard
 from django.conf import settings
@@ -239,38 +238,40 @@ def read(config: CommitConfig) -> str:
     CommitConfig.objects.filter(pk=config.pk, due_at=marked).update(due_at=None)
     queueing.finished(CommitConfig, config.pk, "task", attempts=0)
     sure = sum(job.certain for job in expected.jobs)
-    return f"{len(files)} file(s); {sure} job(s) expected, {len(expected.jobs) - sure} may run" + (
+    return f"{len(listed)} file(s); {sure} job(s) expected, {len(expected.jobs) - sure} may run" + (
         f"; {len(expected.problems)} problem(s)" if expected.problems else ""
     )
 
 
 def _try_later(config: CommitConfig, problem: str) -> str:
+    """A transient failure: owed again after a growing delay (the rule of log fetches)."""
     attempts = config.attempts + 1
-    if attempts >= settings.LOG_FETCH_ATTEMPTS:
+    when = queueing.retry_at(attempts, settings.LOG_FETCH_ATTEMPTS)
+    if when is None:
         return _give_up(config, f"gave up after {attempts} tries: {problem}", attempts=attempts)
-    when = timezone.now() + timedelta(seconds=queueing.backoff(attempts))
     queueing.finished(
         CommitConfig,
         config.pk,
         "task",
         state=ConfigState.PENDING_RETRY,
+        due_at=when,
         error=problem[:MAX_ERROR],
         attempts=attempts,
-        due_at=when,
     )
     return f"pending retry (try {attempts}, next at {when:%H:%M:%S}): {problem}"
 
 
 def _give_up(config: CommitConfig, problem: str, *, attempts: int | None = None) -> str:
     with transaction.atomic():
+        tries = attempts if attempts is not None else config.attempts + 1
         queueing.finished(
             CommitConfig,
             config.pk,
             "task",
             state=ConfigState.ERROR,
-            error=problem[:MAX_ERROR],
-            attempts=attempts if attempts is not None else config.attempts + 1,
             due_at=None,
+            error=problem[:MAX_ERROR],
+            attempts=tries,
         )
         # the summary says why no job is expected
         signals.commit_changed.send(Repository, repository=config.repository, sha=config.sha)

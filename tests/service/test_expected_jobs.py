@@ -14,8 +14,8 @@ from django.utils import timezone
 from citriage.ci import actions, github_app, recording
 from citriage.ci.models import CommitConfig, ConfigBlob, ConfigState, ExpectedJob, Provider
 from citriage.ciconfig.plan import CIRCLECI_CONFIG
-from citriage.ops.worker import run_worker
 from citriage.providers.github_actions import job_name
+from tests import factories
 from tests.ci_corpus import reported_circleci_names, workflow_set
 from tests.fake_github import FakeGitHub, app_on
 from tests.fakes import Reply
@@ -29,20 +29,9 @@ OTHER_SHA = "1" * 40
 
 
 @pytest.fixture
-def github(corpus: Path) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub(corpus)
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def configured(github: FakeGitHub, log_store: Path) -> Iterator[None]:
-    with app_on(github, LOG_FETCH_ATTEMPTS=3):
+def configured(fake_github: FakeGitHub, log_store: Path) -> Iterator[None]:
+    with app_on(fake_github, LOG_FETCH_ATTEMPTS=3):
         yield
-
-
-def work() -> None:
-    run_worker(queues=["*"], interval=0, batch=True)
 
 
 def expected(sha: str, *, certain: bool | None = None) -> set[str]:
@@ -52,12 +41,12 @@ def expected(sha: str, *, certain: bool | None = None) -> set[str]:
     return set(rows.values_list("name", flat=True))
 
 
-def fetched(github: FakeGitHub, path: str) -> int:
-    return len([r for r in github.server.requests if r.path.endswith(f"/contents/{path}")])
+def fetched(fake_github: FakeGitHub, path: str) -> int:
+    return len([r for r in fake_github.server.requests if r.path.endswith(f"/contents/{path}")])
 
 
 def test_expected_actions_jobs_are_the_recorded_jobs_and_files_are_read_once(
-    corpus: Path, configs: Path, github: FakeGitHub, configured: None
+    corpus: Path, configs: Path, fake_github: FakeGitHub, configured: None
 ) -> None:
     recorded = load(corpus / "github-api/workflow-jobs/pygithub.WorkflowJob.setUp.2.json")["jobs"]
     branch = recorded[0]["head_branch"]
@@ -65,13 +54,13 @@ def test_expected_actions_jobs_are_the_recorded_jobs_and_files_are_read_once(
         PYGITHUB, create=True, providers=[Provider.GITHUB_ACTIONS]
     )
     files = workflow_set(configs, "PyGithub__PyGithub__06ec040")
-    github.files[PYGITHUB_SHA] = files
-    github.files[OTHER_SHA] = files  # the next commit did not touch the workflows
+    fake_github.files[PYGITHUB_SHA] = files
+    fake_github.files[OTHER_SHA] = files  # the next commit did not touch the workflows
     # a push of the branch: its head is built
     recording.record_commit(
         repository, PYGITHUB_SHA, message="x", pushed_at=timezone.now(), pushed_branch=branch
     )
-    work()
+    factories.work()
     config = CommitConfig.objects.get(sha=PYGITHUB_SHA)
     assert config.state == ConfigState.READ, config.error
     assert set(config.files) == set(files)
@@ -82,12 +71,12 @@ def test_expected_actions_jobs_are_the_recorded_jobs_and_files_are_read_once(
         actions.record(repository, job)
     assert set(repository.jobs.values_list("name", flat=True)) == expected(PYGITHUB_SHA)
     # a second commit with the same workflow files: listed, but no file fetched again
-    calls = fetched(github, ".github/workflows/ci.yml")
+    calls = fetched(fake_github, ".github/workflows/ci.yml")
     recording.record_commit(
         repository, OTHER_SHA, message="y", pushed_at=timezone.now(), pushed_branch=branch
     )
-    work()
-    assert fetched(github, ".github/workflows/ci.yml") == calls == 1
+    factories.work()
+    assert fetched(fake_github, ".github/workflows/ci.yml") == calls == 1
     assert ConfigBlob.objects.count() == len(files)
     assert expected(OTHER_SHA) == expected(PYGITHUB_SHA)
     # ... and the first commit, no longer its branch's head, still expects them
@@ -95,7 +84,7 @@ def test_expected_actions_jobs_are_the_recorded_jobs_and_files_are_read_once(
 
 
 def test_circleci_expected_names_follow_the_commit_onto_a_pull_request(
-    configs: Path, github: FakeGitHub, configured: None
+    configs: Path, fake_github: FakeGitHub, configured: None
 ) -> None:
     """React's config, seen first as a bare commit (no branch known: nothing expected
     yet), then as the head of a pull request from a branch of the repository: the 32
@@ -104,11 +93,11 @@ def test_circleci_expected_names_follow_the_commit_onto_a_pull_request(
     repository = recording.get_repository(
         "facebook/react", create=True, providers=[Provider.CIRCLECI]
     )
-    github.files[sha] = {
+    fake_github.files[sha] = {
         CIRCLECI_CONFIG: (configs / "circleci/facebook__react__6bf1117.config.yml").read_bytes()
     }
     recording.record_commit(repository, sha, message="Bump ini")
-    work()
+    factories.work()
     config = CommitConfig.objects.get(sha=sha)
     assert config.state == ConfigState.READ and expected(sha) == set()
     assert config.notes == ["no push or pull request that builds this commit is known yet"]
@@ -120,24 +109,24 @@ def test_circleci_expected_names_follow_the_commit_onto_a_pull_request(
         base_ref="main",
         head_repository="facebook/react",
     )
-    listings = fetched(github, ".circleci")
-    work()
+    listings = fetched(fake_github, ".circleci")
+    factories.work()
     assert expected(sha, certain=True) == reported_circleci_names(configs)
-    assert fetched(github, ".circleci") == listings  # worked out again from the stored file
+    assert fetched(fake_github, ".circleci") == listings  # worked out again from the stored file
     # merged onto main (the same commit): main's filters apply too
     recording.record_default_branch(repository, [sha])
-    work()
+    factories.work()
     assert "deploy_devtools_scheduling_profiler" in expected(sha, certain=False)  # no push seen
 
 
 def test_what_cannot_be_read_is_recorded_with_the_reason(
-    github: FakeGitHub, configured: None
+    fake_github: FakeGitHub, configured: None
 ) -> None:
     repository = recording.get_repository(
         "acme/rocket", create=True, providers=[Provider.GITHUB_ACTIONS]
     )
     good, broken = "a" * 40, "b" * 40
-    github.files[good] = {
+    fake_github.files[good] = {
         ".github/workflows/ok.yml": b"name: OK\non: push\njobs:\n  test: {runs-on: x}\n",
         ".github/workflows/bad.yml": b"on: push\njobs:\n  a: [\n",
         ".github/workflows/README.md": b"# not a workflow\n",
@@ -145,7 +134,7 @@ def test_what_cannot_be_read_is_recorded_with_the_reason(
     recording.record_commit(
         repository, good, message="x", pushed_at=timezone.now(), pushed_branch="main"
     )
-    work()
+    factories.work()
     config = CommitConfig.objects.get(sha=good)
     assert expected(good) == {"OK / test"}
     assert config.problems and config.problems[0].startswith(
@@ -156,18 +145,18 @@ def test_what_cannot_be_read_is_recorded_with_the_reason(
     recording.record_commit(
         repository, broken, message="y", pushed_at=timezone.now(), pushed_branch="main"
     )
-    github.fail("GET", "/contents/.github/workflows$", Reply(502, b"{}"), times=2)
-    work()
+    fake_github.fail("GET", "/contents/.github/workflows$", Reply(502, b"{}"), times=2)
+    factories.work()
     retry = CommitConfig.objects.get(sha=broken)
     assert retry.state == ConfigState.PENDING_RETRY and "502" in retry.error
-    github.fail(
+    fake_github.fail(
         "GET",
         "/contents/.github/workflows$",
         Reply(403, b'{"message": "Resource not accessible"}'),
         times=5,
     )
     CommitConfig.objects.filter(sha=broken).update(due_at=timezone.now())
-    work()
+    factories.work()
     failed = CommitConfig.objects.get(sha=broken)
     assert failed.state == ConfigState.ERROR and "403" in failed.error
     assert expected(broken) == set()
@@ -181,7 +170,9 @@ def test_nothing_is_owed_without_the_app(configs: Path) -> None:
     assert not CommitConfig.objects.exists()  # no App configured: nothing can be read
 
 
-def test_nothing_is_owed_where_the_app_was_removed(github: FakeGitHub, configured: None) -> None:
+def test_nothing_is_owed_where_the_app_was_removed(
+    fake_github: FakeGitHub, configured: None
+) -> None:
     repository = recording.get_repository(
         "acme/rocket", create=True, providers=[Provider.GITHUB_ACTIONS]
     )

@@ -25,6 +25,7 @@ from citriage.ops.worker import run_worker
 from citriage.triage import expected
 from citriage.triage import summary as commit_summary
 from citriage.triage.models import CommitSummary, PendingSummary
+from tests import factories
 from tests.ci_corpus import workflow_set
 from tests.fake_github import FakeGitHub, app_on
 from tests.gha_corpus import load
@@ -38,16 +39,9 @@ JOBS = "github-api/workflow-jobs/pygithub.WorkflowJob.setUp.2.json"
 
 
 @pytest.fixture
-def github(corpus: Path) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub(corpus)
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def configured(github: FakeGitHub, log_store: Path) -> Iterator[None]:
+def configured(fake_github: FakeGitHub, log_store: Path) -> Iterator[None]:
     with app_on(
-        github,
+        fake_github,
         PUBLIC_URL="https://citriage.example.org",
         COOL_OFF_SECONDS=0,  # without expected jobs, every report would be due at once
         EXPECTED_GRACE_SECONDS=1800,
@@ -64,17 +58,17 @@ def recorded_jobs(corpus: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def pushed(configs: Path, github: FakeGitHub, configured: None) -> Repository:
+def pushed(configs: Path, fake_github: FakeGitHub, configured: None) -> Repository:
     """PyGithub's branch head was pushed, with a pull request, and its workflows read."""
     repository = recording.get_repository(REPO, create=True, providers=[Provider.GITHUB_ACTIONS])
-    github.files[SHA] = workflow_set(configs, "PyGithub__PyGithub__06ec040")
+    fake_github.files[SHA] = workflow_set(configs, "PyGithub__PyGithub__06ec040")
     recording.record_commit(
         repository, SHA, message="tz-aware", pushed_at=timezone.now(), pushed_branch=BRANCH
     )
     recording.record_pull_request(
         repository, 2440, head_sha=SHA, head_ref=BRANCH, base_ref="main", head_repository=REPO
     )
-    run_worker(queues=["*"], interval=0, batch=True)
+    factories.work()
     assert CommitConfig.objects.get(sha=SHA).state == "read"
     return repository
 
@@ -104,8 +98,8 @@ def time_passes(seconds: float) -> None:
     PendingSummary.objects.update(next_at=now, refresh_at=now)
 
 
-def check_run(github: FakeGitHub) -> dict[str, Any]:
-    (run,) = github.check_runs.values()
+def check_run(fake_github: FakeGitHub) -> dict[str, Any]:
+    (run,) = fake_github.check_runs.values()
     return run
 
 
@@ -117,33 +111,33 @@ def verdict_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 @override_settings(COOL_OFF_SECONDS=3600)
 def test_the_report_posts_when_the_last_expected_job_finishes(
-    pushed: Repository, recorded_jobs: list[dict[str, Any]], github: FakeGitHub
+    pushed: Repository, recorded_jobs: list[dict[str, Any]], fake_github: FakeGitHub
 ) -> None:
     for job in recorded_jobs[:4]:
         actions.record(pushed, job)
         summarize()
     summary = CommitSummary.objects.get(sha=SHA)
     assert (summary.reported_jobs, summary.expected_jobs, summary.waiting_jobs) == (4, 5, 1)
-    assert github.check_runs == {}  # waiting for the fifth, past the cool-off
+    assert fake_github.check_runs == {}  # waiting for the fifth, past the cool-off
     pending = PendingSummary.objects.get(sha=SHA)
     config = CommitConfig.objects.get(sha=SHA)
     # it waits until the fifth turns missing (the grace period), no longer
     assert pending.report_at == config.seen_at + timedelta(seconds=1800)
     actions.record(pushed, recorded_jobs[4])
     summarize()  # no cool-off: the last expected job finished
-    run = check_run(github)
+    run = check_run(fake_github)
     assert run["status"] == "completed" and run["conclusion"] == "success"
     assert run["output"]["title"] == "All jobs passed"
     assert PendingSummary.objects.get(sha=SHA).report_at is None
 
 
 def test_a_job_that_never_reports_is_missing_everywhere(
-    pushed: Repository, recorded_jobs: list[dict[str, Any]], github: FakeGitHub
+    pushed: Repository, recorded_jobs: list[dict[str, Any]], fake_github: FakeGitHub
 ) -> None:
     for job in recorded_jobs[:4]:
         actions.record(pushed, job)
     summarize()
-    assert github.check_runs == {}
+    assert fake_github.check_runs == {}
     absent = f"CI / {recorded_jobs[4]['name']}"
     state = {j.name: j.state for j in expected.coverage(pushed, SHA).jobs}
     assert state[absent] == expected.WAITING
@@ -151,7 +145,7 @@ def test_a_job_that_never_reports_is_missing_everywhere(
     summarize()
     summary = CommitSummary.objects.get(sha=SHA)
     assert summary.missing_jobs == [absent] and not summary.all_excused
-    run = check_run(github)
+    run = check_run(fake_github)
     assert run["status"] == "completed" and run["conclusion"] == "failure"
     assert run["output"]["title"] == "1 expected job missing, 4 of 5 jobs reported"
     rows = verdict_rows(run)
@@ -165,7 +159,7 @@ def test_a_job_that_never_reports_is_missing_everywhere(
             "reasons": ["expected by the commit's CI configuration, never reported"],
         }
     ]
-    (comment,) = github.comments.values()
+    (comment,) = fake_github.comments.values()
     assert "### Missing jobs (1)" in comment["body"]
     assert (
         f"- **{absent}** — expected by `.github/workflows/ci.yml`: not reported" in comment["body"]
@@ -173,12 +167,12 @@ def test_a_job_that_never_reports_is_missing_everywhere(
     # it reports after all: no longer missing, and the report says so
     actions.record(pushed, recorded_jobs[4])
     summarize()
-    assert check_run(github)["output"]["title"] == "All jobs passed"
+    assert check_run(fake_github)["output"]["title"] == "All jobs passed"
     assert CommitSummary.objects.get(sha=SHA).missing_jobs == []
 
 
 def test_the_longest_wait_bounds_the_report(
-    pushed: Repository, recorded_jobs: list[dict[str, Any]], github: FakeGitHub
+    pushed: Repository, recorded_jobs: list[dict[str, Any]], fake_github: FakeGitHub
 ) -> None:
     """A job still running when the commit has waited the longest time: the report is
     posted with what is in, as in progress."""
@@ -187,30 +181,30 @@ def test_the_longest_wait_bounds_the_report(
     for job in [*recorded_jobs[:4], running]:
         actions.record(pushed, job)
     summarize()
-    assert github.check_runs == {}
+    assert fake_github.check_runs == {}
     time_passes(6 * 3600 + 1)
     summarize()
-    run = check_run(github)
+    run = check_run(fake_github)
     assert run["status"] == "in_progress"
     assert run["output"]["title"] == "No failures so far (1 running)"
 
 
 def test_an_unexcused_failure_is_told_early_and_the_report_completes_later(
-    pushed: Repository, recorded_jobs: list[dict[str, Any]], github: FakeGitHub
+    pushed: Repository, recorded_jobs: list[dict[str, Any]], fake_github: FakeGitHub
 ) -> None:
     failed = copy.deepcopy(recorded_jobs[0])
     failed["conclusion"] = "failure"
     actions.record(pushed, failed)
-    github.job_logs[failed["id"]] = b"Run tox\nERROR: InvocationError for command tox\n"
+    fake_github.job_logs[failed["id"]] = b"Run tox\nERROR: InvocationError for command tox\n"
     run_worker(queues=["*"], interval=0, batch=True)  # the log is fetched, no pattern matches
     summarize()
-    run = check_run(github)
+    run = check_run(fake_github)
     assert run["status"] == "in_progress"
     assert run["output"]["title"] == "1 unmatched failure (so far; 1 of 5 jobs reported)"
     for job in recorded_jobs[1:]:
         actions.record(pushed, job)
     summarize()
-    run = check_run(github)
+    run = check_run(fake_github)
     assert run["status"] == "completed" and run["conclusion"] == "failure"
     assert "so far" not in run["output"]["title"]
 
@@ -252,18 +246,24 @@ def actions_job(
     }
 
 
-def test_a_job_whose_need_failed_is_skipped_not_missing(
-    github: FakeGitHub, configured: None
-) -> None:
-    sha = "f" * 40
+def pushed_build(fake_github: FakeGitHub, sha: str) -> Repository:
+    """A push of `sha` to main of a repository with the workflow above, read."""
     repository = recording.get_repository(
         "acme/rocket", create=True, providers=[Provider.GITHUB_ACTIONS]
     )
-    github.files[sha] = {".github/workflows/build.yml": WORKFLOW}
+    fake_github.files[sha] = {".github/workflows/build.yml": WORKFLOW}
     recording.record_commit(
         repository, sha, message="x", pushed_at=timezone.now(), pushed_branch="main"
     )
-    run_worker(queues=["*"], interval=0, batch=True)
+    factories.work()
+    return repository
+
+
+def test_a_job_whose_need_failed_is_skipped_not_missing(
+    fake_github: FakeGitHub, configured: None
+) -> None:
+    sha = "f" * 40
+    repository = pushed_build(fake_github, sha)
     actions.record(repository, actions_job(1, "compile", "failure", sha))
     coverage = expected.coverage(repository, sha, now=timezone.now() + timedelta(hours=1))
     states = {job.name: job.state for job in coverage.jobs}
@@ -276,17 +276,10 @@ def test_a_job_whose_need_failed_is_skipped_not_missing(
 
 
 def test_a_workflow_that_failed_to_start_is_said_so(
-    corpus: Path, github: FakeGitHub, configured: None
+    corpus: Path, fake_github: FakeGitHub, configured: None
 ) -> None:
     sha = "e" * 40
-    repository = recording.get_repository(
-        "acme/rocket", create=True, providers=[Provider.GITHUB_ACTIONS]
-    )
-    github.files[sha] = {".github/workflows/build.yml": WORKFLOW}
-    recording.record_commit(
-        repository, sha, message="x", pushed_at=timezone.now(), pushed_branch="main"
-    )
-    run_worker(queues=["*"], interval=0, batch=True)
+    repository = pushed_build(fake_github, sha)
     payload = load(corpus / "webhooks/workflow_run/octokit.completed.payload.json")
     payload["workflow_run"].update(
         head_sha=sha,
@@ -302,6 +295,6 @@ def test_a_workflow_that_failed_to_start_is_said_so(
     assert summary.not_started == ["Build"] and not summary.all_excused
     states = {job.state for job in expected.coverage(repository, sha).jobs}
     assert states == {expected.NOT_STARTED}
-    run = check_run(github)
+    run = check_run(fake_github)
     assert run["output"]["title"] == "1 workflow failed to start, 0 of 3 jobs reported"
     assert {"workflow": "Build", "verdict": "not_started", "excused": False} in verdict_rows(run)
