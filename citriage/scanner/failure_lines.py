@@ -37,6 +37,7 @@ import bisect
 import heapq
 import json
 import math
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -725,8 +726,13 @@ PREFILTER: tuple[str, ...] = tuple(
 )
 _PREFILTER_BYTES = tuple(s.encode() for s in PREFILTER)
 # The one-pass search looks for the fewest strings: one holding another is found with it.
+# The strings of exits are looked for as they are (few lines are exits; many hold "exit").
+_CANDIDATE_STRINGS = _EVIDENCE_LITERALS | _LEVEL_LITERALS
 _SEARCHED: tuple[str, ...] = tuple(
-    s for s in PREFILTER if not any(other != s and other in s for other in PREFILTER)
+    sorted(
+        {s for s in _CANDIDATE_STRINGS if not any(o != s and o in s for o in _CANDIDATE_STRINGS)}
+        | rules.EXIT_LITERALS
+    )
 )
 
 # What a line holding a searched string may be: a bit per evidence rule, the error level,
@@ -757,7 +763,7 @@ def _mask_of(searched: str) -> int:
             mask |= _RULE_BIT[rule.name]
     if any(searched in s for s in _LEVEL_LITERALS):
         mask |= _LEVEL_BIT
-    if any(searched in s for s in rules.EXIT_LITERALS):
+    if searched in rules.EXIT_LITERALS:
         mask |= _EXIT_BIT
     return mask
 
@@ -870,10 +876,15 @@ def _block_lines(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Indexes, starts, ends and masks of the lines of `block` (which ends with a newline,
     at `newlines`) that hold a prefilter string, in order."""
-    ends, ids = _hyperscan_hits(block) if _DATABASE is not None else _find_hits(block)
+    if _DATABASE is not None:
+        ends, ids = _hyperscan_hits(block)
+        table = _GROUP_MASKS
+    else:
+        ends, ids = _find_hits(block)
+        table = _MASKS
     lines = np.searchsorted(newlines, np.array(ends, dtype=np.int64) - 1)
     masks = np.zeros(len(newlines), dtype=np.int64)
-    np.bitwise_or.at(masks, lines, _MASKS[np.array(ids, dtype=np.int64)])
+    np.bitwise_or.at(masks, lines, table[np.array(ids, dtype=np.int64)])
     holding = np.flatnonzero(masks)
     starts = np.concatenate(([0], newlines[:-1] + 1))[holding]
     return holding, starts, newlines[holding], masks[holding]
@@ -887,6 +898,8 @@ def _mask_of_line(line: bytes) -> int:
 
 
 def _hyperscan_hits(block: bytes) -> tuple[list[int], list[int]]:
+    """(end, group) of the lines holding a string of each group: one report per line and
+    group, at the line's newline."""
     ends: list[int] = []
     ids: list[int] = []
 
@@ -921,16 +934,28 @@ _SEARCHED_BYTES = tuple(s.encode() for s in _SEARCHED)
 _SCAN_LOCK = threading.Lock()  # a Hyperscan database shares one scratch space
 
 
+# Strings that give the same mask are one Hyperscan expression, matched to the end of the
+# line: Hyperscan reports a match once per end, so a line holding several strings of a
+# group ("error ... error") costs one report, not one per string.
+_GROUPED: dict[int, list[bytes]] = {}
+for _string, _mask in zip(_SEARCHED_BYTES, _MASKS.tolist(), strict=True):
+    _GROUPED.setdefault(_mask, []).append(_string)
+_GROUP_MASKS = np.array(list(_GROUPED), dtype=np.int64)
+
+
 def _database() -> Any:
     if hyperscan is None:  # pragma: no cover - depends on the platform
         return None
+    expressions = [
+        b"(?:" + b"|".join(re.escape(s) for s in strings) + b")[^\n]*\n"
+        for strings in _GROUPED.values()
+    ]
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     database.compile(
-        expressions=list(_SEARCHED_BYTES),
-        ids=list(range(len(_SEARCHED_BYTES))),
-        elements=len(_SEARCHED_BYTES),
-        flags=[hyperscan.HS_FLAG_CASELESS] * len(_SEARCHED_BYTES),
-        literal=True,
+        expressions=expressions,
+        ids=list(range(len(expressions))),
+        elements=len(expressions),
+        flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
     )
     return database
 

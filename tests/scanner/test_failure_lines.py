@@ -524,6 +524,19 @@ def test_the_search_gives_the_reference_answers_on_generated_logs(
         assert (found.cut_before, found.looked_at) == (expected.cut_before, expected.looked_at)
 
 
+def test_without_hyperscan_the_search_gives_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = [p for p in corpus_logs() if p.stat().st_size < 3_000_000][::7]
+    assert paths
+    logs = [read_log(p) for p in paths]
+    with_hyperscan = [failure_lines.failure_lines(log, limit=10) for log in logs]
+    monkeypatch.setattr(failure_lines, "_DATABASE", None)
+    monkeypatch.setattr(failure_lines, "BLOCK", 64 * 1024)  # several blocks
+    for path, log, expected in zip(paths, logs, with_hyperscan, strict=True):
+        assert failure_lines.failure_lines(log, limit=10) == expected, path
+
+
 def test_the_bound_cuts_the_head_of_a_log_full_of_errors_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
