@@ -19,10 +19,10 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from citriage.scanner import failure_lines as finder
 from citriage.scanner import patterns as pattern_files
 from citriage.scanner.engine import Match, PatternSet, ScanReport
 from citriage.scanner.excerpts import excerpt
-from citriage.scanner.failure_lines import find_failure_lines
 from citriage.scanner.logtext import LogText, read_log
 from citriage.scanner.ranking import best_match
 from citriage.scanner.signature import signature
@@ -67,14 +67,19 @@ def _write_json_record(head: dict[str, Any], matches: list[Match], tail: dict[st
     out.write("], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
 
 
-def _failure_lines_json(log: LogText) -> dict[str, Any]:
-    """The finder's top candidates (pattern-independent) and the best one's signature."""
-    found = find_failure_lines(log)
+def _failure_lines_json(log: LogText, baseline: finder.Baseline | None) -> dict[str, Any]:
+    """The finder's top candidates (pattern-independent), the best one's signature, and how
+    much of the log the finder looked at (its work is bounded: lines before
+    `failure_lines_cut_before` were not, when it is not 0)."""
+    result = finder.failure_lines(log, baseline=baseline)
+    found = result.candidates
     return {
         "failure_lines": [
             {"line": c.line, "text": c.text, "score": c.score, "reason": c.reason} for c in found
         ],
         "signature": signature(found[0].text) if found else None,
+        "failure_lines_looked_at": result.looked_at,
+        "failure_lines_cut_before": result.cut_before,
     }
 
 
@@ -112,11 +117,20 @@ def scan(
             help="With --json, also find the lines most likely to explain the failure.",
         ),
     ] = True,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="A passing log of the same job and step: failure lines it has too say little.",
+        ),
+    ] = None,
 ) -> None:
     """Scan logs against a pattern library and show the matches and the best one."""
     if engine not in ("auto", "hyperscan", "re"):
         raise fail(f"unknown engine {engine!r}: use auto, hyperscan or re")
     missing = [name for name in logs if name != "-" and not Path(name).is_file()]
+    if baseline is not None and not baseline.is_file():
+        missing.append(str(baseline))
     if missing:
         raise fail(f"no such log file: {', '.join(missing)}")
     if logs.count("-") > 1:
@@ -129,6 +143,7 @@ def scan(
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     by_id = {p.id: p for p in library}
+    passing = finder.Baseline.of(read_log(baseline)) if baseline is not None else None
     console = Console(highlight=False)
     for name in logs:
         log = read_log(name)
@@ -146,7 +161,7 @@ def scan(
             }
             tail = {
                 "best": _match_json(best) if best else None,
-                **(_failure_lines_json(log) if failure_lines else {}),
+                **(_failure_lines_json(log, passing) if failure_lines else {}),
             }
             _write_json_record(head, matches, tail)
         else:

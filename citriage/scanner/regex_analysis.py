@@ -43,12 +43,19 @@ def parse(expression: str) -> Any:
     return sre_parse.parse(expression, 0)
 
 
-def required_literals(expression: str) -> frozenset[str] | None:
-    """Strings one of which every match contains, or None when there is no useful set."""
+def required_literals(
+    expression: str, *, fold_case: bool = False, min_length: int = MIN_PREFILTER_LENGTH
+) -> frozenset[str] | None:
+    """Strings one of which every match contains, or None when there is no useful set
+    (one of them shorter than `min_length` characters).
+
+    With `fold_case` the strings are in (ASCII) lower case and meant for a
+    case-insensitive search, so parts of the regex that ignore case count too.
+    """
     tree = parse(expression)
     ignore_case = bool(tree.state.flags & re.IGNORECASE)
-    best = _best_literals(list(tree), ignore_case)
-    if best is None or min(len(s) for s in best) < MIN_PREFILTER_LENGTH:
+    best = _best_literals(list(tree), ignore_case, fold_case)
+    if best is None or min(len(s) for s in best) < min_length:
         return None
     return best
 
@@ -57,8 +64,10 @@ def _score(candidate: frozenset[str]) -> tuple[int, int]:
     return (min(len(s) for s in candidate), -len(candidate))
 
 
-def _best_literals(items: list[Any], ignore_case: bool) -> frozenset[str] | None:
-    """Best required-literal set of a sequence of parse items."""
+def _best_literals(
+    items: list[Any], ignore_case: bool, fold: bool = False
+) -> frozenset[str] | None:
+    """Best required-literal set of a sequence of parse items (lower case when `fold`)."""
     candidates: list[frozenset[str]] = []
     run: list[str] = []
 
@@ -68,11 +77,11 @@ def _best_literals(items: list[Any], ignore_case: bool) -> frozenset[str] | None
             run.clear()
 
     for op, av in items:
-        if op is LITERAL and not ignore_case:
-            run.append(chr(av))
+        if op is LITERAL and (fold or not ignore_case):
+            run.append(_fold(chr(av)) if fold else chr(av))
             continue
-        if op is IN and not ignore_case and len(av) == 1 and av[0][0] is LITERAL:
-            run.append(chr(av[0][1]))  # a one-character class such as [.]
+        if op is IN and (fold or not ignore_case) and (char := _one_char(av, fold)) is not None:
+            run.append(char)  # a one-character class such as [.] (or [Ee] when folding case)
             continue
         if op is AT:
             continue  # zero-width: the text around it is still contiguous
@@ -83,17 +92,19 @@ def _best_literals(items: list[Any], ignore_case: bool) -> frozenset[str] | None
             case = (ignore_case or bool(add_flags & re.IGNORECASE)) and not (
                 del_flags & re.IGNORECASE
             )
-            sub = _best_literals(list(body), case)
+            sub = _best_literals(list(body), case, fold)
         elif op in REPEATS and av[0] >= 1:
-            sub = _best_literals(list(av[2]), ignore_case)
+            sub = _best_literals(list(av[2]), ignore_case, fold)
         elif op is BRANCH:
-            options = [_best_literals(list(branch), ignore_case) for branch in av[1]]
+            options = [_best_literals(list(branch), ignore_case, fold) for branch in av[1]]
             if all(option is not None for option in options):
                 sub = frozenset().union(*(o for o in options if o is not None))
         elif op is ATOMIC_GROUP and ATOMIC_GROUP is not None:
-            sub = _best_literals(list(av), ignore_case)
+            sub = _best_literals(list(av), ignore_case, fold)
         elif op is ASSERT and av[0] == 1:  # a positive lookahead's text is on the line too
-            sub = _best_literals(list(av[1]), ignore_case)
+            sub = _best_literals(list(av[1]), ignore_case, fold)
+        elif op is IN and fold and all(item_op is LITERAL for item_op, _ in av):
+            sub = frozenset(_fold(chr(char)) for _, char in av)  # `✗|✖` parses as a class
         if sub:
             candidates.append(sub)
     end_run()
@@ -101,6 +112,18 @@ def _best_literals(items: list[Any], ignore_case: bool) -> frozenset[str] | None
     if not candidates:
         return None
     return max(candidates, key=_score)
+
+
+def _fold(char: str) -> str:
+    return char.lower() if char.isascii() else char
+
+
+def _one_char(items: Any, fold: bool) -> str | None:
+    """The one character a class such as `[.]` stands for (`[Ee]` too when folding case)."""
+    if not items or any(op is not LITERAL for op, _av in items):
+        return None
+    chars = {_fold(chr(av)) if fold else chr(av) for _op, av in items}
+    return chars.pop() if len(chars) == 1 else None
 
 
 def _width(items: Any) -> tuple[int, int]:

@@ -78,6 +78,8 @@ def test_json_output_one_object_per_file(logs: dict[str, Path], corpus: Path) ->
         "best": None,
         "failure_lines": [],
         "signature": None,
+        "failure_lines_looked_at": 0,
+        "failure_lines_cut_before": 0,
     }
 
 
