@@ -135,9 +135,7 @@ def upload(
     good = [p for p in parsed if p.report is not None]
     results = {p.name: ingest.Stored(name=p.name, error=p.error) for p in parsed if p.error}
     if good:
-        failed = any(
-            case.outcome in FAILING for p in good if p.report for case in p.report.cases
-        )
+        failed = any(case.outcome in FAILING for p in good if p.report for case in p.report.cases)
         with transaction.atomic():
             job = job_for_upload(repository, sha, job_name, attempt, failed=failed)
             for item in good:
