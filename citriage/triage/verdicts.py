@@ -6,7 +6,8 @@ For a failed job attempt, in order:
 2. the same job passed on the same commit    -> flaky (confirmed)
 3. a breakage of the default branch covers the job at this commit (or, for a
    pull request, at its merge base): annotated, or for a pull request also an
-   inferred run of >= 2 failing commits with the same signature
+   inferred run of >= 2 failing commits with the same signature (not for jobs with
+   failing tests: rule 4 judges those by test)
                                               -> known problem
 4. every failing test of the job fails on the default branch in the same job at
    the merge base (on the default branch: at the commit before)
@@ -226,7 +227,9 @@ def _classify(job: JobAttempt, tests: TestEvidence | None) -> Outcome:
             pattern_id,
         )
     coverage = covering(job)
-    if coverage is not None:
+    # Failing tests say more than "the job failed the same way": an inferred breakage
+    # could hide a new failing test behind an old one.
+    if coverage is not None and not (coverage.inferred is not None and tests is not None):
         return Outcome(
             Verdict.KNOWN_PROBLEM,
             [coverage.reason(job.name)],
