@@ -168,5 +168,5 @@ def failed_tests(lines: Iterable[str]) -> Report:
 def _rekey(found: _Found, case: Case, *, suite: str) -> None:
     """A go case learns its package: stored again under its full identity."""
     found.cases.pop(case.key, None)
-    case.suite = suite
+    case.rename(suite, case.name)
     found.cases.setdefault(case.key, case)

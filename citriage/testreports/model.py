@@ -43,10 +43,17 @@ class Case:
     # gotestsum --rerun-fails. A case that passed after failing is flaky.
     retries: int = 0
     retry_message: str = ""  # what the first failed attempt said
+    _key: str = field(default="", repr=False, compare=False)
 
     @property
     def key(self) -> str:
-        return test_key(self.suite, self.name)
+        """The stored key of the test (computed once: a name does not change once read)."""
+        if not self._key:
+            self._key = test_key(self.suite, self.name)
+        return self._key
+
+    def rename(self, suite: str, name: str) -> None:
+        self.suite, self.name, self._key = suite, name, ""
 
     @property
     def label(self) -> str:

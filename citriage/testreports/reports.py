@@ -2,9 +2,10 @@
 test runners write (CTest, TRX, NUnit, xUnit.net, Open Test Reporting).
 
 The report is read as a stream (memory stays bounded by what is kept of each case,
-not by the file) with a hardened parser: a DOCTYPE, an entity declaration or an
-external reference is refused before anything is expanded, so an XML bomb or an
-external entity costs nothing; a report larger than `max_bytes` (after gzip) or
+not by the file) by lxml (libxml2) with entities left unexpanded, no DTD loaded and
+no network; a report whose prolog declares a DOCTYPE (where entity declarations and
+external references live) is refused before parsing starts, so an XML bomb or an
+external entity costs nothing. A report larger than `max_bytes` (after gzip) or
 holding more than `max_cases` cases stops being read there. Every problem is a
 ReportError naming it; a report is read whole or not at all.
 
@@ -21,10 +22,8 @@ import os
 import re
 from collections.abc import Callable
 from typing import IO, Any
-from xml.etree.ElementTree import Element, ParseError
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
+from lxml import etree
 
 from citriage.testreports.model import (
     ERROR,
@@ -45,6 +44,8 @@ MAX_DEPTH = 200
 CHUNK = 64 * 1024
 
 Source = bytes | str | os.PathLike[str] | IO[bytes]
+Element = Any  # lxml's elements (lxml ships no type information)
+PROLOG_BYTES = 64 * 1024  # the prolog (declaration, comments, DOCTYPE) must fit in this
 
 
 class NotATestReport(ReportError):
@@ -76,11 +77,17 @@ class _Guarded:
             except (OSError, EOFError) as exc:
                 raise ReportError(f"the report cannot be decompressed: {exc}") from None
         self.raw = rest
-        self.pending = head
-        self.total = len(head)
         self.max_bytes = max_bytes
         wide = head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head
         self.clean = not wide
+        self.ended = False  # everything was read (an error then means: truncated)
+        try:
+            head += rest.read(PROLOG_BYTES)
+        except (OSError, EOFError) as exc:
+            raise ReportError(f"the report cannot be decompressed: {exc}") from None
+        self.pending = head
+        self.total = len(head)
+        _refuse_doctype(head, wide)
 
     def read(self, size: int = -1) -> bytes:
         while True:
@@ -96,6 +103,7 @@ class _Guarded:
                 )
             data, self.pending = self.pending + chunk, b""
             if not chunk:
+                self.ended = True
                 return self._cleaned(data)
             if self.clean:  # hold back a character reference cut by the chunk's end
                 amp = data.rfind(b"&", max(0, len(data) - 12))
@@ -108,6 +116,32 @@ class _Guarded:
         if not self.clean:
             return data
         return _CONTROL_REFERENCE.sub(b"", _RAW_CONTROL.sub(b"", data))
+
+
+_PROLOG_ITEM = re.compile(
+    r"\s+|<\?.*?\?>|<!--.*?-->|(<!DOCTYPE)|(<[^?!])", re.DOTALL | re.IGNORECASE
+)
+
+
+def _refuse_doctype(head: bytes, wide: bool) -> None:
+    """Refuse a report whose prolog declares a DOCTYPE: that is where entity declarations
+    (XML bombs) and external references live, and no test runner writes one."""
+    if wide:
+        text = head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
+    else:
+        text = head.decode("latin-1")
+    # a byte order mark: U+FEFF in UTF-16, three bytes of UTF-8 (read here as latin-1)
+    position = 1 if text.startswith("\ufeff") else 3 if text.startswith("ï»¿") else 0
+    while position < len(text):
+        item = _PROLOG_ITEM.match(text, position)
+        if item is None or item.group(2):
+            return  # the root element, or no markup this reader understands: libxml2 decides
+        if item.group(1):
+            raise ReportError(
+                "refused: the report declares a DTD (<!DOCTYPE ...>): test reports never "
+                "need one, and it is how XML bombs and external-entity attacks work"
+            )
+        position = item.end()
 
 
 class _Prefixed(io.RawIOBase):
@@ -141,8 +175,10 @@ def _open(source: Source) -> IO[bytes]:
 
 
 def local(tag: Any) -> str:
-    """An element's name without its namespace."""
-    text = str(tag)
+    """An element's name without its namespace ("" for comments and the like)."""
+    if not isinstance(tag, str):
+        return ""
+    text = tag
     return text.rsplit("}", 1)[-1] if text.startswith("{") else text.rsplit(":", 1)[-1]
 
 
@@ -450,9 +486,9 @@ class _Trx(_Format):
         for case, test_id in zip(self.report.cases, self.test_ids, strict=True):
             class_name = self.classes.get(test_id, "")
             if class_name and case.name.startswith(class_name + "."):
-                case.suite, case.name = class_name, case.name[len(class_name) + 1 :]
+                case.rename(class_name, case.name[len(class_name) + 1 :])
             elif class_name:
-                case.suite = class_name
+                case.rename(class_name, case.name)
 
 
 class _NUnit(_Format):
@@ -631,17 +667,20 @@ def read_report(
     the problem: hostile XML, too large, truncated, not well-formed.
     """
     stream = _open(source)
+    guarded: _Guarded | None = None
     try:
-        return _read(_Guarded(stream, max_bytes), max_cases)
-    except DefusedXmlException as exc:
-        raise ReportError(
-            f"refused: the report declares a DTD, entities or external references ({exc}); "
-            "test reports never need them, and they are how XML bombs and external-entity "
-            "attacks work"
-        ) from None
-    except ParseError as exc:
+        guarded = _Guarded(stream, max_bytes)
+        return _read(guarded, max_cases)
+    except etree.XMLSyntaxError as exc:
         problem = str(exc)
-        if problem.startswith("no element found"):
+        if "amplification" in problem or "entity" in problem.lower():
+            raise ReportError(
+                f"refused: the report uses entities ({problem}): test reports never need "
+                "them, and they are how XML bombs and external-entity attacks work"
+            ) from None
+        if "depth" in problem:
+            raise ReportError(f"elements nested too deep: {problem}") from None
+        if guarded is not None and guarded.ended and "empty" not in problem:
             problem = f"the report ends before its root element closes ({problem}): truncated?"
         raise ReportError(f"not well-formed XML: {problem}") from None
     finally:
@@ -652,8 +691,18 @@ def read_report(
 def _read(stream: _Guarded, max_cases: int) -> Report:
     report = Report(format="")
     reader: _Format | None = None
-    stack: list[tuple[str, Element]] = []
-    for event, element in iterparse(stream, events=("start", "end"), forbid_dtd=True):
+    depth = 0
+    events = etree.iterparse(
+        stream,
+        events=("start", "end"),
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    for event, element in events:
         tag = local(element.tag)
         if event == "start":
             if reader is None:
@@ -662,14 +711,15 @@ def _read(stream: _Guarded, max_cases: int) -> Report:
                     raise NotATestReport(f"not a test report: the root element is <{tag}>")
                 reader = make(report, max_cases)
                 report.format = reader.name
-            if len(stack) >= MAX_DEPTH:
-                raise ReportError(f"elements nested more than {MAX_DEPTH} deep")
-            stack.append((tag, element))
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ReportError(f"elements nested too deep: more than {MAX_DEPTH}")
             reader.start(tag, element)
             continue
         assert reader is not None
-        stack.pop()
-        parent_tag, parent = stack[-1] if stack else ("", None)
+        depth -= 1
+        parent = element.getparent()
+        parent_tag = local(parent.tag) if parent is not None else ""
         if reader.end(tag, element, parent_tag) and parent is not None:
             parent.remove(element)  # read: let it go
     if reader is None:

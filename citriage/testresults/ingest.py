@@ -10,6 +10,7 @@ stand-in: a real report of the job replaces them.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -158,22 +159,50 @@ def store(job: JobAttempt, report: Report, *, source: str, name: str, digest: st
     return result
 
 
-def _select_tests(repository_id: int, keys: list[str]) -> list[tuple[str, int, list[str]]]:
-    """(key, id, jobs) of the stored tests among `keys`."""
-    if connection.vendor == "postgresql":  # one statement, the keys as one array
+def _select_tests(
+    repository_id: int, keys: list[str], job_name: str
+) -> list[tuple[str, int, bool]]:
+    """(key, id, whether it ran in `job_name` before) of the stored tests among `keys`."""
+    if connection.vendor == "postgresql":  # one statement, the keys as one JSON parameter
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT key, id, jobs FROM {Test._meta.db_table} "
-                "WHERE repository_id = %s AND key = ANY(%s)",
-                [repository_id, keys],
+                f"SELECT key, id, jobs ? %s FROM {Test._meta.db_table} WHERE repository_id = %s "
+                "AND key IN (SELECT json_array_elements_text(%s::json))",
+                [job_name, repository_id, json.dumps(keys)],
             )
-            return [(k, i, j if isinstance(j, list) else []) for k, i, j in cursor.fetchall()]
-    rows: list[tuple[str, int, list[str]]] = []
+            return [(str(key), int(pk), bool(ran)) for key, pk, ran in cursor.fetchall()]
+    rows: list[tuple[str, int, bool]] = []
     for start in range(0, len(keys), BATCH):
-        rows += Test.objects.filter(
-            repository_id=repository_id, key__in=keys[start : start + BATCH]
-        ).values_list("key", "id", "jobs")
+        rows += [
+            (key, pk, job_name in jobs)
+            for key, pk, jobs in Test.objects.filter(
+                repository_id=repository_id, key__in=keys[start : start + BATCH]
+            ).values_list("key", "id", "jobs")
+        ]
     return rows
+
+
+def _insert_tests(repository: Repository, job_name: str, cases: list[Case], now: datetime) -> None:
+    """Store new tests (ones another ingestion stored meanwhile are left as they are)."""
+    rows = []
+    for case in cases:
+        suite, name = normalise(case.suite, case.name)
+        rows.append({"key": case.key, "suite": suite, "name": name, "file": case.file[:500]})
+    if connection.vendor == "postgresql":  # one statement, the rows as one JSON parameter
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {Test._meta.db_table} (repository_id, key, suite, name, file, "
+                "first_seen, failures, jobs) SELECT %s, r.key, r.suite, r.name, r.file, %s, 0, "
+                "%s::jsonb FROM json_to_recordset(%s::json) AS r(key text, suite text, "
+                "name text, file text) ON CONFLICT (repository_id, key) DO NOTHING",
+                [repository.pk, now, json.dumps([job_name]), json.dumps(rows)],
+            )
+        return
+    Test.objects.bulk_create(
+        [Test(repository=repository, first_seen=now, jobs=[job_name], **row) for row in rows],
+        batch_size=BATCH,
+        ignore_conflicts=True,
+    )
 
 
 def _test_ids(
@@ -182,36 +211,30 @@ def _test_ids(
     """The id of each case's test (created when new), by key; the job is added to the
     tests' job names where it is new."""
     keys = [case.key for case in cases]
-    found = {key: (pk, jobs) for key, pk, jobs in _select_tests(repository.pk, keys)}
+    found = {key: (pk, ran) for key, pk, ran in _select_tests(repository.pk, keys, job_name)}
     missing = [case for case in cases if case.key not in found]
     if missing:
-        new = []
-        for case in missing:
-            suite, name = normalise(case.suite, case.name)
-            new.append(
-                Test(
-                    repository=repository,
-                    key=case.key,
-                    suite=suite,
-                    name=name,
-                    file=case.file[:500],
-                    first_seen=now,
-                    jobs=[job_name],
-                )
-            )
-        Test.objects.bulk_create(new, batch_size=BATCH, ignore_conflicts=True)
+        _insert_tests(repository, job_name, missing, now)
         found.update(
-            (key, (pk, jobs))
-            for key, pk, jobs in _select_tests(repository.pk, [c.key for c in missing])
+            (key, (pk, ran))
+            for key, pk, ran in _select_tests(repository.pk, [c.key for c in missing], job_name)
         )
-    elsewhere = [pk for pk, jobs in found.values() if job_name not in jobs]
-    for start in range(0, len(elsewhere), BATCH):  # rare: a job runs tests it never ran
+    elsewhere = [pk for pk, ran in found.values() if not ran]
+    if elsewhere and connection.vendor == "postgresql":  # a job runs tests it never ran
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Test._meta.db_table} SET jobs = jobs || %s::jsonb WHERE id IN "
+                "(SELECT json_array_elements_text(%s::json)::bigint) AND NOT jobs ? %s",
+                [json.dumps([job_name]), json.dumps(elsewhere), job_name],
+            )
+        elsewhere = []
+    for start in range(0, len(elsewhere), BATCH):
         batch = Test.objects.filter(pk__in=elsewhere[start : start + BATCH]).only("id", "jobs")
         changed = [t for t in batch if job_name not in t.jobs]
         for test in changed:
             test.jobs = [*test.jobs, job_name]
         Test.objects.bulk_update(changed, ["jobs"], batch_size=BATCH)
-    return {key: pk for key, (pk, _jobs) in found.items()}
+    return {key: pk for key, (pk, _ran) in found.items()}
 
 
 def _combined(row: TestResult | None, passed_before: bool, case: Case) -> tuple[str | None, int]:
@@ -242,7 +265,9 @@ def _signature_of(case: Case) -> str:
 
 
 def _store_results(run: TestRun, cases: list[Case], ids: dict[str, int], when: datetime) -> None:
-    existing = {r.test_id: r for r in run.results.filter(test_id__in=list(ids.values()))}
+    # What the run's other reports said: its rows (only tests that did not simply pass)
+    # and its set of tests that ran.
+    existing = {r.test_id: r for r in run.results.all()} if run.sources else {}
     ran = set(run.test_set.test_ids().tolist()) if run.test_set is not None else set()
     new: list[TestResult] = []
     changed: list[TestResult] = []

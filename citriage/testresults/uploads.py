@@ -102,7 +102,7 @@ def job_for_upload(
     )
     if known is not None:
         return known
-    provider_id = f"{sha[:12]}-{hashlib.sha1(name.encode()).hexdigest()[:16]}-{attempt}"
+    provider_id = f"{sha}-{hashlib.sha1(name.encode()).hexdigest()[:16]}-{attempt}"
     existing = JobAttempt.objects.filter(
         repository=repository, provider=Provider.UPLOAD, provider_id=provider_id
     ).first()

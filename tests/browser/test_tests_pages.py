@@ -56,12 +56,17 @@ def tested(transactional_db: None, log_store: object) -> dict[str, Any]:
             "test_total": "assert 7 == 11",
             "test_tax": "pass",
             "test_slow": "skip",
-            "test_coupon[" + HOSTILE.replace('"', "&quot;").replace("<", "&lt;") + "]": hostile_message,
+            "test_coupon["
+            + HOSTILE.replace('"', "&quot;").replace("<", "&lt;")
+            + "]": hostile_message,
         },
     }
     for sha, cases in outcomes.items():
         uploads.upload(
-            repository, sha=sha, job_name="unit", attempt=1,
+            repository,
+            sha=sha,
+            job_name="unit",
+            attempt=1,
             files=[("junit.xml", io.BytesIO(junit(cases)))],
         )
     run_worker(queues=["*"], interval=0, batch=True)

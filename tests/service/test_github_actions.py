@@ -64,6 +64,8 @@ def github(corpus: Path) -> Iterator[FakeServer]:
     )
     server.on("POST", f"{API}/check-runs", json_reply(check_run, 201))
     server.on("PATCH", f"{API}/check-runs/{check_run['id']}", json_reply(check_run))
+    # finished jobs' test reports are looked for in their run's artifacts: there are none
+    server.on("GET", f"{API}/actions/runs/{RUN_ID}/artifacts", json_reply({"artifacts": []}))
     server.check_run_id = check_run["id"]  # type: ignore[attr-defined]
     yield server
     server.close()
