@@ -185,6 +185,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
     pull requests, written with COPY (what ingestion would have stored)."""
     import numpy as np
     from django.db import connection, transaction
+    from django.db.models import Max
 
     from bench.ui import copy_rows
     from citriage.ci import recording
@@ -193,6 +194,11 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
 
     rng = random.Random(args.seed)
     jobs, tests_per_job = 10, 2_000
+    # ids above the rows the other parts stored
+    base = {
+        model: (model.objects.aggregate(top=Max("pk"))["top"] or 0)
+        for model in (Commit, Test, TestSet, JobAttempt, TestResult)
+    }
     runs_total = max(jobs, args.results // tests_per_job)
     commits = runs_total // jobs
     branch_commits = commits * 4 // 5
@@ -219,7 +225,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
             ),
             (
                 (
-                    k + 1,
+                    base[Commit] + k + 1,
                     repo.pk,
                     shas[k],
                     json.dumps([]),
@@ -235,7 +241,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
         )
         # tests: each job its own 2,000 (added over time: the first 1,600 from the start)
         test_rows = []
-        test_id = 0
+        test_id = base[Test]
         ids_of_job: list[list[int]] = []
         for j in range(jobs):
             ids = []
@@ -277,7 +283,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
         )
         # sets: tests join in steps of 40 every 1/10 of the history
         set_rows, set_of = [], {}
-        set_id = 0
+        set_id = base[TestSet]
         for j in range(jobs):
             for step in range(11):
                 count = 1_600 + 40 * step
@@ -293,7 +299,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
             set_rows,
         )
         job_rows, run_rows, result_rows = [], [], []
-        result_id = 0
+        result_id = base[TestResult]
         broken: dict[tuple[int, int], tuple[int, int]] = {}  # (job, test) -> (from, to)
         for j in range(jobs):
             for _ in range(15):  # breakages: a test failing on consecutive commits
@@ -301,7 +307,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
                 broken[(j, rng.randrange(1_600))] = (first, first + rng.randint(2, 40))
         flaky = {(j, rng.randrange(1_600)) for j in range(jobs) for _ in range(20)}
         skipped = {(j, t) for j in range(jobs) for t in range(0, 1_600, 80)}
-        job_id = 0
+        job_id = first_job = base[JobAttempt]
         failing_jobs = []
         for k in range(commits):
             step = min(10, k * 10 // commits)
@@ -341,7 +347,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
                         "",
                         "main" if k < branch_commits else f"pr-{k}",
                         shas[k],
-                        k + 1,
+                        base[Commit] + k + 1,
                         "not_needed",
                         "",
                         0,
@@ -481,7 +487,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
         "runs": len(run_rows),
         "tests": [ids_of_job[j][t] for j, t in busiest]
         + rng.sample([i for ids in ids_of_job for i in ids], 25),
-        "jobs": rng.sample(failing_jobs, 25) + rng.sample(range(1, job_id + 1), 5),
+        "jobs": rng.sample(failing_jobs, 25) + rng.sample(range(first_job + 1, job_id + 1), 5),
     }
 
 
