@@ -13,10 +13,12 @@ rows (their task is neither waiting nor running) and frees them for the next pol
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks.base import Task
 from django_tasks_db.models import DBTaskResult
@@ -65,6 +67,14 @@ def release_lost(model: type[models.Model], field: str) -> int:
         **{f"{field}__in": alive}
     )
     return lost.update(**{field: None})
+
+
+def next_try(attempts: int, limit: int) -> datetime | None:
+    """When to try owed work again after `attempts` failed tries (a growing delay), or
+    None when `limit` tries have failed: then it is given up."""
+    if attempts >= limit:
+        return None
+    return timezone.now() + timedelta(seconds=backoff(attempts))
 
 
 def backoff(attempts: int, *, first: float = 30.0, most: float = 3600.0) -> float:

@@ -17,8 +17,6 @@ that its verdicts say why there is no log; stored logs are announced with
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -55,9 +53,9 @@ def fetch_logs(job: JobAttempt) -> str:
 
 def _try_later(job: JobAttempt, problem: str) -> str:
     attempts = job.fetch_attempts + 1
-    if attempts >= settings.LOG_FETCH_ATTEMPTS:
+    when = queueing.next_try(attempts, settings.LOG_FETCH_ATTEMPTS)
+    if when is None:
         return _give_up(job, f"gave up after {attempts} tries: {problem}", attempts=attempts)
-    when = timezone.now() + timedelta(seconds=queueing.backoff(attempts))
     queueing.finished(
         JobAttempt,
         job.pk,

@@ -90,10 +90,10 @@ def fetch_tests(fetch: TestFetch) -> str:
 
 def _try_later(fetch: TestFetch, problem: str) -> str:
     attempts = fetch.attempts + 1
-    if attempts >= settings.LOG_FETCH_ATTEMPTS:
+    when = queueing.next_try(attempts, settings.LOG_FETCH_ATTEMPTS)
+    if when is None:
         _done(fetch, FetchState.ERROR, error=f"gave up after {attempts} tries: {problem}")
         return f"error: gave up after {attempts} tries: {problem}"
-    when = timezone.now() + timedelta(seconds=queueing.backoff(attempts))
     queueing.finished(
         TestFetch,
         fetch.pk,
@@ -110,10 +110,10 @@ def read_log(fetch: TestFetch, job: JobAttempt) -> str:
     """The failed tests the job's stored logs name (the job left no report)."""
     if job.log_state in (LogState.PENDING, LogState.PENDING_RETRY):
         attempts = fetch.attempts + 1
-        if attempts >= settings.LOG_FETCH_ATTEMPTS:
+        when = queueing.next_try(attempts, settings.LOG_FETCH_ATTEMPTS)
+        if when is None:
             _done(fetch, FetchState.NONE, "no report, and the log never came")
             return "no report, and the log never came"
-        when = timezone.now() + timedelta(seconds=queueing.backoff(attempts))
         queueing.finished(TestFetch, fetch.pk, "task", attempts=attempts, fetch_after=when)
         return "waiting for the log"
     cases = []

@@ -182,8 +182,11 @@ def _select_tests(
     return rows
 
 
-def _insert_tests(repository: Repository, job_name: str, cases: list[Case], now: datetime) -> None:
-    """Store new tests (ones another ingestion stored meanwhile are left as they are)."""
+def _insert_tests(
+    repository: Repository, job_name: str, cases: list[Case], now: datetime
+) -> list[tuple[str, int, bool]]:
+    """Store new tests; (key, id, True) of those stored here (a test another ingestion
+    stored meanwhile is left as it is, and not returned)."""
     rows = []
     for case in cases:
         suite, name = normalise(case.suite, case.name)
@@ -194,15 +197,17 @@ def _insert_tests(repository: Repository, job_name: str, cases: list[Case], now:
                 f"INSERT INTO {Test._meta.db_table} (repository_id, key, suite, name, file, "
                 "first_seen, failures, jobs) SELECT %s, r.key, r.suite, r.name, r.file, %s, 0, "
                 "%s::jsonb FROM json_to_recordset(%s::json) AS r(key text, suite text, "
-                "name text, file text) ON CONFLICT (repository_id, key) DO NOTHING",
+                "name text, file text) ON CONFLICT (repository_id, key) DO NOTHING "
+                "RETURNING key, id",
                 [repository.pk, now, json.dumps([job_name]), json.dumps(rows)],
             )
-        return
+            return [(str(key), int(pk), True) for key, pk in cursor.fetchall()]
     Test.objects.bulk_create(
         [Test(repository=repository, first_seen=now, jobs=[job_name], **row) for row in rows],
         batch_size=BATCH,
         ignore_conflicts=True,
     )
+    return []
 
 
 def _test_ids(
@@ -214,11 +219,14 @@ def _test_ids(
     found = {key: (pk, ran) for key, pk, ran in _select_tests(repository.pk, keys, job_name)}
     missing = [case for case in cases if case.key not in found]
     if missing:
-        _insert_tests(repository, job_name, missing, now)
         found.update(
-            (key, (pk, ran))
-            for key, pk, ran in _select_tests(repository.pk, [c.key for c in missing], job_name)
+            (key, (pk, ran)) for key, pk, ran in _insert_tests(repository, job_name, missing, now)
         )
+        still = [case.key for case in missing if case.key not in found]
+        if still:  # stored by another ingestion meanwhile (or not returned: SQLite)
+            found.update(
+                (key, (pk, ran)) for key, pk, ran in _select_tests(repository.pk, still, job_name)
+            )
     elsewhere = [pk for pk, ran in found.values() if not ran]
     if elsewhere and connection.vendor == "postgresql":  # a job runs tests it never ran
         with connection.cursor() as cursor:
