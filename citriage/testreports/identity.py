@@ -43,7 +43,11 @@ def module_of(path: str) -> str:
 
 def test_key(suite: str, name: str) -> str:
     """The stored key of a test: a hash of its normalised suite and name."""
-    suite, name = normalise(suite, name)
+    return key_of(*normalise(suite, name))
+
+
+def key_of(suite: str, name: str) -> str:
+    """The key of an already normalised (suite, name)."""
     return hashlib.sha1(f"{suite}\x1f{name}".encode(), usedforsecurity=False).hexdigest()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from citriage.testreports.identity import display_name, test_key
+from citriage.testreports.identity import display_name, key_of, normalise
 
 PASSED = "passed"
 FAILED = "failed"
@@ -44,16 +44,23 @@ class Case:
     retries: int = 0
     retry_message: str = ""  # what the first failed attempt said
     _key: str = field(default="", repr=False, compare=False)
+    _normal: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> str:
         """The stored key of the test (computed once: a name does not change once read)."""
         if not self._key:
-            self._key = test_key(self.suite, self.name)
+            self._key = key_of(*self.normalised())
         return self._key
 
+    def normalised(self) -> tuple[str, str]:
+        """(suite, name) as stored."""
+        if self._normal is None:
+            self._normal = normalise(self.suite, self.name)
+        return self._normal
+
     def rename(self, suite: str, name: str) -> None:
-        self.suite, self.name, self._key = suite, name, ""
+        self.suite, self.name, self._key, self._normal = suite, name, "", None
 
     @property
     def label(self) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import re
 from collections.abc import Callable
@@ -206,6 +207,11 @@ def parse_duration(value: str | None) -> float | None:
     `1.5 s`, `00:00:00.1084258`; None when unreadable."""
     if not value:
         return None
+    try:
+        plain = float(value)  # the common case: plain seconds
+        return plain if math.isfinite(plain) else None
+    except ValueError:
+        pass
     text = value.strip().lower()
     clock = _CLOCK.match(text)
     if clock:

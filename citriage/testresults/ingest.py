@@ -25,7 +25,6 @@ from django.utils import timezone
 
 from citriage.ci.models import JobAttempt, Repository
 from citriage.scanner.signature import signature
-from citriage.testreports.identity import normalise
 from citriage.testreports.model import (
     ERROR,
     FAILED,
@@ -163,12 +162,15 @@ def _select_tests(
     repository_id: int, keys: list[str], job_name: str
 ) -> list[tuple[str, int, bool]]:
     """(key, id, whether it ran in `job_name` before) of the stored tests among `keys`."""
-    if connection.vendor == "postgresql":  # one statement, the keys as one JSON parameter
+    if connection.vendor == "postgresql":
+        # One statement, the keys (hex: no commas) as one string made an array once, at
+        # planning: `IN (SELECT json_array_elements_text(...))` was planned as a nested
+        # loop evaluating the function again for every key once the table grew.
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT key, id, jobs ? %s FROM {Test._meta.db_table} WHERE repository_id = %s "
-                "AND key IN (SELECT json_array_elements_text(%s::json))",
-                [job_name, repository_id, json.dumps(keys)],
+                "AND key = ANY(string_to_array(%s, ','))",
+                [job_name, repository_id, ",".join(keys)],
             )
             return [(str(key), int(pk), bool(ran)) for key, pk, ran in cursor.fetchall()]
     rows: list[tuple[str, int, bool]] = []
@@ -189,7 +191,7 @@ def _insert_tests(
     stored meanwhile is left as it is, and not returned)."""
     rows = []
     for case in cases:
-        suite, name = normalise(case.suite, case.name)
+        suite, name = case.normalised()
         rows.append({"key": case.key, "suite": suite, "name": name, "file": case.file[:500]})
     if connection.vendor == "postgresql":  # one statement, the rows as one JSON parameter
         with connection.cursor() as cursor:
@@ -231,9 +233,9 @@ def _test_ids(
     if elsewhere and connection.vendor == "postgresql":  # a job runs tests it never ran
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Test._meta.db_table} SET jobs = jobs || %s::jsonb WHERE id IN "
-                "(SELECT json_array_elements_text(%s::json)::bigint) AND NOT jobs ? %s",
-                [json.dumps([job_name]), json.dumps(elsewhere), job_name],
+                f"UPDATE {Test._meta.db_table} SET jobs = jobs || %s::jsonb "
+                "WHERE id = ANY(string_to_array(%s, ',')::bigint[]) AND NOT jobs ? %s",
+                [json.dumps([job_name]), ",".join(map(str, elsewhere)), job_name],
             )
         elsewhere = []
     for start in range(0, len(elsewhere), BATCH):

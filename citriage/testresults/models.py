@@ -26,7 +26,10 @@ class Test(models.Model):
 
     __test__ = False  # a model, not a test class for pytest
 
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tests")
+    # Indexed by the unique (repository, key) constraint: no index of its own.
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="tests", db_index=False
+    )
     key = models.CharField(max_length=40, help_text="sha1 of the normalised suite and name")
     suite = models.TextField(blank=True)
     name = models.TextField()
@@ -42,7 +45,6 @@ class Test(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint("repository", "key", name="unique_test")]
-        indexes = [models.Index(fields=["repository", "-last_failed_at"])]
 
     def __str__(self) -> str:
         return self.label
@@ -177,8 +179,11 @@ class TestResult(models.Model):
 
     __test__ = False
 
-    run = models.ForeignKey(TestRun, on_delete=models.CASCADE, related_name="results")
-    test = models.ForeignKey(Test, on_delete=models.CASCADE, related_name="results")
+    # Indexed by the unique (run, test) and the (test, -finished_at) indexes.
+    run = models.ForeignKey(
+        TestRun, on_delete=models.CASCADE, related_name="results", db_index=False
+    )
+    test = models.ForeignKey(Test, on_delete=models.CASCADE, related_name="results", db_index=False)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     retries = models.PositiveIntegerField(default=0, help_text="failed attempts before the last")
     message = models.TextField(blank=True)
@@ -187,7 +192,9 @@ class TestResult(models.Model):
     signature = models.CharField(max_length=300, blank=True)
     duration = models.FloatField(null=True, blank=True)
     # Copied from the run: history reads the rows of a test without joins.
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

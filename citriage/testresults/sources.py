@@ -143,10 +143,13 @@ def _ran_when(job: JobAttempt, at: datetime | None) -> bool:
 
 
 def uploaded_by(artifact: Artifact, jobs: list[JobAttempt]) -> JobAttempt | None:
-    """Which job of the run uploaded the artifact (GitHub does not say): among the jobs
-    running when it was created, the one whose name it shares most words with; a lone
-    such job needs no name. None when that cannot be told."""
-    running = [job for job in jobs if _ran_when(job, artifact.created_at)]
+    """Which job of the run uploaded the artifact (GitHub does not say): the run's only
+    job; else among the jobs running when it was created (all of them when none was),
+    the one whose name it shares most words with, a lone such job needing no name.
+    None when that cannot be told."""
+    if len(jobs) == 1:
+        return jobs[0]
+    running = [job for job in jobs if _ran_when(job, artifact.created_at)] or jobs
     if len(running) == 1:
         return running[0]
     named = _words(artifact.name)

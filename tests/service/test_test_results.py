@@ -526,6 +526,8 @@ def test_which_job_uploaded_an_artifact() -> None:
     assert sources.uploaded_by(artifact("test-results-linux", 9), jobs) is linux
     assert sources.uploaded_by(artifact("test-report", 21), jobs) is lint  # alone then
     assert sources.uploaded_by(artifact("test-report", 5), jobs) is None  # two ran, no name
+    assert sources.uploaded_by(artifact("junit-lint", 90), jobs) is lint  # none ran: by name
+    assert sources.uploaded_by(artifact("anything", 90), [linux]) is linux  # the only job
 
 
 def test_reports_of_one_job_add_up_and_a_test_failing_then_passing_is_flaky(
