@@ -193,7 +193,12 @@ def test_failed_job_to_split_log_match_verdict_and_check_run(
     [match] = Match.objects.filter(log=log)
     assert match.pattern.description == "gradle task failed" and match.captures == [":cidiff:test"]
     verdict = JobVerdict.objects.get(job=job)
-    assert verdict.verdict == Verdict.NEW and "gradle task failed" in verdict.reasons[0]
+    # the run has no test-report artifact: the failed test is read from the log, and named
+    assert verdict.verdict == Verdict.NEW
+    assert verdict.reasons[0] == (
+        "1 failing test(s) never failed before: LogDifferTest::testGithubParsing"
+    )
+    assert "gradle task failed" in verdict.reasons[1]
 
     # the log came through the API with the installation token, storage got no credentials
     [asked] = github.seen("GET", f"{API}/actions/jobs/{JOB_ID}/logs")

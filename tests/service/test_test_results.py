@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from typer.testing import CliRunner
 
@@ -35,6 +33,7 @@ from citriage.testresults.models import (
     TestResult,
     TestRun,
 )
+from tests.fake_github import app_private_key
 from tests.fakes import FakeServer, Reply, Seen, json_reply
 from tests.gha_corpus import load
 from tests.testreports.corpus_counts import expected_counts
@@ -369,10 +368,7 @@ def github(corpus: Path) -> Iterator[FakeServer]:
         "/app/installations/99/access_tokens",
         json_reply({"token": "ghs_t", "expires_at": "2099-01-01T00:00:00Z"}, 201),
     )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = app_private_key()
     with override_settings(
         GITHUB_APP_ID="123",
         GITHUB_PRIVATE_KEY=pem,
