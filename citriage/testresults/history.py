@@ -8,12 +8,13 @@ flaky), else "passed" when the test is in the run's set of tests that ran, else
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
+from django.db.models import QuerySet
 
 from citriage.ci.models import Repository
 from citriage.testresults.models import FAILING, Outcome, TestResult, TestRun, TestSet
@@ -51,20 +52,21 @@ class RunInfo:
     outcomes: dict[int, str] = field(default_factory=dict)  # test id -> outcome
 
 
-def _run_rows(runs: Iterable[TestRun]) -> list[RunInfo]:
-    return [
-        RunInfo(
-            job_id=run.job_id,
-            job_name=run.job_name,
-            sha=run.sha,
-            attempt=run.job.attempt,
-            branch=run.job.branch,
-            finished_at=run.finished_at,
-            position=run.job.commit.branch_position if run.job.commit else None,
-            set_id=run.test_set_id,
-        )
-        for run in runs
-    ]
+RUN_COLUMNS = (
+    "job_id",
+    "job_name",
+    "sha",
+    "job__attempt",
+    "job__branch",
+    "finished_at",
+    "job__commit__branch_position",
+    "test_set_id",
+)
+
+
+def _run_rows(runs: QuerySet[TestRun]) -> list[RunInfo]:
+    """The runs as history shows them (only the columns it needs: a page reads hundreds)."""
+    return [RunInfo(*row) for row in runs.values_list(*RUN_COLUMNS)]
 
 
 def fill_outcomes(runs: list[RunInfo], test_ids: Sequence[int]) -> None:
@@ -109,8 +111,7 @@ def runs_of(
         if high is not None:
             runs = runs.filter(job__commit__branch_position__lte=high)
         order = ["-job__commit__branch_position", "-job__attempt"]
-    runs = runs.select_related("job__commit").order_by(*order)[:limit]
-    return _run_rows(runs)
+    return _run_rows(runs.order_by(*order)[:limit])
 
 
 @dataclass
