@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ui.py
 	$(BIN)/python -m bench.accuracy
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/tests.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -488,6 +488,163 @@ def repos_list() -> None:
     Console().print(table)
 
 
+@repos_app.command("token")
+def repos_token(
+    full_name: Annotated[str, typer.Argument(help="owner/name of a watched repository.")],
+    name: Annotated[str, typer.Option(help="What the token is for (e.g. the CI).")] = "",
+    revoke: Annotated[
+        str | None, typer.Option(help="Revoke the token starting with these characters.")
+    ] = None,
+    list_tokens: Annotated[bool, typer.Option("--list", help="List the tokens.")] = False,
+) -> None:
+    """Create (default), list or revoke the tokens that upload test reports for a repository."""
+    django_setup()
+    from citriage.ci.models import Repository
+    from citriage.testresults import uploads
+    from citriage.testresults.models import UploadToken
+
+    owner, _, short = full_name.partition("/")
+    repository = Repository.objects.filter(owner=owner, name=short).first()
+    if repository is None:
+        raise fail(f"{full_name} is not watched; add it with `citriage repos add {full_name}`")
+    console = Console(highlight=False)
+    if list_tokens:
+        table = Table("token", "name", "created", "last used", "state")
+        for row in UploadToken.objects.filter(repository=repository):
+            table.add_row(
+                f"{row.prefix}…",
+                escape(row.name),
+                f"{row.created:%Y-%m-%d %H:%M} {escape(row.created_by)}",
+                f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never",
+                "active" if row.active else f"revoked {row.revoked_at:%Y-%m-%d}",
+            )
+        console.print(table)
+        return
+    if revoke:
+        found = list(
+            UploadToken.objects.filter(
+                repository=repository, prefix__startswith=revoke[:12], revoked_at__isnull=True
+            )
+        )
+        if len(found) != 1:
+            raise fail(f"{len(found)} active tokens of {full_name} start with {revoke!r}")
+        uploads.revoke(found[0])
+        console.print(f"revoked {found[0].prefix}… of {full_name}")
+        return
+    _row, token = uploads.create_token(repository, name=name, created_by="citriage repos token")
+    console.print(f"upload token for {full_name} (shown only now; keep it secret):")
+    sys.stdout.write(token + "\n")
+
+
+UPLOAD_COLUMNS = ("tests", "failures", "errors", "skipped", "reruns")
+
+
+def _print_uploads(console: Console, reports: list[dict[str, Any]]) -> None:
+    table = Table("report", "format", *UPLOAD_COLUMNS, "flaky tests", "stored")
+    for report in reports:
+        if report.get("error"):
+            table.add_row(
+                escape(report["name"]),
+                "",
+                *[""] * len(UPLOAD_COLUMNS),
+                "",
+                f"[red]refused: {escape(report['error'])}[/]",
+            )
+            continue
+        table.add_row(
+            escape(report["name"]),
+            report.get("format", ""),
+            *[str(report.get(column, 0)) for column in UPLOAD_COLUMNS],
+            str(report.get("flaky_tests", 0)),
+            "yes" if report.get("stored") else "already stored" if "stored" in report else "-",
+        )
+    console.print(table)
+
+
+@app.command("upload-tests")
+def upload_tests(
+    reports: Annotated[list[Path], typer.Argument(help="Test report files (JUnit XML, ...).")],
+    repo: Annotated[str, typer.Option(help="owner/name of the repository.")] = "",
+    commit: Annotated[str, typer.Option(help="The commit the tests ran on (40-digit sha).")] = "",
+    job: Annotated[str, typer.Option(help="The job's name (as the CI calls it).")] = "",
+    attempt: Annotated[int, typer.Option(min=1, help="The job's attempt (rerun) number.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read the reports here; send nothing.")
+    ] = False,
+    url: Annotated[
+        str, typer.Option(envvar="CITRIAGE_URL", help="citriage's address.")
+    ] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str, typer.Option(envvar="CITRIAGE_UPLOAD_TOKEN", help="The repository's upload token.")
+    ] = "",
+) -> None:
+    """Send test reports to citriage for a job of any CI; print what was stored per report
+    (tests, failures, errors, skipped, flaky reruns). Exit status 1 if a report was refused."""
+    from citriage.providers.base import ProviderError
+    from citriage.providers.http import HttpClient
+    from citriage.testreports.model import ReportError
+    from citriage.testreports.reports import read_report
+
+    missing = [str(r) for r in reports if not r.is_file()]
+    if missing:
+        raise fail(f"no such report: {', '.join(missing)}")
+    console = Console(highlight=False)
+    if dry_run:
+        results: list[dict[str, Any]] = []
+        for path in reports:
+            try:
+                report = read_report(path)
+            except ReportError as exc:
+                results.append({"name": path.name, "error": str(exc)})
+                continue
+            flaky = sum(case.flaky for case in report.merged_cases())
+            results.append(
+                {
+                    "name": path.name,
+                    "format": report.format,
+                    **report.counts.as_dict(),
+                    "flaky_tests": flaky,
+                    "error": "",
+                }
+            )
+        answer: dict[str, Any] = {"dry_run": True, "reports": results}
+    else:
+        if not (repo and commit and job):
+            raise fail("say which job the reports are of: --repo, --commit and --job")
+        if not token:
+            raise fail("no upload token: set CITRIAGE_UPLOAD_TOKEN or pass --token")
+        client = HttpClient(url.rstrip("/"), headers={"Authorization": f"Bearer {token}"})
+        handles = [path.open("rb") for path in reports]
+        try:
+            response = client.request(
+                "POST",
+                "/api/test-reports",
+                data={"repository": repo, "commit": commit, "job": job, "attempt": attempt},
+                files=[
+                    ("reports", (path.name, handle))
+                    for path, handle in zip(reports, handles, strict=True)
+                ],
+            )
+            answer = response.json()
+        except ProviderError as exc:
+            raise fail(str(exc)) from None
+        finally:
+            for handle in handles:
+                handle.close()
+            client.close()
+    if as_json:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    else:
+        if answer.get("job_url"):
+            console.print(
+                f"stored for {answer['repository']}: {url.rstrip('/')}{answer['job_url']}"
+            )
+        _print_uploads(console, answer["reports"])
+    if any(r.get("error") for r in answer["reports"]):
+        raise typer.Exit(1)
+
+
 def _advance(bar: Progress, task_id: TaskID, completed: int) -> None:
     bar.update(task_id, completed=completed)
 

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     # citriage's apps, lowest first: each may use the ones above it, never those below.
     "citriage.ci",
+    "citriage.testresults",
     "citriage.failurelines",
     "citriage.patterns",
     "citriage.triage",
@@ -213,6 +214,15 @@ BACKFILL_SWEEP_SECONDS = int(env("CITRIAGE_BACKFILL_SWEEP_SECONDS", "600"))
 BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))
 # Log fetches that failed transiently are retried this many times, with growing delays.
 LOG_FETCH_ATTEMPTS = int(env("CITRIAGE_LOG_FETCH_ATTEMPTS", "8"))
+# Test reports: largest report read (bytes, after gzip) and most test cases in one report.
+TEST_REPORT_MAX_BYTES = int(env("CITRIAGE_TEST_REPORT_MAX_BYTES", str(256 * 1024 * 1024)))
+TEST_REPORT_MAX_CASES = int(env("CITRIAGE_TEST_REPORT_MAX_CASES", "2000000"))
+# GitHub Actions artifacts holding test reports (name globs; a repository's settings may
+# name its own as "test_artifact_globs"), and the largest artifact downloaded (bytes).
+TEST_ARTIFACT_GLOBS = env_list(
+    "CITRIAGE_TEST_ARTIFACT_GLOBS", "*test-report*,*junit*,test-results*"
+)
+TEST_ARTIFACT_MAX_BYTES = int(env("CITRIAGE_TEST_ARTIFACT_MAX_BYTES", str(512 * 1024 * 1024)))
 
 # Login: GitHub (django-allauth), with the OAuth client of the GitHub App (or an OAuth App).
 AUTHENTICATION_BACKENDS = [

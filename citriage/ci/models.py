@@ -11,6 +11,7 @@ from citriage.rules import step_failed
 class Provider(models.TextChoices):
     CIRCLECI = "circleci", "CircleCI"
     GITHUB_ACTIONS = "github-actions", "GitHub Actions"
+    UPLOAD = "upload", "uploaded test reports"
 
 
 class Repository(models.Model):

@@ -261,6 +261,43 @@ def _missing(summary: CommitSummary, rows: dict[str, ExpectedJob]) -> str:
     return "\n\n".join(out)
 
 
+# How the report groups failing tests (JobVerdict.tests[].group), in this order.
+TEST_GROUPS = [
+    ("new", "New: never failed before"),
+    ("known", "Already failing on the default branch at the merge base"),
+    ("flaky", "Flaky"),  # flaky tests: issue #18 puts tests in this group
+    ("failed_before", "Failed before on other changes"),
+]
+MAX_TESTS_LISTED = 20  # per group
+
+
+def _failing_tests(failures: list[Failure]) -> str:
+    """The failing tests of the failures listed, grouped: new, failing on the default
+    branch at the merge base (since which commit), flaky, failed before elsewhere."""
+    grouped: dict[str, list[tuple[Failure, dict[str, object]]]] = {}
+    for failure in failures:
+        for test in failure.verdict.tests:
+            grouped.setdefault(str(test.get("group")), []).append((failure, test))
+    if not grouped:
+        return ""
+    parts = []
+    for key, title in TEST_GROUPS:
+        rows = grouped.get(key, [])
+        if not rows:
+            continue
+        lines = []
+        for failure, test in rows[:MAX_TESTS_LISTED]:
+            since = f", failing since `{str(test['since'])[:10]}`" if test.get("since") else ""
+            message = f": {text(str(test['message'])[:160])}" if test.get("message") else ""
+            lines.append(
+                f"- `{str(test['name']).replace('`', '')[:200]}` in {failure.label}{since}{message}"
+            )
+        if len(rows) > MAX_TESTS_LISTED:
+            lines.append(f"- … and {len(rows) - MAX_TESTS_LISTED} more")
+        parts.append(f"**{title}** ({len(rows)})\n\n" + "\n".join(lines))
+    return "### Failing tests\n\n" + "\n\n".join(parts)
+
+
 def _foreign(checks: Iterable[ExternalCheck]) -> str:
     failed = [c for c in checks if c.failed]
     if not failed:
@@ -290,6 +327,15 @@ def _verdict_json(
                 "breakage": failure.verdict.breakage_id,
                 "reasons": failure.verdict.reasons,
                 "url": failure.job.url,
+                "failed_tests": [
+                    {
+                        "name": test.get("name"),
+                        "outcome": test.get("outcome"),
+                        "group": test.get("group"),
+                        "since": test.get("since") or None,
+                    }
+                    for test in failure.verdict.tests
+                ],
             }
         )
     for name in summary.missing_jobs:
@@ -339,6 +385,9 @@ def report(
     missing = _missing(summary, expected)
     if missing:
         parts.append(missing)
+    tests = _failing_tests(failures)
+    if tests:
+        parts.append(tests)
     foreign = _foreign(checks)
     if foreign:
         parts.append(foreign)

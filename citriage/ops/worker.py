@@ -34,6 +34,7 @@ from citriage.ci.tasks import queue_due_config_reads, queue_due_fetches
 from citriage.github.deliveries import QUEUE_BATCH, queue_received_deliveries
 from citriage.github.tasks import process_delivery_task
 from citriage.ops.models import WorkerHeartbeat
+from citriage.testresults.tasks import queue_due_test_fetches
 from citriage.triage.tasks import queue_due_summaries
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ OUTBOXES: list[Callable[[], int]] = [
     queue_received_deliveries,
     queue_due_fetches,
     queue_due_config_reads,
+    queue_due_test_fetches,
     queue_due_summaries,
 ]
 
@@ -110,7 +112,7 @@ class _Heartbeat(threading.Thread):
 
 
 class _Intake(threading.Thread):
-    """Moves owed work (deliveries, log fetches, summaries) into the task queue."""
+    """Moves owed work (deliveries, log and test fetches, summaries) into the task queue."""
 
     def __init__(self) -> None:
         super().__init__(name="intake", daemon=True)

@@ -174,6 +174,9 @@ class JobVerdict(models.Model):
     superseded = models.BooleanField(
         default=False, help_text="a later attempt of the same job on the commit exists"
     )
+    # The job's failing tests (up to 50), each {"id", "name", "outcome", "group", "since",
+    # "message"}; group: new, known (failing on the default branch), failed_before.
+    tests = models.JSONField(default=list, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

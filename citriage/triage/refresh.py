@@ -32,6 +32,7 @@ from django.utils import timezone
 from citriage.ci import signals as ci_signals
 from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttempt, Repository
 from citriage.patterns import signals as pattern_signals
+from citriage.testresults import signals as test_signals
 from citriage.triage.expected import Coverage
 from citriage.triage.inference import INFER_WINDOW
 from citriage.triage.models import Breakage, CommitSummary, MergeBase, PendingSummary
@@ -214,6 +215,10 @@ def _commit_changed(sender: Any, repository: Repository, sha: str, **_: Any) -> 
     touch(repository.pk, [sha], live=True)
 
 
+def _test_results_stored(sender: Any, job: JobAttempt, **_: Any) -> None:
+    touch(job.repository_id, [job.sha], live=True)
+
+
 def _best_matches_changed(sender: Any, job_ids: list[int], **_: Any) -> None:
     jobs_changed(JobAttempt.objects.filter(pk__in=job_ids).only("id", "repository_id", "sha"))
 
@@ -249,6 +254,9 @@ def _breakage_before_delete(sender: type[Breakage], instance: Breakage, **_: Any
 def connect() -> None:
     ci_signals.jobs_recorded.connect(_jobs_recorded, dispatch_uid="triage-jobs-recorded")
     ci_signals.commit_changed.connect(_commit_changed, dispatch_uid="triage-commit-changed")
+    test_signals.test_results_stored.connect(
+        _test_results_stored, dispatch_uid="triage-test-results-stored"
+    )
     pattern_signals.best_matches_changed.connect(
         _best_matches_changed, dispatch_uid="triage-best-matches-changed"
     )

@@ -24,6 +24,7 @@ from citriage.providers.base import ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 WRITERS = "citriage-writers"
+# Open without a login session (the upload of test reports has its own token).
 OPEN_PREFIXES = (
     "/accounts/",
     "/admin/",
@@ -32,6 +33,7 @@ OPEN_PREFIXES = (
     "/healthz",
     "/readyz",
     "/github/setup",
+    "/api/test-reports",
 )
 
 

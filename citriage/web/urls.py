@@ -1,6 +1,6 @@
 from django.urls import path
 
-from citriage.web import branch_views, cluster_views, views
+from citriage.web import branch_views, cluster_views, testresult_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -19,6 +19,10 @@ urlpatterns = [
     path("unattributed/", views.unattributed, name="unattributed"),
     path("clusters/", cluster_views.clusters, name="clusters"),
     path("flaky/", views.flaky, name="flaky"),
+    path("tests/", testresult_views.tests_page, name="tests"),
+    path("tests/tokens/", testresult_views.tokens_page, name="test-tokens"),
+    path("tests/tokens/<int:pk>/revoke", testresult_views.token_revoke, name="test-token-revoke"),
+    path("tests/<int:pk>/", testresult_views.test_page, name="test"),
     path("system/", views.system, name="system"),
     path("timeline/", branch_views.timeline_page, name="timeline"),
     path("timeline/mark", branch_views.timeline_mark, name="timeline-mark"),

@@ -40,9 +40,10 @@ from citriage.ops import health, queues
 from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import BestMatch, Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
+from citriage.rules import latest_attempts
 from citriage.triage import expected
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
-from citriage.web import charts
+from citriage.web import charts, testresult_views
 from citriage.web import system as system_state
 from citriage.web.access import write_required
 from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
@@ -382,6 +383,7 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
         "reruns": RerunRequest.objects.filter(job=attempt).order_by("-requested_at")[:5],
         # The failure-line finder's second opinion, independent of the pattern library.
         "analyses": FailureAnalysis.objects.filter(job=attempt).select_related("log__step"),
+        "tests": testresult_views.job_test_list(attempt),
     }
     return render(request, "web/job.html", context)
 
@@ -425,6 +427,11 @@ def commit(request: HttpRequest, sha: str) -> HttpResponse:
     heads = PullRequest.objects.filter(Q(heads__sha=sha) | Q(head_sha=sha)).distinct()
     configured = CommitConfig.objects.filter(sha=sha).select_related("repository")
     coverages = [(c.repository, expected.coverage(c.repository, sha)) for c in configured]
+    latest = latest_attempts(
+        [j for j in jobs if j.failed and hasattr(j, "verdict")],
+        lambda j: f"{j.repository_id}/{j.name}",
+        lambda j: j.attempt,
+    )
     context = {
         "sha": sha,
         "commit": known,
@@ -447,6 +454,7 @@ def commit(request: HttpRequest, sha: str) -> HttpResponse:
         "checks": PostedCheck.objects.filter(sha=sha),
         "comments": PostedComment.objects.filter(head_sha=sha),
         "labels": dict(Verdict.choices),
+        "test_groups": testresult_views.commit_tests([j.verdict for j in latest.values()]),
     }
     return render(request, "web/commit.html", context)
 

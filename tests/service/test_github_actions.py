@@ -66,6 +66,8 @@ def github(corpus: Path) -> Iterator[FakeServer]:
     server.on("PATCH", f"{API}/check-runs/{check_run['id']}", json_reply(check_run))
     # the commit's CI configuration is read too: this repository has no workflow files
     server.on("GET", f"{API}/contents/.github/workflows", Reply(404, b'{"message": "Not Found"}'))
+    # finished jobs' test reports are looked for in their run's artifacts: there are none
+    server.on("GET", f"{API}/actions/runs/{RUN_ID}/artifacts", json_reply({"artifacts": []}))
     server.check_run_id = check_run["id"]  # type: ignore[attr-defined]
     yield server
     server.close()
@@ -193,7 +195,12 @@ def test_failed_job_to_split_log_match_verdict_and_check_run(
     [match] = Match.objects.filter(log=log)
     assert match.pattern.description == "gradle task failed" and match.captures == [":cidiff:test"]
     verdict = JobVerdict.objects.get(job=job)
-    assert verdict.verdict == Verdict.NEW and "gradle task failed" in verdict.reasons[0]
+    # the run has no test-report artifact: the failed test is read from the log, and named
+    assert verdict.verdict == Verdict.NEW
+    assert verdict.reasons[0] == (
+        "1 failing test(s) never failed before: LogDifferTest::testGithubParsing"
+    )
+    assert "gradle task failed" in verdict.reasons[1]
 
     # the log came through the API with the installation token, storage got no credentials
     [asked] = github.seen("GET", f"{API}/actions/jobs/{JOB_ID}/logs")
