@@ -26,6 +26,8 @@ from citriage.triage.reverts import find_reverts
 # "Title (#123)" (squash merges) or "Merge pull request #123 from ..." (merge commits)
 PULL_REFERENCE = re.compile(r"\(#(\d+)\)\s*$|^Merge pull request #(\d+) ")
 PREFIX = re.compile(r"[-_/ :.(]")
+COLUMN_PX = 16  # the width of a job's column (triage.css)
+LABEL_CHAR_PX = 7  # about one character of a group label
 ICONS: dict[str, str] = {
     Verdict.NEW: "✗",
     Verdict.UNMATCHED: "?",
@@ -35,6 +37,7 @@ ICONS: dict[str, str] = {
     Verdict.KNOWN_PROBLEM: "■",
     Verdict.FLAKY_PATTERN: "~",
     Verdict.FLAKY_CONFIRMED: "≈",
+    Verdict.FLAKY_MARKED: "~",
     Verdict.PENDING: "…",
 }
 
@@ -68,6 +71,15 @@ class Grid:
     @property
     def jobs(self) -> list[str]:
         return [name for _, names in self.groups for name in names]
+
+    @property
+    def headers(self) -> list[tuple[str, int, bool]]:
+        """Each group's label, its number of columns, and whether the label is too long to
+        lie across them (it is then written upright, like the job names)."""
+        return [
+            (prefix, len(names), len(prefix) * LABEL_CHAR_PX > len(names) * COLUMN_PX)
+            for prefix, names in self.groups
+        ]
 
 
 def _cell(job: str, attempts: list[dict[str, object]], annotated: list[int], inferred: bool) -> str:
