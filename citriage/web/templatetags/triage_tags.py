@@ -14,12 +14,12 @@ from citriage.triage.models import Verdict
 
 register = template.Library()
 
-# What a stored reason names: breakages, patterns and commits (7 to 40 hex digits holding
-# a digit and a letter, so that words such as "defaced" stay words).
+# What a stored reason names: breakages, patterns and commits (reasons give at least 10
+# hex digits of a sha; no word or line number is that long).
 REFERENCE = re.compile(
     r"(?P<breakage>breakage #(?P<bk>\d+))"
     r"|(?P<pattern>pattern #(?P<pt>\d+))"
-    r"|(?P<sha>\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b)"
+    r"|(?P<sha>\b[0-9a-f]{10,40}\b)"
 )
 
 
