@@ -400,6 +400,7 @@ def generate_grid(rng: random.Random, now: datetime) -> list[str]:
                 "foreign_failures",
                 "all_excused",
                 "updated",
+                "digest",
             ),
             (
                 (
@@ -413,6 +414,7 @@ def generate_grid(rng: random.Random, now: datetime) -> list[str]:
                     0,
                     not counts.get(k),
                     now,
+                    "",
                 )
                 for k, sha in enumerate(shas)
             ),
@@ -787,6 +789,7 @@ def generate(args: argparse.Namespace) -> History:
                 "foreign_failures",
                 "all_excused",
                 "updated",
+                "digest",
             ),
             (
                 (
@@ -800,6 +803,7 @@ def generate(args: argparse.Namespace) -> History:
                     0,
                     excused_counts.get(k, 0) == sum(counts.values()),
                     now,
+                    "",
                 )
                 for k, counts in verdict_counts.items()
             ),
@@ -933,6 +937,7 @@ def main() -> None:
     os.environ.setdefault("CITRIAGE_DATA_DIR", str(workdir / "data"))
     os.environ.setdefault("CITRIAGE_LOG_STORE", f"file://{workdir / 'logs'}")
     os.environ.setdefault("CITRIAGE_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("CITRIAGE_DEFAULT_LIBRARY", "false")  # it builds its own library
     os.environ.setdefault("CITRIAGE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
     from citriage.cli import django_setup
 

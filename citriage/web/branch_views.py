@@ -86,7 +86,10 @@ class BreakageForm(forms.Form):
     category = forms.ChoiceField(choices=[])
     issue_url = forms.URLField(
         assume_scheme="https",
-        label="issue", required=False, max_length=500, help_text="link to the issue tracking it"
+        label="issue",
+        required=False,
+        max_length=500,
+        help_text="link to the issue tracking it",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
