@@ -115,6 +115,31 @@ LOG_COLUMNS = (
     "needs_full_rescan",
     "scan_error",
 )
+COMMIT_COLUMNS = (
+    "id",
+    "repository_id",
+    "sha",
+    "parents",
+    "message",
+    "author_name",
+    "author_email",
+    "author_login",
+    "committed_at",
+    "branch_position",
+)
+SUMMARY_COLUMNS = (
+    "id",
+    "repository_id",
+    "sha",
+    "counts",
+    "failures",
+    "excused",
+    "pending",
+    "foreign_failures",
+    "all_excused",
+    "updated",
+    "digest",
+)
 ANALYSIS_COLUMNS = (
     "id",
     "log_id",
@@ -354,18 +379,7 @@ def generate_grid(rng: random.Random, now: datetime) -> list[str]:
     with transaction.atomic():
         copy_rows(
             Commit._meta.db_table,
-            (
-                "id",
-                "repository_id",
-                "sha",
-                "parents",
-                "message",
-                "author_name",
-                "author_email",
-                "author_login",
-                "committed_at",
-                "branch_position",
-            ),
+            COMMIT_COLUMNS,
             (
                 (
                     commit_ids[k],
@@ -389,19 +403,7 @@ def generate_grid(rng: random.Random, now: datetime) -> list[str]:
         copy_rows(JobVerdict._meta.db_table, VERDICT_COLUMNS, verdicts)
         copy_rows(
             CommitSummary._meta.db_table,
-            (
-                "id",
-                "repository_id",
-                "sha",
-                "counts",
-                "failures",
-                "excused",
-                "pending",
-                "foreign_failures",
-                "all_excused",
-                "updated",
-                "digest",
-            ),
+            SUMMARY_COLUMNS,
             (
                 (
                     offsets[CommitSummary._meta.db_table] + k,
@@ -506,18 +508,7 @@ def generate(args: argparse.Namespace) -> History:
     with transaction.atomic():
         copy_rows(
             Commit._meta.db_table,
-            (
-                "id",
-                "repository_id",
-                "sha",
-                "parents",
-                "message",
-                "author_name",
-                "author_email",
-                "author_login",
-                "committed_at",
-                "branch_position",
-            ),
+            COMMIT_COLUMNS,
             (
                 (
                     k + 1,
@@ -778,19 +769,7 @@ def generate(args: argparse.Namespace) -> History:
         copy_rows(JobVerdict._meta.db_table, VERDICT_COLUMNS, verdict_rows())
         copy_rows(
             CommitSummary._meta.db_table,
-            (
-                "id",
-                "repository_id",
-                "sha",
-                "counts",
-                "failures",
-                "excused",
-                "pending",
-                "foreign_failures",
-                "all_excused",
-                "updated",
-                "digest",
-            ),
+            SUMMARY_COLUMNS,
             (
                 (
                     k + 1,

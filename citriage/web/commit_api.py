@@ -66,6 +66,16 @@ class PostedCheckOut(Schema):
     title: str
     posted_at: datetime
 
+    @staticmethod
+    def of(check: PostedCheck) -> PostedCheckOut:
+        return PostedCheckOut(
+            repository=check.repository.full_name,
+            kind=check.kind,
+            conclusion=check.conclusion,
+            title=check.title,
+            posted_at=check.posted_at,
+        )
+
 
 class PostedCommentOut(Schema):
     repository: str
@@ -73,6 +83,16 @@ class PostedCommentOut(Schema):
     head_sha: str
     body: str
     posted_at: datetime
+
+    @staticmethod
+    def of(comment: PostedComment) -> PostedCommentOut:
+        return PostedCommentOut(
+            repository=comment.repository.full_name,
+            pull=comment.pull_number,
+            head_sha=comment.head_sha,
+            body=comment.body,
+            posted_at=comment.posted_at,
+        )
 
 
 class CommitOut(Schema):
@@ -149,23 +169,11 @@ def get_commit(request: HttpRequest, sha: str) -> CommitOut:
         summaries=[_summary(s) for s in summaries],
         jobs=jobs,
         checks=[
-            PostedCheckOut(
-                repository=c.repository.full_name,
-                kind=c.kind,
-                conclusion=c.conclusion,
-                title=c.title,
-                posted_at=c.posted_at,
-            )
+            PostedCheckOut.of(c)
             for c in PostedCheck.objects.filter(sha=sha).select_related("repository")
         ],
         comments=[
-            PostedCommentOut(
-                repository=c.repository.full_name,
-                pull=c.pull_number,
-                head_sha=c.head_sha,
-                body=c.body,
-                posted_at=c.posted_at,
-            )
+            PostedCommentOut.of(c)
             for c in PostedComment.objects.filter(head_sha=sha).select_related("repository")
         ],
         pulls=[
@@ -215,29 +223,19 @@ def get_pull(request: HttpRequest, number: int, repo: str | None = None) -> Pull
     comment = PostedComment.objects.filter(
         repository=pull.repository, pull_number=pull.number
     ).first()
-    heads = []
-    for head in heads_of(pull):
-        check = head.check
-        heads.append(
-            HeadOut(
-                sha=head.sha,
-                current=head.current,
-                title=head.commit.title if head.commit else "",
-                summary=_summary(head.summary) if head.summary else None,
-                check=PostedCheckOut(
-                    repository=pull.repository.full_name,
-                    kind=check.kind,
-                    conclusion=check.conclusion,
-                    title=check.title,
-                    posted_at=check.posted_at,
-                )
-                if check
-                else None,
-                failures=[_job(j) for j in head.failures],
-                passed=head.passed,
-                running=head.running,
-            )
+    heads = [
+        HeadOut(
+            sha=head.sha,
+            current=head.current,
+            title=head.commit.title if head.commit else "",
+            summary=_summary(head.summary) if head.summary else None,
+            check=PostedCheckOut.of(head.check) if head.check else None,
+            failures=[_job(j) for j in head.failures],
+            passed=head.passed,
+            running=head.running,
         )
+        for head in heads_of(pull)
+    ]
     return PullOut(
         repository=pull.repository.full_name,
         number=pull.number,
@@ -247,15 +245,7 @@ def get_pull(request: HttpRequest, number: int, repo: str | None = None) -> Pull
         merged=pull.merged,
         head_sha=pull.head_sha,
         heads=heads,
-        comment=PostedCommentOut(
-            repository=pull.repository.full_name,
-            pull=pull.number,
-            head_sha=comment.head_sha,
-            body=comment.body,
-            posted_at=comment.posted_at,
-        )
-        if comment
-        else None,
+        comment=PostedCommentOut.of(comment) if comment else None,
     )
 
 

@@ -44,7 +44,12 @@ def heads_of(pull: PullRequest) -> list[Head]:
     summaries = {
         s.sha: s for s in CommitSummary.objects.filter(repository=repository, sha__in=shas)
     }
-    checks = {c.sha: c for c in PostedCheck.objects.filter(repository=repository, sha__in=shas)}
+    checks = {
+        c.sha: c
+        for c in PostedCheck.objects.filter(repository=repository, sha__in=shas).select_related(
+            "repository"
+        )
+    }
     jobs: dict[str, list[JobAttempt]] = defaultdict(list)
     for job in (
         JobAttempt.objects.filter(repository=repository, sha__in=shas)

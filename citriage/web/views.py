@@ -54,7 +54,6 @@ from citriage.web.access import write_required
 from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
 
 DAYS_SHOWN = 14
-FLAKY = FLAKY_VERDICTS
 
 
 def _failed_jobs() -> Any:
@@ -560,16 +559,17 @@ def flaky(request: HttpRequest) -> HttpResponse:
     """Flaky failures over time, by job and by pattern, with a drill-down list."""
     days = _days(28)
     flaky_jobs = _failed_jobs().filter(
-        verdict__verdict__in=FLAKY, finished_at__gte=_start_of(days[0])
+        verdict__verdict__in=FLAKY_VERDICTS, finished_at__gte=_start_of(days[0])
     )
     per_job: dict[str, Counter[Any]] = defaultdict(Counter)
     per_pattern: dict[str, Counter[Any]] = defaultdict(Counter)
     rows = flaky_jobs.annotate(day=TruncDate("finished_at")).values_list(
-        "day", "name", "verdict__pattern_id"
+        "day", "name", "verdict__pattern_id", "verdict__verdict"
     )
-    for day, name, pattern_id in rows:
+    for day, name, pattern_id, verdict in rows:
         per_job[name][day] += 1
-        per_pattern[f"#{pattern_id}" if pattern_id else "passed on rerun"][day] += 1
+        # no pattern: passed on rerun, or marked flaky by a person
+        per_pattern[f"#{pattern_id}" if pattern_id else str(Verdict(verdict).label)][day] += 1
 
     def top(series: dict[str, Counter[Any]], n: int = 8) -> dict[str, list[int]]:
         ranked = sorted(series, key=lambda k: -sum(series[k].values()))[:n]
@@ -588,7 +588,7 @@ def flaky(request: HttpRequest) -> HttpResponse:
         "jobs": sorted(((k, sum(v.values())) for k, v in per_job.items()), key=lambda r: -r[1])[
             :20
         ],
-        "patterns": JobVerdict.objects.filter(verdict__in=FLAKY, pattern__isnull=False)
+        "patterns": JobVerdict.objects.filter(verdict__in=FLAKY_VERDICTS, pattern__isnull=False)
         .values("pattern_id", "pattern__expression")
         .annotate(n=Count("job"))
         .order_by("-n")[:20],
