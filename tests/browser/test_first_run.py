@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from citriage.ci import recording
 from citriage.ci.models import Commit, Repository
+from citriage.ci.tasks import sync_job_task
 from citriage.github.deliveries import Received, store_delivery
 from citriage.ops.worker import run_worker
 from citriage.patterns import library
 from citriage.triage import breakages, refresh, summary
 from citriage.triage.models import Breakage, PendingSummary
-from citriage.triage.tasks import summarize_commit_task
 from tests import factories
 from tests.browser.conftest import screenshot
 from tests.browser.test_breakages import branch_with_a_pull_request
@@ -121,7 +121,7 @@ def test_system_names_failures_with_their_error_and_cool_offs(
     # a delivery that cannot be processed
     store_delivery(Received("guid-broken-1", "pull_request", "opened", "acme/x", "[1, 2]"))
     # a task that raises
-    summarize_commit_task.enqueue(999_999, "f" * 40)
+    sync_job_task.enqueue(999_999, "circleci", "1")  # no such repository
     run_worker(queues=["*"], interval=0, batch=True)
     # a report GitHub refuses (no check runs here): it stays owed, with the error
     repo, main = branch_with_a_pull_request()

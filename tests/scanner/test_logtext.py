@@ -274,3 +274,20 @@ def test_a_file_appended_to_after_opening_is_read_to_its_end(tmp_path: Path) -> 
         writer.flush()
         log = read_log(source)
     assert log.line_count == 1001 and log.lines()[-1] == "step 2 failed"
+
+
+def test_lines_read_the_same_from_the_end_or_through_the_index() -> None:
+    """A line near the end is found without indexing the log; one further back builds the
+    index once (a log viewer's window in the second half of a long log stays linear)."""
+    text = "\n".join(f"line {n}" for n in range(1, 5001))
+    near_end = LogText.from_text(text)
+    assert near_end.line(5000) == "line 5000" and near_end.line(4990) == "line 4990"
+    assert near_end._offsets is None
+    middle = LogText.from_text(text)
+    assert [middle.line(n) for n in (3500, 3501, 4999, 1)] == [
+        "line 3500",
+        "line 3501",
+        "line 4999",
+        "line 1",
+    ]
+    assert middle._offsets is not None
