@@ -187,6 +187,7 @@ def _print_human(
         console.print(f"[yellow]pattern {pattern_id} not applied:[/] {escape(reason)}")
     if best is None:
         console.print("no pattern matched")
+        _print_failure_lines(console, log)
         return
     pattern = by_id[best.pattern_id]
     tags = f" [{', '.join(pattern.tags)}]" if pattern.tags else ""
@@ -200,6 +201,7 @@ def _print_human(
             f"[dim]patterns {', '.join(map(str, sorted(report.capped)))} matched more lines "
             "than are kept: their first 999 matches and their last are shown[/]"
         )
+    _print_failure_lines(console, log)
     table = Table(title=f"{len(matches)} matches", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("pattern", justify="right")
@@ -216,12 +218,29 @@ def _print_human(
     console.print(table)
 
 
+def _print_failure_lines(console: Console, log: LogText) -> None:
+    """The finder's likeliest failure lines (the failing test is often among them, whether
+    or not a pattern matched)."""
+    found = find_failure_lines(log)
+    if not found:
+        console.print("[bold]likely failure lines:[/] none found")
+        return
+    console.print("[bold]likely failure lines[/] [dim](found without patterns)[/]")
+    width = len(str(max(c.line for c in found)))
+    for candidate in found:
+        shown = candidate.text if len(candidate.text) <= 200 else candidate.text[:197] + "..."
+        console.print(
+            f"  {candidate.line:>{width}} | {escape(shown)}  [dim]({escape(candidate.reason)})[/]",
+            soft_wrap=True,
+        )
+
+
 # -- the service ----------------------------------------------------------------
 
 
-def django_setup(*, migrate: bool = True) -> None:
+def django_setup(*, migrate: bool = True, static: bool = False) -> None:
     """Configure Django and bring the database schema up to date (every command works on
-    an empty data directory)."""
+    an empty data directory); with `static`, collect the static files pages need."""
     import os
 
     import django
@@ -232,6 +251,10 @@ def django_setup(*, migrate: bool = True) -> None:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
+    if static:
+        from citriage.web import staticfiles
+
+        staticfiles.collect()
 
 
 @app.command()
@@ -246,7 +269,7 @@ def web(
     """Serve the web UI and the webhook endpoint (gunicorn)."""
     import os
 
-    django_setup()
+    django_setup(static=True)
     os.execvp(
         sys.executable,
         [
@@ -778,8 +801,9 @@ def github_setup(
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def manage(ctx: typer.Context) -> None:
-    """Run a Django management command: `citriage manage createsuperuser`."""
-    django_setup(migrate=False)
+    """Run a Django management command: `citriage manage createsuperuser` (the database is
+    migrated first, so it works on an empty data directory)."""
+    django_setup()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["citriage manage", *ctx.args])
@@ -795,7 +819,7 @@ def up(
 ) -> None:
     """Web, worker and scheduler in one foreground process group (Ctrl-C stops all; one
     that dies is started again)."""
-    django_setup()
+    django_setup(static=True)
     console = Console()
     from citriage.ci.models import JobAttempt
 
