@@ -17,10 +17,14 @@ def record_request(
     job: JobAttempt, *, requested_by: str = "", automatic: bool = False
 ) -> RerunRequest:
     """A new request; already finished (not ok) when the provider cannot be called."""
-    try:
-        problem = sources.source_for(job.provider).configured(job.repository)
-    except ProviderError as exc:
-        problem = str(exc)
+    if job.repository.settings.get("demo"):
+        # generated jobs: the provider has never heard of them, and the demo never calls out
+        problem = f"{job.repository.full_name} is the generated demo: it has no CI provider"
+    else:
+        try:
+            problem = sources.source_for(job.provider).configured(job.repository)
+        except ProviderError as exc:
+            problem = str(exc)
     return RerunRequest.objects.create(
         job=job,
         requested_by=requested_by[:100],

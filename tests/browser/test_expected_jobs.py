@@ -43,4 +43,11 @@ def test_missing_cells_on_the_timeline_and_the_commit_page(page: Any, github: Fa
     row = page.locator("tr.unreported.missing")
     assert row.count() == 1 and "Build / lint" in row.inner_text()
     assert "3 of 4 jobs reported" in page.locator("#expected-tally").inner_text()
+    # the preview of what is posted, on the same page, names the missing job
+    summary = page.locator("section.preview .check-summary")
+    assert summary.locator("h3", has_text="Missing jobs (1)").count() == 1
+    assert "Build / lint — expected by .github/workflows/build.yml: not reported" in (
+        summary.inner_text()
+    )
+    assert summary.locator("strong", has_text="Build / lint").count() == 1  # rendered
     screenshot(page, "commit-missing-jobs")

@@ -9,12 +9,14 @@ import re
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from citriage.ci import recording
-from citriage.ci.models import Commit, Repository
+from citriage.ci.models import FAILED_CONCLUSIONS, Commit, JobAttempt, RerunRequest, Repository
 from citriage.ci.tasks import sync_job_task
 from citriage.github.deliveries import Received, store_delivery
+from citriage.ops.sweeps import SWEEPS
 from citriage.ops.worker import run_worker
 from citriage.patterns import library
 from citriage.triage import breakages, refresh, summary
@@ -202,3 +204,51 @@ def test_inferred_breakages_stand_out(page: Any, site: History) -> None:
     colour = cells.first.evaluate("c => getComputedStyle(c).backgroundColor")
     assert colour not in ("rgba(0, 0, 0, 0)", "transparent")  # a fill, not a faint hatch
     screenshot(page, "timeline-inferred")
+
+
+@pytest.mark.usefixtures("app_settings")
+def test_rerun_answers_at_once_and_the_demo_never_calls_out(
+    writer: Any,
+    site: History,
+    github: FakeServer,  # noqa: F811
+) -> None:
+    page = writer
+    # no CircleCI token: the page says so at once; nothing is queued, nothing is called
+    with override_settings(CIRCLECI_TOKEN=""):
+        page.goto(f"/jobs/{site.hostile_job.pk}/")
+        page.locator("button", has_text="Rerun job").click()
+        said = page.locator(".messages li").inner_text()
+    assert said == "Cannot rerun: CircleCI is not configured: set CITRIAGE_CIRCLECI_TOKEN"
+    refused = RerunRequest.objects.get(job=site.hostile_job)
+    assert refused.finished_at is not None and not refused.ok
+    screenshot(page, "rerun-not-configured")
+
+    # with a token and a GitHub App, the demo's jobs still go nowhere: a rerun is refused,
+    # and the sweeps, the worker and a report owed for a demo commit call nobody about it
+    circleci = FakeServer()
+    try:
+        with override_settings(CIRCLECI_TOKEN="t", CIRCLECI_URL=circleci.url + "/api"):
+            demo_job = JobAttempt.objects.filter(
+                repository__name="rocket", conclusion__in=FAILED_CONCLUSIONS
+            ).first()
+            assert demo_job is not None
+            page.goto(f"/jobs/{demo_job.pk}/")
+            page.locator("button", has_text="Rerun job").click()
+            said = page.locator(".messages li").inner_text()
+            assert said == "Cannot rerun: acme/rocket is the generated demo: it has no CI provider"
+            refresh.touch(demo_job.repository_id, [demo_job.sha], live=True)
+            PendingSummary.objects.filter(repository=demo_job.repository).update(
+                next_at=timezone.now(), report_at=timezone.now()
+            )
+            for sweep in SWEEPS:
+                sweep.run()
+            run_worker(queues=["*"], interval=0, batch=True)
+            for sweep in SWEEPS:
+                sweep.run()
+            run_worker(queues=["*"], interval=0, batch=True)
+        called = [f"{r.method} {r.path}" for r in circleci.requests + github.requests]
+        assert not [c for c in called if "rocket" in c or "rerun" in c], called
+        assert circleci.requests, "the watched repository (acme/hostile) is backfilled"
+        assert RerunRequest.objects.get(job=demo_job).finished_at is not None
+    finally:
+        circleci.close()

@@ -84,8 +84,8 @@ def test_test_pages(page: Any, tested: dict[str, Any]) -> None:
     assert "test_total" in page.locator("section.most-failing li").first.inner_text()
     screenshot(page, "tests")
 
-    page.fill("input[name=q]", "coupon")
-    page.click("form.search button")
+    page.fill("main form.search input[name=q]", "coupon")  # the page's form, not the header's
+    page.click("main form.search button")
     found = page.locator("table.tests-found tbody tr")
     assert found.count() == 1
     assert HOSTILE in found.inner_text()  # shown as text, never run
@@ -115,6 +115,12 @@ def test_test_pages(page: Any, tested: dict[str, Any]) -> None:
     assert "New: never failed before" in groups.nth(0).inner_text()
     assert "Failing on the default branch" in groups.nth(1).inner_text()
     assert f"failing since {MAIN[3][:10]}" in page.locator(".tests-groups").inner_text()
+    # the preview of what is posted, below them, lists the same tests (hostile names as text)
+    summary = page.locator("section.preview .check-summary")
+    assert summary.locator("h3", has_text="Failing tests").count() == 1
+    listed = summary.inner_text()
+    assert "test_total" in listed and HOSTILE in listed
+    assert summary.locator("img").count() == 0
     screenshot(page, "commit-tests")
     assert page.problems == []
 
