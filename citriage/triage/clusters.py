@@ -74,7 +74,11 @@ def clusters(limit: int = 50, offset: int = 0) -> tuple[list[Cluster], int]:
     rows, total = cluster_rows(limit, offset)
     keys = [str(row["signature"]) for row in rows]
     members = list(
-        unattributed().filter(signature__in=keys).select_related("job").order_by("-seen", "-id")
+        unattributed()
+        .filter(signature__in=keys)
+        .select_related("job")
+        .defer("candidates", "job__details")  # JSON nobody here reads, for every member
+        .order_by("-seen", "-id")
     )
     by_key: dict[str, list[FailureAnalysis]] = defaultdict(list)
     for analysis in members:

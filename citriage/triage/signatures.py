@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from citriage.ci.models import JobAttempt, Step
 from citriage.failurelines.models import FailureAnalysis
-from citriage.patterns.models import BestMatch
+from citriage.patterns.models import BestMatch, Pattern
 from citriage.rules import FAILED_STEP_STATES
 from citriage.scanner.boilerplate import is_generic
 
@@ -32,29 +32,32 @@ class Signature:
 
 
 def failure_signatures(job_ids: Iterable[int]) -> dict[int, Signature]:
-    """The signature of each failed job attempt, in four queries whatever the count."""
+    """The signature of each failed job attempt, in five queries whatever the count."""
     ids = list(job_ids)
     out: dict[int, Signature] = {}
     if not ids:
         return out
-    for row in BestMatch.objects.filter(job_id__in=ids).values(
-        "job_id",
-        "pattern_id",
-        "pattern__description",
-        "pattern__expression",
-        "pattern__has_nondeterministic_values",
-        "match__captures",
-        "match__text",
-    ):
-        if is_generic(row["match__text"]):
+    best = list(
+        BestMatch.objects.filter(job_id__in=ids).values_list(
+            "job_id", "pattern_id", "match__captures", "match__text"
+        )
+    )
+    # the patterns once each, not joined onto every row (pages ask for thousands of jobs)
+    patterns = {
+        pk: (description or expression, varies)
+        for pk, description, expression, varies in Pattern.objects.filter(
+            pk__in={pattern_id for _job, pattern_id, _captures, _text in best}
+        ).values_list("pk", "description", "expression", "has_nondeterministic_values")
+    }
+    for job_id, pattern_id, captures, text in best:
+        if is_generic(text):
             continue  # "exit code 1" says that a step failed, not why: fall back to the step
-        captures = [] if row["pattern__has_nondeterministic_values"] else row["match__captures"]
-        captures = [c for c in captures or [] if c is not None]
-        what = row["pattern__description"] or row["pattern__expression"]
-        label = f"pattern #{row['pattern_id']} {what!r}"
+        what, varies = patterns[pattern_id]
+        captures = [] if varies else [c for c in captures or [] if c is not None]
+        label = f"pattern #{pattern_id} {what!r}"
         if captures:
             label += f" with {', '.join(map(str, captures))}"
-        out[row["job_id"]] = Signature(f"pattern:{row['pattern_id']}:{captures!r}", label)
+        out[job_id] = Signature(f"pattern:{pattern_id}:{captures!r}", label)
     missing = [i for i in ids if i not in out]
     if missing:
         lines = (
