@@ -187,7 +187,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection, transaction
     from django.db.models import Max
 
-    from bench.ui import copy_rows
+    from bench.ui import COMMIT_COLUMNS, copy_rows
     from citriage.ci import recording
     from citriage.ci.models import Commit, JobAttempt
     from citriage.testresults.models import Test, TestResult, TestRun, TestSet, encode_ids
@@ -212,18 +212,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
     with transaction.atomic():
         copy_rows(
             Commit._meta.db_table,
-            (
-                "id",
-                "repository_id",
-                "sha",
-                "parents",
-                "message",
-                "author_name",
-                "author_email",
-                "author_login",
-                "committed_at",
-                "branch_position",
-            ),
+            COMMIT_COLUMNS,
             (
                 (
                     base[Commit] + k + 1,
@@ -236,6 +225,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
                     "dev",
                     when[k],
                     k + 1 if k < branch_commits else None,
+                    "",
                 )
                 for k in range(commits)
             ),
@@ -544,7 +534,7 @@ def main() -> None:
     os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
     from citriage.cli import django_setup
 
-    django_setup()
+    django_setup(static=True)
     parts = args.only or ["ingest", "sustained", "pages"]
     try:
         if "ingest" in parts:
