@@ -352,10 +352,12 @@ def test_every_junit_report_through_circleci_test_results(
     assert len(circleci.seen("GET", f"/api/v2/project/gh/{REPO}/{jest}/tests")) == 9
     assert all(r.headers.get("circle-token") == "circle-token" for r in circleci.requests)
     # fetched again: nothing changes
-    rows = TestResult.objects.count()
-    TestFetch.objects.update(state=FetchState.PENDING)
+    rows = list(TestResult.objects.order_by("pk").values_list("pk", "outcome", "retries"))
+    TestFetch.objects.update(state=FetchState.PENDING, fetch_after=T0)  # due again
     work()
-    assert TestResult.objects.count() == rows and TestReport.objects.count() == len(served)
+    assert len(circleci.seen("GET", f"/api/v2/project/gh/{REPO}/{jest}/tests")) == 18
+    assert list(TestResult.objects.order_by("pk").values_list("pk", "outcome", "retries")) == rows
+    assert TestReport.objects.count() == len(served)
 
 
 def test_circleci_errors_follow_the_log_fetch_rules(circleci: FakeServer, log_store: Path) -> None:
@@ -560,6 +562,13 @@ def test_a_hostile_report_in_an_artifact_is_refused_alone(
     assert "cut.xml: not well-formed XML" in fetch.error
     assert list(TestReport.objects.values_list("name", flat=True)) == ["junit-unit/good.xml"]
     assert TestRun.objects.get(pk=job.pk).tests == 12
+    # the artifact fetched again: the same reports change nothing
+    rows = list(TestResult.objects.values_list("pk", "outcome", "retries"))
+    TestFetch.objects.update(state=FetchState.PENDING, fetch_after=T0)
+    work()
+    assert len(github.seen("GET", "/storage/901.zip")) == 2
+    assert list(TestResult.objects.values_list("pk", "outcome", "retries")) == rows
+    assert TestReport.objects.count() == 1 and TestRun.objects.get(pk=job.pk).tests == 12
 
 
 def test_which_job_uploaded_an_artifact() -> None:
