@@ -165,7 +165,8 @@ def scan(
             }
             _write_json_record(head, matches, tail)
         else:
-            _print_human(console, name, log, report, best, by_id, context)
+            lines = finder.failure_lines(log, baseline=passing) if failure_lines else None
+            _print_human(console, name, log, report, best, by_id, context, lines)
 
 
 def _print_human(
@@ -176,6 +177,7 @@ def _print_human(
     best: Match | None,
     by_id: dict[int, pattern_files.Pattern],
     context: int,
+    likely: finder.FailureLines | None,
 ) -> None:
     matches = report.matches
     facts = [f"{log.line_count} lines"]
@@ -187,7 +189,7 @@ def _print_human(
         console.print(f"[yellow]pattern {pattern_id} not applied:[/] {escape(reason)}")
     if best is None:
         console.print("no pattern matched")
-        _print_failure_lines(console, log)
+        _print_failure_lines(console, likely)
         return
     pattern = by_id[best.pattern_id]
     tags = f" [{', '.join(pattern.tags)}]" if pattern.tags else ""
@@ -201,7 +203,7 @@ def _print_human(
             f"[dim]patterns {', '.join(map(str, sorted(report.capped)))} matched more lines "
             "than are kept: their first 999 matches and their last are shown[/]"
         )
-    _print_failure_lines(console, log)
+    _print_failure_lines(console, likely)
     table = Table(title=f"{len(matches)} matches", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("pattern", justify="right")
@@ -218,10 +220,12 @@ def _print_human(
     console.print(table)
 
 
-def _print_failure_lines(console: Console, log: LogText) -> None:
+def _print_failure_lines(console: Console, likely: finder.FailureLines | None) -> None:
     """The finder's likeliest failure lines (the failing test is often among them, whether
-    or not a pattern matched)."""
-    found = find_failure_lines(log)
+    or not a pattern matched); None when they were not asked for."""
+    if likely is None:
+        return
+    found = likely.candidates
     if not found:
         console.print("[bold]likely failure lines:[/] none found")
         return
@@ -263,8 +267,12 @@ def web(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(help="Web worker processes.")] = 2,
     threads: Annotated[
-        int, typer.Option(help="Threads per worker (more throughput, longer tail latency).")
-    ] = 1,
+        int,
+        typer.Option(
+            help="Threads per worker: a request that computes (a workbench try) leaves the "
+            "others free for webhook deliveries."
+        ),
+    ] = 4,
 ) -> None:
     """Serve the web UI and the webhook endpoint (gunicorn)."""
     import os
@@ -565,13 +573,15 @@ UPLOAD_COLUMNS = ("tests", "failures", "errors", "skipped", "reruns")
 def _print_uploads(console: Console, reports: list[dict[str, Any]]) -> None:
     table = Table("report", "format", *UPLOAD_COLUMNS, "flaky tests", "stored")
     for report in reports:
-        if report.get("error"):
+        if error := report.get("error"):
+            # some errors say "refused: ..." themselves
+            said = error if error.startswith("refused") else f"refused: {error}"
             table.add_row(
                 escape(report["name"]),
                 "",
                 *[""] * len(UPLOAD_COLUMNS),
                 "",
-                f"[red]refused: {escape(report['error'])}[/]",
+                f"[red]{escape(said)}[/]",
             )
             continue
         table.add_row(

@@ -208,10 +208,7 @@ def wants_comment(summary: CommitSummary) -> bool:
     """A pull request gets a comment once something failed or an expected job is missing
     (then it is kept up to date)."""
     return bool(
-        summary.failures
-        or summary.foreign_failures
-        or summary.missing_jobs
-        or summary.not_started
+        summary.failures or summary.foreign_failures or summary.missing_jobs or summary.not_started
     )
 
 

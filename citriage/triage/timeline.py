@@ -261,9 +261,7 @@ def build(
             here = attempts.get(key)
             if here is None:
                 here = [_success(name, passed_once[key])] if key in passed_once else []
-            cells.append(
-                _cell(name, here, annotated, inferred_here, unreported.get(key, ""))
-            )
+            cells.append(_cell(name, here, annotated, inferred_here, unreported.get(key, "")))
         match = PULL_REFERENCE.search(commit.title)
         rows.append(
             Row(
