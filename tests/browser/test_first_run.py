@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from citriage.ci import recording
-from citriage.ci.models import FAILED_CONCLUSIONS, Commit, JobAttempt, RerunRequest, Repository
+from citriage.ci.models import FAILED_CONCLUSIONS, Commit, JobAttempt, Repository, RerunRequest
 from citriage.ci.tasks import sync_job_task
 from citriage.github.deliveries import Received, store_delivery
 from citriage.ops.sweeps import SWEEPS
