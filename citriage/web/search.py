@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from citriage.ci.models import Commit, JobAttempt, PullRequest
 from citriage.patterns.models import Pattern
+from citriage.web.testresult_views import search as search_tests
 
 SHA_PREFIX = re.compile(r"^[0-9a-f]{7,40}$")
 PULL = re.compile(r"^(?:#|pr\s*|pull\s*)(\d+)$", re.IGNORECASE)
@@ -111,9 +112,15 @@ def _patterns(query: str) -> list[Hit]:
 
 
 def _tests(query: str) -> list[Hit]:
-    """Test names: test results are not stored yet (issue #17). When they are, look the
-    name up among the stored test cases here and link each to its failures."""
-    return []
+    """Test names (or suites) containing the text, those failing most recently first."""
+    return [
+        Hit(
+            reverse("web:test", args=[t.pk]),
+            t.name,
+            f"{t.suite} in {t.repository.full_name}, failed {t.failures} time(s)",
+        )
+        for t in search_tests(query)[:LIMIT]
+    ]
 
 
 SECTIONS: list[tuple[str, Callable[[str], list[Hit]]]] = [

@@ -90,6 +90,16 @@ def test_test_pages(page: Any, tested: dict[str, Any]) -> None:
     assert found.count() == 1
     assert HOSTILE in found.inner_text()  # shown as text, never run
     screenshot(page, "tests-search")
+    # the header's search finds tests by name too (here the only hit: straight to it)
+    page.fill("header form.search input[name=q]", "test_tot")
+    page.press("header form.search input[name=q]", "Enter")
+    page.wait_for_url(f"**/tests/{tested['total'].pk}/")
+    page.fill("header form.search input[name=q]", "test_")
+    page.press("header form.search input[name=q]", "Enter")
+    page.wait_for_url("**/search/?q=test_")
+    names = page.locator("section[data-section='tests'] a").all_inner_texts()
+    assert {"test_total", "test_tax", "test_slow"} <= set(names)
+    screenshot(page, "search-tests")
 
     page.goto(f"/tests/{tested['total'].pk}/")
     cells = page.locator(".strip").first.locator(".cell")
