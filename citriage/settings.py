@@ -214,6 +214,11 @@ BACKFILL_SWEEP_SECONDS = int(env("CITRIAGE_BACKFILL_SWEEP_SECONDS", "600"))
 BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))
 # Log fetches that failed transiently are retried this many times, with growing delays.
 LOG_FETCH_ATTEMPTS = int(env("CITRIAGE_LOG_FETCH_ATTEMPTS", "8"))
+# Passing logs kept as baselines for failure lines: a passing run of a job is fetched (every
+# step's log) when no passing run of that job was sampled in this many days (0: off); kept
+# logs older than PASSING_LOG_KEEP_DAYS are removed by the daily sweep.
+PASSING_LOG_DAYS = int(env("CITRIAGE_PASSING_LOG_DAYS", "7"))
+PASSING_LOG_KEEP_DAYS = int(env("CITRIAGE_PASSING_LOG_KEEP_DAYS", "30"))
 # Test reports: largest report read (bytes, after gzip) and most test cases in one report.
 TEST_REPORT_MAX_BYTES = int(env("CITRIAGE_TEST_REPORT_MAX_BYTES", str(256 * 1024 * 1024)))
 TEST_REPORT_MAX_CASES = int(env("CITRIAGE_TEST_REPORT_MAX_CASES", "2000000"))

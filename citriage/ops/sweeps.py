@@ -61,9 +61,12 @@ def pattern_stats() -> str:
     return "pattern stats refresh queued"
 
 
+DAY = 86_400
+
 SWEEPS = [
     Sweep("recover-and-scan", lambda: settings.SCAN_SWEEP_SECONDS, recover_and_scan),
     Sweep("failure-lines-backfill", lambda: settings.SCAN_SWEEP_SECONDS, failure_lines_backfill),
     Sweep("backfill", lambda: settings.BACKFILL_SWEEP_SECONDS, ci_sweeps.backfill),
     Sweep("pattern-stats", lambda: settings.STATS_SWEEP_SECONDS, pattern_stats),
+    Sweep("passing-logs", lambda: DAY, ci_sweeps.prune_passing_logs),
 ]

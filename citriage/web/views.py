@@ -382,7 +382,9 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
         "siblings": siblings,
         "reruns": RerunRequest.objects.filter(job=attempt).order_by("-requested_at")[:5],
         # The failure-line finder's second opinion, independent of the pattern library.
-        "analyses": FailureAnalysis.objects.filter(job=attempt).select_related("log__step"),
+        "analyses": FailureAnalysis.objects.filter(job=attempt).select_related(
+            "log__step", "baseline__job"
+        ),
         "tests": testresult_views.job_test_list(attempt),
     }
     return render(request, "web/job.html", context)
