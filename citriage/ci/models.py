@@ -188,7 +188,7 @@ class JobAttempt(models.Model):
             ),
             # passing runs sampled for their logs (citriage.ci.passing.owes_log)
             models.Index(
-                fields=["repository", "name", "finished_at"],
+                fields=["repository", "name", "created"],
                 condition=models.Q(conclusion="success", log_state__in=SAMPLED),
                 name="job_passing_sampled_idx",
             ),

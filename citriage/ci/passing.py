@@ -34,7 +34,8 @@ def owes_log(repository: Repository, job: JobAttempt) -> bool:
     recent = JobAttempt.objects.filter(
         repository=repository,
         name=job.name,
-        finished_at__gte=timezone.now() - timedelta(days=days),
+        # when citriage recorded it: a backfill of old runs samples one of them, not each
+        created__gte=timezone.now() - timedelta(days=days),
         conclusion=Conclusion.SUCCESS,
         log_state__in=SAMPLED,
     )

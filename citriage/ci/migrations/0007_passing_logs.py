@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                     ("conclusion", "success"),
                     ("log_state__in", ["pending", "pending_retry", "fetched"]),
                 ),
-                fields=["repository", "name", "finished_at"],
+                fields=["repository", "name", "created"],
                 name="job_passing_sampled_idx",
             ),
         ),
