@@ -16,7 +16,6 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from ninja.security import SessionAuth
 
 from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt, StoredLog
 from citriage.ci.tasks import request_rerun
@@ -27,25 +26,13 @@ from citriage.patterns.tasks import scan_backlog_task
 from citriage.scanner.patterns import PatternError
 from citriage.web import system as system_state
 from citriage.web import workbench
-from citriage.web.access import can_write
+from citriage.web.access import writer
 from citriage.web.tasks import backtest_task
 
 MAX_WINDOW = 2000  # lines per request of the log viewer
 MAX_LINE = 5000  # characters of one line sent to the log viewer
 
 
-class WriterAuth(SessionAuth):
-    """A logged-in session of someone allowed to change things (CSRF checked)."""
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        if not request.user.is_authenticated:
-            return None
-        if not can_write(request.user):
-            raise HttpError(403, "you may read but not change: ask to be given access")
-        return request.user
-
-
-writer = WriterAuth()
 router = Router()
 
 
@@ -220,14 +207,20 @@ def edit_pattern(request: HttpRequest, pattern_id: int, data: PatternEdit) -> Pa
 
 
 @router.post(
-    "/workbench/try", response={200: TryOut, 400: Message}, auth=writer, tags=["workbench"]
+    "/workbench/try",
+    response={200: TryOut, 400: Message, 429: Message},
+    auth=writer,
+    tags=["workbench"],
 )
 def try_pattern(request: HttpRequest, data: TryIn) -> TryOut:
     """The candidate's matches in one stored log (the workbench calls this as you type).
     For people with write access: a regex costs CPU (bounded per log and pattern)."""
     pattern = _candidate(data)
     log = get_object_or_404(StoredLog.objects.select_related("step"), pk=data.log_id)
-    result = workbench.try_on_log(pattern, log)
+    try:
+        result = workbench.try_on_log(pattern, log)
+    except workbench.Busy as exc:
+        raise HttpError(429, str(exc)) from None
     return TryOut(
         total=result.total,
         matches=[LineMatch(**m) for m in result.matches],  # type: ignore[arg-type]
@@ -492,3 +485,4 @@ api.add_router("/", router)
 api.add_router("/", "citriage.web.branch_api.router")
 api.add_router("/", "citriage.web.cluster_api.router")
 api.add_router("/", "citriage.web.testresult_api.router")
+api.add_router("/", "citriage.web.commit_api.router")
