@@ -1,0 +1,274 @@
+"""Flaky tests: the monitors on a small history uploaded through the real path (default
+branch c1..c12, pull requests by two authors), quarantine, verdicts and the report.
+
+On the default branch: test_flaky fails alone at c3 and c7; test_fixed fails at c4..c6
+(a breakage, fixed); test_broken fails from c9 on (broken); at c8 an infra outage fails
+nearly every test. On pull requests: test_pr fails for alice and bob while passing on
+the default branch; test_retry fails on one commit and passes when rerun.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from citriage.ci import recording
+from citriage.ci.models import JobAttempt, Provider, Repository
+from citriage.flaky import config as flaky_config
+from citriage.flaky import quarantine
+from citriage.flaky.models import HealthChange, HealthCheck, Quarantine, State, TestHealth
+from citriage.flaky.monitors import check
+from citriage.github import report_text
+from citriage.testresults import uploads
+from citriage.testresults.models import Test
+from citriage.triage.models import CommitSummary, JobVerdict, Verdict
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MAIN = [f"{n:x}" * 40 for n in range(1, 13)]  # c1..c12 ("1"*40 .. "c"*40)
+FILLER = [f"test_ok{i}" for i in range(6)]
+NAMES = ["test_flaky", "test_fixed", "test_broken", "test_pr", "test_retry", *FILLER]
+
+
+def junit(failing: dict[str, str], names: list[str] = NAMES) -> bytes:
+    cases = []
+    for name in names:
+        message = failing.get(name)
+        body = f'<failure message="{message}">{message}</failure>' if message else ""
+        cases.append(f'<testcase classname="tests.test_core" name="{name}">{body}</testcase>')
+    return f'<testsuite name="pytest">{"".join(cases)}</testsuite>'.encode()
+
+
+def run(
+    repository: Repository, sha: str, failing: dict[str, str], *, attempt: int = 1, **kw: Any
+) -> JobAttempt:
+    uploads.upload(
+        repository,
+        sha=sha,
+        job_name="unit",
+        attempt=attempt,
+        files=[("junit.xml", io.BytesIO(junit(failing, **kw)))],
+    )
+    return JobAttempt.objects.get(repository=repository, sha=sha, name="unit", attempt=attempt)
+
+
+def main_failures(n: int) -> dict[str, str]:
+    """What fails at c<n> on the default branch."""
+    failing: dict[str, str] = {}
+    if n in (3, 7):
+        failing["test_flaky"] = "ConnectionResetError: peer reset the connection"
+    if n in (4, 5, 6):
+        failing["test_fixed"] = "AssertionError: assert 1 == 2"
+    if n >= 9:
+        failing["test_broken"] = "KeyError: 'widget'"
+    if n == 8:  # an outage: nearly everything fails
+        failing = {name: "OSError: No space left on device" for name in NAMES[:-1]}
+    return failing
+
+
+def pr_commit(repository: Repository, sha: str, author: str) -> None:
+    recording.record_commit(
+        repository, sha, parents=[MAIN[-1]], message="a change", author_login=author
+    )
+
+
+@pytest.fixture
+def repository(log_store: Any) -> Repository:
+    repository = recording.get_repository(
+        "acme/widgets", create=True, providers=[Provider.CIRCLECI]
+    )
+    parent: list[str] = []
+    for sha in MAIN:
+        recording.record_commit(repository, sha, parents=parent, message=f"commit {sha[:1]}")
+        parent = [sha]
+    recording.record_default_branch(repository, MAIN)
+    for n, sha in enumerate(MAIN, start=1):
+        run(repository, sha, main_failures(n))
+    pr_commit(repository, "a1" * 20, "alice")
+    pr_commit(repository, "b1" * 20, "bob")
+    pr_commit(repository, "a2" * 20, "alice")
+    run(repository, "a1" * 20, {"test_pr": "TimeoutError: read timed out"})
+    run(repository, "b1" * 20, {"test_pr": "TimeoutError: read timed out"})
+    run(repository, "a2" * 20, {"test_retry": "AssertionError: order differs"})
+    run(repository, "a2" * 20, {}, attempt=2)
+    factories.work()  # the owed check runs (a worker's task), then the verdicts
+    factories.settle()
+    return repository
+
+
+def health(name: str) -> TestHealth:
+    return TestHealth.objects.get(test__name=name)
+
+
+def test_states_with_their_evidence(repository: Repository) -> None:
+    assert HealthCheck.objects.get(repository=repository).checked_at is not None
+    flaky = health("test_flaky")
+    assert flaky.state == State.FLAKY
+    rate = {e["monitor"]: e for e in flaky.evidence}["rate"]
+    assert rate["fired"] and rate["count"] == 2
+    # c8's outage is no evidence: 11 runs count, 2 failed
+    assert (flaky.branch_runs, flaky.branch_failures) == (11, 2)
+    assert "2 of 11 runs" in rate["text"]
+
+    fixed = health("test_fixed")  # three failing commits in a row, then fixed: a breakage
+    assert fixed.state == State.HEALTHY
+    assert not any(e["fired"] for e in fixed.evidence)
+
+    broken = health("test_broken")
+    assert broken.state == State.BROKEN and broken.broken_since == MAIN[8]
+    assert f"since {MAIN[8][:10]} (4 commits)" in {e["monitor"]: e for e in broken.evidence}[
+        "broken"
+    ]["text"]
+
+    pulls = health("test_pr")
+    assert pulls.state == State.FLAKY
+    found = {e["monitor"]: e for e in pulls.evidence}["pulls"]
+    assert found["fired"] and "2 pull request commit(s) by 2 author(s)" in found["text"]
+
+    retry = health("test_retry")
+    assert retry.state == State.FLAKY
+    assert {e["monitor"] for e in retry.evidence if e["fired"]} == {"retry"}
+
+    # the outage alone said nothing about the filler tests
+    assert not TestHealth.objects.filter(test__name__startswith="test_ok").exists()
+    assert set(HealthChange.objects.values_list("test__name", "new")) == {
+        ("test_flaky", "flaky"),
+        ("test_broken", "broken"),
+        ("test_pr", "flaky"),
+        ("test_retry", "flaky"),
+    }
+
+
+def test_one_author_is_not_enough(repository: Repository) -> None:
+    """Two authors where three are asked for: the evidence does not fire; the test stays
+    flaky for the recovery period, healthy without one."""
+    repository.settings = {"flaky": {"pr_min": 3}}
+    repository.save()
+    check(repository)
+    assert health("test_pr").state == State.FLAKY
+    assert not {e["monitor"]: e for e in health("test_pr").evidence}["pulls"]["fired"]
+    repository.settings = {"flaky": {"pr_min": 3, "recovery_days": 0}}
+    repository.save()
+    check(repository)
+    assert health("test_pr").state == State.HEALTHY
+    assert HealthChange.objects.filter(test__name="test_pr", new="healthy").exists()
+
+
+def test_recovery_period(repository: Repository) -> None:
+    """Past the window, a flaky test without new evidence stays flaky for the recovery
+    period (7 days after its last evidence), then is healthy."""
+    repository.settings = {"flaky": {"window_days": 3}}
+    repository.save()
+    check(repository, now=timezone.now() + timedelta(days=5))
+    assert health("test_flaky").state == State.FLAKY
+    assert health("test_flaky").evidence == []  # nothing in the window
+    check(repository, now=timezone.now() + timedelta(days=8))
+    assert health("test_flaky").state == State.HEALTHY
+
+
+def test_flaky_tests_excuse_a_pull_request(repository: Repository) -> None:
+    pr_commit(repository, "c1" * 20, "carol")
+    job = run(
+        repository,
+        "c1" * 20,
+        {"test_flaky": "ConnectionResetError: peer reset", "test_pr": "TimeoutError: x"},
+    )
+    factories.work()
+    factories.settle()
+    verdict = JobVerdict.objects.get(job=job)
+    assert verdict.verdict == Verdict.FLAKY_TEST and verdict.excused
+    assert verdict.reasons[0] == (
+        "every failing test (2) is flaky or quarantined: "
+        "tests.test_core::test_flaky, tests.test_core::test_pr"
+    )
+    by_name = {t["name"]: t for t in verdict.tests}
+    assert by_name["tests.test_core::test_flaky"]["group"] == "flaky"
+    assert by_name["tests.test_core::test_flaky"]["rate"] == "2 of 11 runs (18%)"
+    assert by_name["tests.test_core::test_pr"]["elsewhere"].startswith(
+        "failed on 2 other commit(s) by 2 author(s)"
+    )
+    summary = CommitSummary.objects.get(sha="c1" * 20)
+    assert summary.all_excused
+    body = report_text.report(
+        summary,
+        JobVerdict.objects.filter(sha="c1" * 20).select_related("job__repository"),
+        [],
+        for_comment=True,
+    )
+    assert "**Flaky (citriage's monitors call these tests flaky)** (2)" in body
+    assert "default branch: failed 2 of 11 runs (18%)" in body
+    assert "— not caused by this change" in body.splitlines()[0]
+
+
+def test_a_new_test_is_not_excused_by_flaky_ones(repository: Repository) -> None:
+    pr_commit(repository, "d1" * 20, "dave")
+    job = run(
+        repository,
+        "d1" * 20,
+        {"test_flaky": "ConnectionResetError", "test_new": "boom"},
+        names=[*NAMES, "test_new"],
+    )
+    factories.work()
+    factories.settle()
+    verdict = JobVerdict.objects.get(job=job)
+    assert verdict.verdict == Verdict.NEW and not verdict.excused
+    assert "1 of 2 failing test(s) are flaky or quarantined" in " ".join(verdict.reasons)
+
+
+def test_quarantine_excuses_and_is_listed_apart(repository: Repository) -> None:
+    pr_commit(repository, "e1" * 20, "erin")
+    job = run(repository, "e1" * 20, {"test_q": "ValueError: bad"}, names=[*NAMES, "test_q"])
+    factories.work()
+    factories.settle()
+    assert JobVerdict.objects.get(job=job).verdict == Verdict.NEW
+    test = Test.objects.get(name="test_q")
+    row = quarantine.add(test, by="erin", reason="tracked in #12", expires_at=None)
+    with pytest.raises(quarantine.QuarantineError, match="quarantined already"):
+        quarantine.add(test, by="erin", reason="again")
+    factories.settle()  # the quarantine made the verdict stale
+    verdict = JobVerdict.objects.get(job=job)
+    assert verdict.verdict == Verdict.FLAKY_TEST and verdict.excused
+    assert verdict.tests[0]["group"] == "quarantined"
+    body = report_text.report(
+        CommitSummary.objects.get(sha="e1" * 20),
+        JobVerdict.objects.filter(sha="e1" * 20).select_related("job__repository"),
+        [],
+        for_comment=True,
+    )
+    assert "**Quarantined (failures excused)** (1)" in body
+    quarantine.end(row, by="erin", reason="fixed")
+    factories.settle()
+    assert JobVerdict.objects.get(job=job).verdict == Verdict.NEW
+    assert Quarantine.objects.get(pk=row.pk).end_reason == "fixed"
+
+
+def test_expired_quarantine_is_not_active(repository: Repository) -> None:
+    test = Test.objects.get(name="test_ok2")
+    with pytest.raises(quarantine.QuarantineError, match="future"):
+        quarantine.add(test, by="x", reason="r", expires_at=timezone.now() - timedelta(hours=1))
+    quarantine.add(test, by="x", reason="r", expires_at=timezone.now() + timedelta(hours=1))
+    assert test.pk in quarantine.active(repository)
+    assert not quarantine.active(repository, now=timezone.now() + timedelta(hours=2))
+
+
+def test_automatic_quarantine_never_for_broken(repository: Repository) -> None:
+    repository.settings = {"flaky": {"auto_quarantine_days": 1}}
+    repository.save()
+    check(repository, now=timezone.now() + timedelta(days=2))
+    auto = set(
+        Quarantine.objects.filter(source="auto", ended_at=None).values_list("test__name", flat=True)
+    )
+    assert auto == {"test_flaky", "test_pr", "test_retry"}  # not test_broken
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(flaky_config.ConfigError, match="unknown flaky setting 'windw'"):
+        flaky_config.parse({"windw": 3})
+    with pytest.raises(flaky_config.ConfigError, match="from 0 to 1"):
+        flaky_config.parse({"infra_share": 3})
+    assert flaky_config.parse({"window_days": 28}).window_days == 28
