@@ -26,7 +26,9 @@ class TestHealth(models.Model):
 
     __test__ = False
 
-    test = models.OneToOneField(Test, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    test = models.OneToOneField(
+        Test, on_delete=models.CASCADE, primary_key=True, related_name="health"
+    )
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
     state = models.CharField(max_length=10, choices=State.choices, default=State.HEALTHY)
     since = models.DateTimeField(default=timezone.now, help_text="in this state since")

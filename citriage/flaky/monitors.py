@@ -35,7 +35,14 @@ from django.utils import timezone
 from citriage.ci.models import PullRequestHead, Repository
 from citriage.flaky import signals
 from citriage.flaky.config import MonitorConfig, for_repository
-from citriage.flaky.models import HealthChange, HealthCheck, Quarantine, QuarantineSource, State, TestHealth
+from citriage.flaky.models import (
+    HealthChange,
+    HealthCheck,
+    Quarantine,
+    QuarantineSource,
+    State,
+    TestHealth,
+)
 from citriage.scanner.signature import is_generic_signature
 from citriage.testresults import history
 from citriage.testresults.models import FAILING, Outcome, Test, TestResult, TestRun
@@ -92,12 +99,18 @@ def _is_infra(tests: int, failing: int, config: MonitorConfig) -> bool:
     return tests <= 0 or failing > config.infra_share * tests
 
 
-def load_runs(repository: Repository, start: datetime, end: datetime, config: MonitorConfig) -> dict[int, Run]:
+def load_runs(
+    repository: Repository, start: datetime, end: datetime, config: MonitorConfig
+) -> dict[int, Run]:
     """The repository's test runs finished in [start, end], by job attempt id."""
     rows = TestRun.objects.filter(
         repository=repository, finished_at__gte=start, finished_at__lte=end
     ).values_list(
-        *history.RUN_COLUMNS, "tests", "failed", "errors", "job__commit__author_login",
+        *history.RUN_COLUMNS,
+        "tests",
+        "failed",
+        "errors",
+        "job__commit__author_login",
         "job__commit__author_email",
     )
     runs: dict[int, Run] = {}
@@ -105,7 +118,9 @@ def load_runs(repository: Repository, start: datetime, end: datetime, config: Mo
     for row in rows:
         info = history.RunInfo(*row[: len(history.RUN_COLUMNS)])
         tests, failed, errors, login, email = row[len(history.RUN_COLUMNS) :]
-        runs[info.job_id] = Run(info, login or email or info.branch, _is_infra(tests, failed + errors, config))
+        runs[info.job_id] = Run(
+            info, login or email or info.branch, _is_infra(tests, failed + errors, config)
+        )
         if info.position is None:
             pr_shas.add(info.sha)
     # A pull request's author is who opened it (a commit's author can be anyone).
@@ -194,7 +209,7 @@ def assess(
             for _position, passing, group in sequence
         ]
         streak: list[tuple[int, bool, list[Run]]] = []
-        for index, item in enumerate([*sequence, None]):
+        for item in [*sequence, None]:
             if item is not None and not item[1]:
                 streak.append(item)
                 continue
@@ -271,7 +286,11 @@ def assess(
 
     assessment.findings = findings
     last = assessment.last_evidence
-    if previous is not None and previous.last_evidence_at and (last is None or previous.last_evidence_at > last):
+    if (
+        previous is not None
+        and previous.last_evidence_at
+        and (last is None or previous.last_evidence_at > last)
+    ):
         last = previous.last_evidence_at
     if broken.fired:
         assessment.state = State.BROKEN
@@ -307,7 +326,9 @@ def check(repository: Repository, *, now: datetime | None = None) -> CheckResult
     start = now - timedelta(days=config.window_days)
     runs = load_runs(repository, start, now, config)
     last_checked = (
-        HealthCheck.objects.filter(repository=repository).values_list("checked_at", flat=True).first()
+        HealthCheck.objects.filter(repository=repository)
+        .values_list("checked_at", flat=True)
+        .first()
     )
     results = TestResult.objects.filter(
         repository=repository,
@@ -331,7 +352,8 @@ def check(repository: Repository, *, now: datetime | None = None) -> CheckResult
     needed = [
         r
         for r in runs.values()
-        if not r.infra and (r.info.position is not None or attempts[(r.info.sha, r.info.job_name)] > 1)
+        if not r.infra
+        and (r.info.position is not None or attempts[(r.info.sha, r.info.job_name)] > 1)
     ]
     by_job: dict[str, list[Run]] = defaultdict(list)
     for run in needed:
@@ -358,14 +380,21 @@ def check(repository: Repository, *, now: datetime | None = None) -> CheckResult
                 continue
             before = previous.get(test_id)
             found = assess(
-                test_id, list(jobs_of[test_id] or []), all_runs, signatures.get(test_id, {}),
-                config, before, now,
+                test_id,
+                list(jobs_of[test_id] or []),
+                all_runs,
+                signatures.get(test_id, {}),
+                config,
+                before,
+                now,
             )
             _store(repository, test_id, found, before, now, result)
         result.changed += quarantine_upkeep(repository, config, now, last_checked)
         if result.changed:
             changed = sorted(set(result.changed))
-            signals.test_health_changed.send(sender=Repository, repository=repository, test_ids=changed)
+            signals.test_health_changed.send(
+                sender=Repository, repository=repository, test_ids=changed
+            )
     return result
 
 
@@ -381,7 +410,11 @@ def _store(
     result.states[found.state] = result.states.get(found.state, 0) + 1
     evidence = [f.as_dict() for f in found.findings]
     last = found.last_evidence
-    if before is not None and before.last_evidence_at and (last is None or before.last_evidence_at > last):
+    if (
+        before is not None
+        and before.last_evidence_at
+        and (last is None or before.last_evidence_at > last)
+    ):
         last = before.last_evidence_at
     old_state = before.state if before is not None else State.HEALTHY
     values = {
@@ -398,7 +431,11 @@ def _store(
     TestHealth.objects.update_or_create(test_id=test_id, defaults=values)
     if old_state != found.state:
         HealthChange.objects.create(
-            test_id=test_id, repository=repository, at=now, old=old_state, new=found.state,
+            test_id=test_id,
+            repository=repository,
+            at=now,
+            old=old_state,
+            new=found.state,
             evidence=evidence,
         )
         result.changed.append(test_id)
@@ -416,7 +453,9 @@ def quarantine_upkeep(
     for row in active.filter(source=QuarantineSource.AUTOMATIC).exclude(
         test__health__state=State.FLAKY
     ):
-        state = TestHealth.objects.filter(test_id=row.test_id).values_list("state", flat=True).first()
+        state = (
+            TestHealth.objects.filter(test_id=row.test_id).values_list("state", flat=True).first()
+        )
         row.ended_at, row.ended_by = now, "citriage"
         row.end_reason = "broken, not flaky" if state == State.BROKEN else "no longer flaky"
         row.save(update_fields=["ended_at", "ended_by", "end_reason"])

@@ -68,10 +68,15 @@ def end(row: Quarantine, *, by: str, reason: str = "ended") -> None:
 
 
 def active(
-    repository: Repository | int, test_ids: Iterable[int] | None = None, *, now: datetime | None = None
+    repository: Repository | int,
+    test_ids: Iterable[int] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> dict[int, Quarantine]:
     """The active quarantine of each quarantined test (of `test_ids`, or all)."""
-    rows = Quarantine.objects.filter(Quarantine.active_q(now or timezone.now()), repository=repository)
+    rows = Quarantine.objects.filter(
+        Quarantine.active_q(now or timezone.now()), repository=repository
+    )
     if test_ids is not None:
         rows = rows.filter(test_id__in=list(test_ids))
     return {row.test_id: row for row in rows.select_related("test").order_by("created")}

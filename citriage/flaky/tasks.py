@@ -21,7 +21,7 @@ def owe_check(repository_id: int, *, delay: float | None = None) -> None:
     after `delay` seconds, so that a burst of results costs one check."""
     delay = settings.FLAKY_CHECK_DELAY_SECONDS if delay is None else delay
     due = timezone.now() + timedelta(seconds=delay)
-    row, created = HealthCheck.objects.get_or_create(
+    _row, created = HealthCheck.objects.get_or_create(
         repository_id=repository_id, defaults={"next_at": due}
     )
     if not created:
@@ -42,7 +42,9 @@ def check_tests_task(repository_id: int) -> str:
         result = monitors.check(repository, now=now)
     finally:
         queueing.finished(HealthCheck, repository_id, "task")
-    HealthCheck.objects.filter(pk=repository_id).update(checked_at=now, note=result.describe()[:300])
+    HealthCheck.objects.filter(pk=repository_id).update(
+        checked_at=now, note=result.describe()[:300]
+    )
     return result.describe()
 
 

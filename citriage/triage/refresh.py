@@ -229,9 +229,7 @@ def _test_health_changed(
     verdict of a recent commit is reported by the summary)."""
     since = timezone.now() - timedelta(days=settings.SIMILAR_DAYS)
     shas = (
-        TestResult.objects.filter(
-            test_id__in=test_ids, outcome__in=FAILING, finished_at__gte=since
-        )
+        TestResult.objects.filter(test_id__in=test_ids, outcome__in=FAILING, finished_at__gte=since)
         .values_list("run__sha", flat=True)
         .distinct()
     )

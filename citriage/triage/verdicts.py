@@ -304,7 +304,9 @@ def _classify_rest(
         )
     if tests is not None and tests.all_excused:
         excused = tests.group(FLAKY_TEST) + tests.group(QUARANTINED)
-        reasons = [f"every failing test ({tests.total}) is flaky or quarantined: {tests.named(excused)}"]
+        reasons = [
+            f"every failing test ({tests.total}) is flaky or quarantined: {tests.named(excused)}"
+        ]
         if known := tests.group(ON_BRANCH):
             reasons.append(
                 f"{len(known)} of them already fail on the default branch at {tests.where}: "

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect
+from ninja.errors import HttpError
+from ninja.security import SessionAuth
 
 from citriage.ci import github_app
 from citriage.providers.base import ProviderError, TransientProviderError
@@ -116,3 +118,14 @@ def sync_write_access(user: Any, login: str, token: str) -> bool:
     else:
         user.groups.remove(group)
     return member
+
+
+class WriterAuth(SessionAuth):
+    """API: a logged-in session of someone allowed to change things (CSRF checked)."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        if not can_write(request.user):
+            raise HttpError(403, "you may read but not change: ask to be given access")
+        return request.user

@@ -16,7 +16,6 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from ninja.security import SessionAuth
 
 from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt, StoredLog
 from citriage.ci.tasks import request_rerun
@@ -27,22 +26,11 @@ from citriage.patterns.tasks import scan_backlog_task
 from citriage.scanner.patterns import PatternError
 from citriage.web import system as system_state
 from citriage.web import workbench
-from citriage.web.access import can_write
+from citriage.web.access import WriterAuth
 from citriage.web.tasks import backtest_task
 
 MAX_WINDOW = 2000  # lines per request of the log viewer
 MAX_LINE = 5000  # characters of one line sent to the log viewer
-
-
-class WriterAuth(SessionAuth):
-    """A logged-in session of someone allowed to change things (CSRF checked)."""
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        if not request.user.is_authenticated:
-            return None
-        if not can_write(request.user):
-            raise HttpError(403, "you may read but not change: ask to be given access")
-        return request.user
 
 
 writer = WriterAuth()
@@ -492,3 +480,4 @@ api.add_router("/", router)
 api.add_router("/", "citriage.web.branch_api.router")
 api.add_router("/", "citriage.web.cluster_api.router")
 api.add_router("/", "citriage.web.testresult_api.router")
+api.add_router("/", "citriage.web.flaky_api.router")

@@ -10,14 +10,20 @@ the default branch; test_retry fails on one commit and passes when rerun.
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
+from typer.testing import CliRunner
 
 from citriage.ci import recording
 from citriage.ci.models import JobAttempt, Provider, Repository
+from citriage.cli import app
 from citriage.flaky import config as flaky_config
 from citriage.flaky import quarantine
 from citriage.flaky.models import HealthChange, HealthCheck, Quarantine, State, TestHealth
@@ -121,9 +127,10 @@ def test_states_with_their_evidence(repository: Repository) -> None:
 
     broken = health("test_broken")
     assert broken.state == State.BROKEN and broken.broken_since == MAIN[8]
-    assert f"since {MAIN[8][:10]} (4 commits)" in {e["monitor"]: e for e in broken.evidence}[
-        "broken"
-    ]["text"]
+    assert (
+        f"since {MAIN[8][:10]} (4 commits)"
+        in {e["monitor"]: e for e in broken.evidence}["broken"]["text"]
+    )
 
     pulls = health("test_pr")
     assert pulls.state == State.FLAKY
@@ -272,3 +279,76 @@ def test_bad_settings_are_refused() -> None:
     with pytest.raises(flaky_config.ConfigError, match="from 0 to 1"):
         flaky_config.parse({"infra_share": 3})
     assert flaky_config.parse({"window_days": 28}).window_days == 28
+
+
+def test_quarantine_api_and_the_ci_check(
+    repository: Repository, live_server: Any, tmp_path: Path
+) -> None:
+    """A person quarantines a test through the API; `citriage tests check` in CI reads the
+    quarantine from the server and passes only when every failure is quarantined."""
+    writer = User.objects.create_superuser("lead", password="pw")
+    client = Client()
+    client.force_login(writer)
+    flaky = Test.objects.get(name="test_flaky")
+    answer = client.post(
+        "/api/repos/acme/widgets/quarantine",
+        {"test_id": flaky.pk, "reason": "tracked in #7"},
+        content_type="application/json",
+    )
+    assert answer.status_code == 201, answer.content
+    again = client.post(
+        "/api/repos/acme/widgets/quarantine",
+        {"test_id": flaky.pk, "reason": "again"},
+        content_type="application/json",
+    )
+    assert again.status_code == 400 and "quarantined already" in again.json()["detail"]
+    assert Client().post("/api/repos/acme/widgets/quarantine", {}).status_code in (401, 403)
+    listed = Client().get("/api/repos/acme/widgets/quarantine").json()
+    assert [
+        (q["label"], q["reason"], q["created_by"], q["active"]) for q in listed["quarantined"]
+    ] == [("tests.test_core::test_flaky", "tracked in #7", "lead", True)]
+    assert listed["quarantined"][0]["key"] == flaky.key
+
+    only_flaky = tmp_path / "only_flaky.xml"
+    only_flaky.write_bytes(junit({"test_flaky": "ConnectionResetError"}))
+    also_pr = tmp_path / "also_pr.xml"
+    also_pr.write_bytes(junit({"test_flaky": "ConnectionResetError", "test_pr": "Timeout"}))
+
+    def check_cli(*paths: Path) -> Any:
+        args = ["tests", "check", *map(str, paths), "--repo", "acme/widgets"]
+        return CliRunner().invoke(app, [*args, "--url", live_server.url, "--json"])
+
+    passed = check_cli(only_flaky)
+    assert passed.exit_code == 0, passed.output
+    assert json.loads(passed.output) == {
+        "failing": [
+            {"test": "tests.test_core::test_flaky", "quarantined": True, "reason": "tracked in #7"}
+        ],
+        "ok": True,
+    }
+    blocked = check_cli(only_flaky, also_pr)
+    assert blocked.exit_code == 1
+    assert {r["test"]: r["quarantined"] for r in json.loads(blocked.output)["failing"]} == {
+        "tests.test_core::test_flaky": True,
+        "tests.test_core::test_pr": False,
+    }
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<testsuite><testcase")
+    assert check_cli(bad).exit_code == 2
+    assert (
+        CliRunner().invoke(app, ["tests", "check", str(only_flaky), "--repo", "x"]).exit_code == 2
+    )
+
+    row = Quarantine.objects.get(test=flaky)
+    ended = client.post(f"/api/repos/acme/widgets/quarantine/{row.pk}/end?reason=fixed")
+    assert ended.status_code == 200 and ended.json()["active"] is False
+    assert check_cli(only_flaky).exit_code == 1
+    history = Client().get("/api/repos/acme/widgets/quarantine?history=true").json()
+    assert [(q["end_reason"], q["ended_by"]) for q in history["quarantined"]] == [("fixed", "lead")]
+    health = Client().get("/api/repos/acme/widgets/test-health").json()
+    assert {h["label"]: h["state"] for h in health} == {
+        "tests.test_core::test_flaky": "flaky",
+        "tests.test_core::test_pr": "flaky",
+        "tests.test_core::test_retry": "flaky",
+        "tests.test_core::test_broken": "broken",
+    }

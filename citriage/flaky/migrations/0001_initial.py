@@ -6,81 +6,196 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('ci', '0006_alter_jobattempt_provider'),
-        ('testresults', '0001_initial'),
+        ("ci", "0006_alter_jobattempt_provider"),
+        ("testresults", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HealthCheck',
+            name="HealthCheck",
             fields=[
-                ('repository', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='ci.repository')),
-                ('next_at', models.DateTimeField(blank=True, null=True)),
-                ('task', models.UUIDField(blank=True, null=True)),
-                ('checked_at', models.DateTimeField(blank=True, null=True)),
-                ('note', models.CharField(blank=True, max_length=300)),
+                (
+                    "repository",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="ci.repository",
+                    ),
+                ),
+                ("next_at", models.DateTimeField(blank=True, null=True)),
+                ("task", models.UUIDField(blank=True, null=True)),
+                ("checked_at", models.DateTimeField(blank=True, null=True)),
+                ("note", models.CharField(blank=True, max_length=300)),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('next_at__isnull', False)), fields=['next_at'], name='health_check_due_idx')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("next_at__isnull", False)),
+                        fields=["next_at"],
+                        name="health_check_due_idx",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HealthChange',
+            name="HealthChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('old', models.CharField(choices=[('healthy', 'Healthy'), ('flaky', 'Flaky'), ('broken', 'Broken')], max_length=10)),
-                ('new', models.CharField(choices=[('healthy', 'Healthy'), ('flaky', 'Flaky'), ('broken', 'Broken')], max_length=10)),
-                ('evidence', models.JSONField(blank=True, default=list)),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='ci.repository')),
-                ('test', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='health_changes', to='testresults.test')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "old",
+                    models.CharField(
+                        choices=[("healthy", "Healthy"), ("flaky", "Flaky"), ("broken", "Broken")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "new",
+                    models.CharField(
+                        choices=[("healthy", "Healthy"), ("flaky", "Flaky"), ("broken", "Broken")],
+                        max_length=10,
+                    ),
+                ),
+                ("evidence", models.JSONField(blank=True, default=list)),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="ci.repository",
+                    ),
+                ),
+                (
+                    "test",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="health_changes",
+                        to="testresults.test",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['repository', '-at'], name='flaky_healt_reposit_3165bb_idx')],
+                "ordering": ["-at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["repository", "-at"], name="flaky_healt_reposit_3165bb_idx"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Quarantine',
+            name="Quarantine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('manual', 'Manual'), ('auto', 'automatic (flaky for long)'), ('issue', 'GitHub issue')], default='manual', max_length=10)),
-                ('reason', models.TextField(blank=True)),
-                ('created_by', models.CharField(blank=True, max_length=100)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_by', models.CharField(blank=True, max_length=100)),
-                ('end_reason', models.CharField(blank=True, max_length=200)),
-                ('issue_url', models.URLField(blank=True, max_length=500)),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='ci.repository')),
-                ('test', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quarantines', to='testresults.test')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Manual"),
+                            ("auto", "automatic (flaky for long)"),
+                            ("issue", "GitHub issue"),
+                        ],
+                        default="manual",
+                        max_length=10,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("created_by", models.CharField(blank=True, max_length=100)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_by", models.CharField(blank=True, max_length=100)),
+                ("end_reason", models.CharField(blank=True, max_length=200)),
+                ("issue_url", models.URLField(blank=True, max_length=500)),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="ci.repository",
+                    ),
+                ),
+                (
+                    "test",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quarantines",
+                        to="testresults.test",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
-                'indexes': [models.Index(fields=['repository', 'ended_at'], name='flaky_quara_reposit_af57ad_idx')],
+                "ordering": ["-created", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["repository", "ended_at"], name="flaky_quara_reposit_af57ad_idx"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TestHealth',
+            name="TestHealth",
             fields=[
-                ('test', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='health', serialize=False, to='testresults.test')),
-                ('state', models.CharField(choices=[('healthy', 'Healthy'), ('flaky', 'Flaky'), ('broken', 'Broken')], default='healthy', max_length=10)),
-                ('since', models.DateTimeField(default=django.utils.timezone.now, help_text='in this state since')),
-                ('broken_since', models.CharField(blank=True, max_length=40)),
-                ('evidence', models.JSONField(blank=True, default=list)),
-                ('last_evidence_at', models.DateTimeField(blank=True, null=True)),
-                ('branch_runs', models.PositiveIntegerField(default=0)),
-                ('branch_failures', models.PositiveIntegerField(default=0)),
-                ('checked_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='ci.repository')),
+                (
+                    "test",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="health",
+                        serialize=False,
+                        to="testresults.test",
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("healthy", "Healthy"), ("flaky", "Flaky"), ("broken", "Broken")],
+                        default="healthy",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "since",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, help_text="in this state since"
+                    ),
+                ),
+                ("broken_since", models.CharField(blank=True, max_length=40)),
+                ("evidence", models.JSONField(blank=True, default=list)),
+                ("last_evidence_at", models.DateTimeField(blank=True, null=True)),
+                ("branch_runs", models.PositiveIntegerField(default=0)),
+                ("branch_failures", models.PositiveIntegerField(default=0)),
+                ("checked_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="ci.repository",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['repository', 'state'], name='flaky_testh_reposit_2b0ef6_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["repository", "state"], name="flaky_testh_reposit_2b0ef6_idx"
+                    )
+                ],
             },
         ),
     ]

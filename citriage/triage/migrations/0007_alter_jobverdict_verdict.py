@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('triage', '0006_jobverdict_tests'),
+        ("triage", "0006_jobverdict_tests"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='jobverdict',
-            name='verdict',
-            field=models.CharField(choices=[('flaky_pattern', 'flaky (pattern)'), ('flaky_confirmed', 'flaky (passed on rerun)'), ('flaky_test', 'flaky (test)'), ('known_problem', 'known problem'), ('infra', 'infrastructure'), ('timeout', 'timeout'), ('no_log', 'no log'), ('unmatched', 'unmatched'), ('new', 'new'), ('pending', 'logs pending')], max_length=20),
+            model_name="jobverdict",
+            name="verdict",
+            field=models.CharField(
+                choices=[
+                    ("flaky_pattern", "flaky (pattern)"),
+                    ("flaky_confirmed", "flaky (passed on rerun)"),
+                    ("flaky_test", "flaky (test)"),
+                    ("known_problem", "known problem"),
+                    ("infra", "infrastructure"),
+                    ("timeout", "timeout"),
+                    ("no_log", "no log"),
+                    ("unmatched", "unmatched"),
+                    ("new", "new"),
+                    ("pending", "logs pending"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
