@@ -19,6 +19,7 @@ VERDICT_COLOURS = {
     Verdict.KNOWN_PROBLEM: "#0969da",
     Verdict.FLAKY_PATTERN: "#1a7f37",
     Verdict.FLAKY_CONFIRMED: "#4ac26b",
+    Verdict.FLAKY_TEST: "#82e596",
     Verdict.PENDING: "#d0d7de",
 }
 LAYOUT = {

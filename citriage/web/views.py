@@ -43,13 +43,13 @@ from citriage.patterns.tasks import scan_backlog_task
 from citriage.rules import latest_attempts
 from citriage.triage import expected
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
-from citriage.web import charts, testresult_views
+from citriage.web import charts, flaky_views, testresult_views
 from citriage.web import system as system_state
 from citriage.web.access import write_required
 from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
 
 DAYS_SHOWN = 14
-FLAKY = (Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED)
+FLAKY = (Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED, Verdict.FLAKY_TEST)
 
 
 def _failed_jobs() -> Any:
@@ -385,6 +385,9 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
         "analyses": FailureAnalysis.objects.filter(job=attempt).select_related("log__step"),
         "tests": testresult_views.job_test_list(attempt),
     }
+    similar = flaky_views.job_similar(attempt)
+    context["similar"] = similar
+    context["similar_text"] = similar.summary(attempt.repository.default_branch) if similar else ""
     return render(request, "web/job.html", context)
 
 

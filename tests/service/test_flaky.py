@@ -352,3 +352,31 @@ def test_quarantine_api_and_the_ci_check(
         "tests.test_core::test_retry": "flaky",
         "tests.test_core::test_broken": "broken",
     }
+
+
+def test_flaky_pages(repository: Repository) -> None:
+    client = Client()
+    page = client.get("/tests/flaky/").content.decode()
+    broken_part, flaky_part = page.split("<h2>Flaky", 1)
+    assert "tests.test_core::test_broken" in broken_part
+    assert f"failing on every default-branch run of unit since {MAIN[8][:10]}" in broken_part
+    for name in ("test_flaky", "test_pr", "test_retry"):
+        assert f"tests.test_core::{name}" in flaky_part
+    assert "2 separate failure episode(s) on the default branch" in flaky_part
+    assert "tests.test_core::test_fixed" not in page
+    assert '→ <span class="tag state-broken">broken</span>' in page  # the latest changes
+
+    test = Test.objects.get(name="test_pr")
+    detail = client.get(f"/tests/{test.pk}/").content.decode()
+    assert '<span class="tag state-flaky">flaky</span>' in detail
+    assert "failed on 2 other commit(s) by 2 author(s)" in detail
+    assert "not quarantined" in detail
+
+    quarantine.add(test, by="lead", reason="tracked in #9")
+    listing = client.get("/tests/quarantine/").content.decode()
+    now_part, history_part = listing.split("<h2>History", 1)
+    assert "tests.test_core::test_pr" in now_part and "tracked in #9" in now_part
+    assert "None yet." in history_part
+    job = JobAttempt.objects.get(sha="a1" * 20)
+    job_page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert '<span class="tag state-quarantined">quarantined</span>' in job_page
