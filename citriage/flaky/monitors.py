@@ -8,8 +8,9 @@ names its evidence:
   Surefire flakyFailure);
 - rate: on the default branch, separate failure episodes (failing commits in a row,
   shorter than a breakage) at a failure rate over a threshold;
-- pulls: failing on pull requests of at least two authors and commits while the
-  test passed in the newest default-branch run of the job before each failure;
+- pulls: failing with the same message (signature) on pull requests of at least two
+  authors and commits while the test passed in the newest default-branch run of the
+  job before each failure (unrelated changes that break a test say different things);
 - similar (when the repository turns it on): a pull request failure with the same
   specific message signature as a failure episode on the default branch;
 - broken: failing on every default-branch commit (of some job) since commit X, at
@@ -246,32 +247,35 @@ def assess(
         )
         findings.append(rate)
 
-    # pull requests failing while the default branch passed
+    # pull requests failing while the default branch passed, grouped by the failure's
+    # message signature: two unrelated changes breaking one test say different things
     pulls = Finding("pulls")
-    authors: set[str] = set()
-    shas: set[str] = set()
+    by_message: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
     similar = Finding("similar")
     for run in mine:
         if run.info.position is not None or outcome(run) not in FAILING:
             continue
         when = run.info.finished_at or now
+        signature = signatures.get(run.info.job_id, "")
         before = [p for t, p in branch_state.get(run.info.job_name, []) if t <= when]
         if before and before[-1]:
+            authors, shas = by_message[signature]
             authors.add(run.author)
             shas.add(run.info.sha)
-            if pulls.last is None or when > pulls.last:
-                pulls.last = when
-        signature = signatures.get(run.info.job_id, "")
-        if config.similar_evidence and signature in episode_signatures:
+            pulls.last = when if pulls.last is None else max(pulls.last, when)
+        if config.similar_evidence and signature and signature in episode_signatures:
             similar.count += 1
-            if similar.last is None or when > similar.last:
-                similar.last = when
-    if shas:
+            similar.last = when if similar.last is None else max(similar.last, when)
+    if by_message:
+        signature, (authors, shas) = max(
+            by_message.items(), key=lambda item: (len(item[1][0]), len(item[1][1]))
+        )
         pulls.count = len(shas)
         pulls.fired = len(authors) >= config.pr_min and len(shas) >= config.pr_min
+        said = "with the same message" if signature else "(no specific message)"
         pulls.text = (
             f"failed on {len(shas)} pull request commit(s) by {len(authors)} author(s) "
-            "while passing on the default branch"
+            f"{said} while passing on the default branch"
         )
         findings.append(pulls)
     if similar.count:

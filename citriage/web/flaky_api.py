@@ -8,7 +8,7 @@ from datetime import datetime
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from citriage.ci.models import Repository
@@ -102,7 +102,7 @@ class QuarantineIn(Schema):
 )
 def add_quarantine(
     request: HttpRequest, owner: str, name: str, data: QuarantineIn
-) -> tuple[int, QuarantineOut]:
+) -> Status[QuarantineOut]:
     """Quarantine a test of the repository: its failures are excused until it ends or
     expires."""
     repository = _repository(owner, name)
@@ -113,7 +113,7 @@ def add_quarantine(
         )
     except quarantine.QuarantineError as exc:
         raise HttpError(400, str(exc)) from None
-    return 201, _out(row, timezone.now())
+    return Status(201, _out(row, timezone.now()))
 
 
 @router.post(

@@ -9,7 +9,6 @@ the default branch; test_retry fails on one commit and passes when rerun.
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -21,90 +20,24 @@ from django.test import Client
 from django.utils import timezone
 from typer.testing import CliRunner
 
-from citriage.ci import recording
-from citriage.ci.models import JobAttempt, Provider, Repository
+from citriage.ci.models import JobAttempt, Repository
 from citriage.cli import app
 from citriage.flaky import config as flaky_config
 from citriage.flaky import quarantine
 from citriage.flaky.models import HealthChange, HealthCheck, Quarantine, State, TestHealth
 from citriage.flaky.monitors import check
 from citriage.github import report_text
-from citriage.testresults import uploads
 from citriage.testresults.models import Test
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
 from tests import factories
+from tests.flaky_history import MAIN, NAMES, build, junit, pr_commit, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-MAIN = [f"{n:x}" * 40 for n in range(1, 13)]  # c1..c12 ("1"*40 .. "c"*40)
-FILLER = [f"test_ok{i}" for i in range(6)]
-NAMES = ["test_flaky", "test_fixed", "test_broken", "test_pr", "test_retry", *FILLER]
-
-
-def junit(failing: dict[str, str], names: list[str] = NAMES) -> bytes:
-    cases = []
-    for name in names:
-        message = failing.get(name)
-        body = f'<failure message="{message}">{message}</failure>' if message else ""
-        cases.append(f'<testcase classname="tests.test_core" name="{name}">{body}</testcase>')
-    return f'<testsuite name="pytest">{"".join(cases)}</testsuite>'.encode()
-
-
-def run(
-    repository: Repository, sha: str, failing: dict[str, str], *, attempt: int = 1, **kw: Any
-) -> JobAttempt:
-    uploads.upload(
-        repository,
-        sha=sha,
-        job_name="unit",
-        attempt=attempt,
-        files=[("junit.xml", io.BytesIO(junit(failing, **kw)))],
-    )
-    return JobAttempt.objects.get(repository=repository, sha=sha, name="unit", attempt=attempt)
-
-
-def main_failures(n: int) -> dict[str, str]:
-    """What fails at c<n> on the default branch."""
-    failing: dict[str, str] = {}
-    if n in (3, 7):
-        failing["test_flaky"] = "ConnectionResetError: peer reset the connection"
-    if n in (4, 5, 6):
-        failing["test_fixed"] = "AssertionError: assert 1 == 2"
-    if n >= 9:
-        failing["test_broken"] = "KeyError: 'widget'"
-    if n == 8:  # an outage: nearly everything fails
-        failing = {name: "OSError: No space left on device" for name in NAMES[:-1]}
-    return failing
-
-
-def pr_commit(repository: Repository, sha: str, author: str) -> None:
-    recording.record_commit(
-        repository, sha, parents=[MAIN[-1]], message="a change", author_login=author
-    )
 
 
 @pytest.fixture
 def repository(log_store: Any) -> Repository:
-    repository = recording.get_repository(
-        "acme/widgets", create=True, providers=[Provider.CIRCLECI]
-    )
-    parent: list[str] = []
-    for sha in MAIN:
-        recording.record_commit(repository, sha, parents=parent, message=f"commit {sha[:1]}")
-        parent = [sha]
-    recording.record_default_branch(repository, MAIN)
-    for n, sha in enumerate(MAIN, start=1):
-        run(repository, sha, main_failures(n))
-    pr_commit(repository, "a1" * 20, "alice")
-    pr_commit(repository, "b1" * 20, "bob")
-    pr_commit(repository, "a2" * 20, "alice")
-    run(repository, "a1" * 20, {"test_pr": "TimeoutError: read timed out"})
-    run(repository, "b1" * 20, {"test_pr": "TimeoutError: read timed out"})
-    run(repository, "a2" * 20, {"test_retry": "AssertionError: order differs"})
-    run(repository, "a2" * 20, {}, attempt=2)
-    factories.work()  # the owed check runs (a worker's task), then the verdicts
-    factories.settle()
-    return repository
+    return build()
 
 
 def health(name: str) -> TestHealth:
