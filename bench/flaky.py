@@ -73,6 +73,7 @@ class Scores:
     excused_as_flaky_test: int = 0
     excused_correctly: int = 0
     by_rate: dict[float, list[bool]] = field(default_factory=dict)  # rate -> flagged at the end
+    verdicts: dict[tuple[str, str], int] = field(default_factory=dict)  # (why, verdict) -> jobs
 
     def precision(self) -> float:
         tp = sum(t for t, _, _ in self.flaky_state)
@@ -146,25 +147,31 @@ def replay(args: argparse.Namespace, seed: int) -> Scores:
         ingest.store(job, report, source="upload", name="junit.xml", digest=f"{seed}-{counter[0]}")
         return job
 
-    def outcome(main_index: int, own_bug: str | None) -> tuple[dict[str, str], bool]:
-        """What fails in one run: (test -> message, whether all failures are flaky)."""
+    def outcome(main_index: int, own_bug: str | None) -> tuple[dict[str, str], str]:
+        """What fails in one run: (test -> message, why: "flaky" when only flaky tests
+        failed, "base" when flaky tests and a breakage of the default branch, "broken"
+        when only the breakage, "own" when the change's own bug, "outage")."""
         if rng.random() < 0.03:  # an outage
-            return {
-                n: "OSError: No space left on device" for n in names if rng.random() < 0.7
-            }, False
-        failing: dict[str, str] = {}
+            failing = {n: "OSError: No space left on device" for n in names if rng.random() < 0.7}
+            return failing, "outage"
+        failing = {}
         for name in truth.broken_at(main_index):
             failing[name] = f"AssertionError: {name} broken"
+        why = "base" if failing else "flaky"
         if own_bug:
             # a bug of its own says something of its own
             what = rng.choice(["widget", "gadget", "order", "total", "name", "cache", "user"])
             how = rng.choice(["missing", "mismatch", "not found", "is None", "wrong type"])
             failing[own_bug] = f"AssertionError: {what} {how} in {own_bug}"
-        only_flaky = not failing
-        for name, rate in truth.flaky.items():
-            if rng.random() < rate:
-                failing[name] = f"TimeoutError: {name} timed out waiting for the server"
-        return failing, only_flaky and bool(failing)
+            why = "own"
+        flaky = {
+            name: f"TimeoutError: {name} timed out waiting for the server"
+            for name, rate in truth.flaky.items()
+            if rng.random() < rate
+        }
+        if why == "base" and not flaky:
+            why = "broken"
+        return failing | flaky, why
 
     def evaluate(now: datetime, main_index: int) -> None:
         states = dict(
@@ -215,15 +222,15 @@ def replay(args: argparse.Namespace, seed: int) -> Scores:
                     )
                     own_bug = rng.choice(healthy) if rng.random() < 0.1 else None
                     when += timedelta(minutes=rng.randint(5, 20))
-                    failing, only_flaky = outcome(index, own_bug)
+                    failing, why = outcome(index, own_bug)
                     attempt = 1
                     job = store(sha, when, attempt, failing)
                     if failing and rng.random() < 0.3:
                         attempt += 1
-                        failing, only_flaky = outcome(index, own_bug)
+                        failing, why = outcome(index, own_bug)
                         job = store(sha, when + timedelta(minutes=10), attempt, failing)
                     if failing:
-                        pending_pr_jobs.append((job, "flaky" if only_flaky else "other"))
+                        pending_pr_jobs.append((job, why))
             now = max(block_end, when)
             check(repository, now=now)
             evaluate(now, len(main_shas) - 1)
@@ -231,12 +238,14 @@ def replay(args: argparse.Namespace, seed: int) -> Scores:
                 if job.finished_at and job.finished_at < START + timedelta(days=WARMUP_DAYS):
                     continue
                 verdict = verdicts.classify(JobAttempt.objects.get(pk=job.pk)).verdict
+                scores.verdicts[(why, verdict)] = scores.verdicts.get((why, verdict), 0) + 1
                 if why == "flaky":
                     scores.pr_flaky_jobs += 1
                     scores.pr_flaky_excused += verdict == Verdict.FLAKY_TEST
                 if verdict == Verdict.FLAKY_TEST:
+                    # right: flaky tests failed, and maybe tests broken at the merge base
                     scores.excused_as_flaky_test += 1
-                    scores.excused_correctly += why == "flaky"
+                    scores.excused_correctly += why in ("flaky", "base")
             pending_pr_jobs.clear()
     for name, _start, _end in truth.breakages:
         scores.breakages_called_flaky += name in ever_flaky
@@ -305,6 +314,13 @@ def main() -> None:
     jobs = sum(s.pr_flaky_jobs for s in results)
     print(f"PR flaky failures excused {spread(excused)} of {jobs} jobs (goal >= 90%)")
     print(f"flaky (test) precision    {spread(right)} (goal >= 95%)")
+    table: dict[tuple[str, str], int] = {}
+    for s in results:
+        for key, n in s.verdicts.items():
+            table[key] = table.get(key, 0) + n
+    print("pull request jobs by cause (planted) and verdict:")
+    for (why, verdict), n in sorted(table.items()):
+        print(f"  {why:>7} -> {verdict:<16} {n}")
 
 
 if __name__ == "__main__":
