@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= $(CURDIR)/data
 PORT ?= 8000
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run admin test lint bench clean chromium
 
 $(STAMP): pyproject.toml citriage/scanner/_cstrip.c
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml citriage/scanner/_cstrip.c
 # the first run loads the default pattern library and the demo history.
 run: $(STAMP)
 	CITRIAGE_DATA_DIR=$(DATA_DIR) $(BIN)/citriage up --port $(PORT)
+
+# The first admin (staff) account of the `make run` data dir: asks for a name and password.
+admin: $(STAMP)
+	CITRIAGE_DATA_DIR=$(DATA_DIR) $(BIN)/citriage manage createsuperuser
 
 lint: $(STAMP)
 	$(BIN)/ruff check citriage tests bench scripts

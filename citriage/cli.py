@@ -165,7 +165,8 @@ def scan(
             }
             _write_json_record(head, matches, tail)
         else:
-            _print_human(console, name, log, report, best, by_id, context)
+            lines = finder.failure_lines(log, baseline=passing) if failure_lines else None
+            _print_human(console, name, log, report, best, by_id, context, lines)
 
 
 def _print_human(
@@ -176,6 +177,7 @@ def _print_human(
     best: Match | None,
     by_id: dict[int, pattern_files.Pattern],
     context: int,
+    likely: finder.FailureLines | None,
 ) -> None:
     matches = report.matches
     facts = [f"{log.line_count} lines"]
@@ -187,6 +189,7 @@ def _print_human(
         console.print(f"[yellow]pattern {pattern_id} not applied:[/] {escape(reason)}")
     if best is None:
         console.print("no pattern matched")
+        _print_failure_lines(console, likely)
         return
     pattern = by_id[best.pattern_id]
     tags = f" [{', '.join(pattern.tags)}]" if pattern.tags else ""
@@ -200,6 +203,7 @@ def _print_human(
             f"[dim]patterns {', '.join(map(str, sorted(report.capped)))} matched more lines "
             "than are kept: their first 999 matches and their last are shown[/]"
         )
+    _print_failure_lines(console, likely)
     table = Table(title=f"{len(matches)} matches", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("pattern", justify="right")
@@ -216,12 +220,31 @@ def _print_human(
     console.print(table)
 
 
+def _print_failure_lines(console: Console, likely: finder.FailureLines | None) -> None:
+    """The finder's likeliest failure lines (the failing test is often among them, whether
+    or not a pattern matched); None when they were not asked for."""
+    if likely is None:
+        return
+    found = likely.candidates
+    if not found:
+        console.print("[bold]likely failure lines:[/] none found")
+        return
+    console.print("[bold]likely failure lines[/] [dim](found without patterns)[/]")
+    width = len(str(max(c.line for c in found)))
+    for candidate in found:
+        shown = candidate.text if len(candidate.text) <= 200 else candidate.text[:197] + "..."
+        console.print(
+            f"  {candidate.line:>{width}} | {escape(shown)}  [dim]({escape(candidate.reason)})[/]",
+            soft_wrap=True,
+        )
+
+
 # -- the service ----------------------------------------------------------------
 
 
-def django_setup(*, migrate: bool = True) -> None:
+def django_setup(*, migrate: bool = True, static: bool = False) -> None:
     """Configure Django and bring the database schema up to date (every command works on
-    an empty data directory)."""
+    an empty data directory); with `static`, collect the static files pages need."""
     import os
 
     import django
@@ -232,6 +255,10 @@ def django_setup(*, migrate: bool = True) -> None:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
+    if static:
+        from citriage.web import staticfiles
+
+        staticfiles.collect()
 
 
 @app.command()
@@ -240,13 +267,17 @@ def web(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(help="Web worker processes.")] = 2,
     threads: Annotated[
-        int, typer.Option(help="Threads per worker (more throughput, longer tail latency).")
-    ] = 1,
+        int,
+        typer.Option(
+            help="Threads per worker: a request that computes (a workbench try) leaves the "
+            "others free for webhook deliveries."
+        ),
+    ] = 4,
 ) -> None:
     """Serve the web UI and the webhook endpoint (gunicorn)."""
     import os
 
-    django_setup()
+    django_setup(static=True)
     os.execvp(
         sys.executable,
         [
@@ -879,8 +910,9 @@ def github_setup(
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def manage(ctx: typer.Context) -> None:
-    """Run a Django management command: `citriage manage createsuperuser`."""
-    django_setup(migrate=False)
+    """Run a Django management command: `citriage manage createsuperuser` (the database is
+    migrated first, so it works on an empty data directory)."""
+    django_setup()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["citriage manage", *ctx.args])
@@ -896,7 +928,7 @@ def up(
 ) -> None:
     """Web, worker and scheduler in one foreground process group (Ctrl-C stops all; one
     that dies is started again)."""
-    django_setup()
+    django_setup(static=True)
     console = Console()
     from citriage.ci.models import JobAttempt
 

@@ -10,7 +10,6 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
-import plotly
 
 
 def env(name: str, default: str = "") -> str:
@@ -29,7 +28,13 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 BASE_DIR = Path(__file__).resolve().parent
-DATA_DIR = Path(env("CITRIAGE_DATA_DIR", str(Path.home() / ".local" / "share" / "citriage")))
+# Absolute, whatever was given (a relative path is taken from the current directory): the
+# database URL and the log store's file:// URL need an absolute path.
+DATA_DIR = (
+    Path(env("CITRIAGE_DATA_DIR", str(Path.home() / ".local" / "share" / "citriage")))
+    .expanduser()
+    .resolve()
+)
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -145,13 +150,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# Static files are collected into the data dir by the commands that serve pages and by the
+# tests (citriage.web.staticfiles.collect, only when the sources changed): hashed names
+# served for a year, gzip'd copies beside them.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
-# plotly.js, as shipped inside the plotly package: charts work offline, no CDN.
-STATICFILES_DIRS = [("vendor/plotly", str(Path(plotly.__file__).parent / "package_data"))]
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # plotly.js as shipped inside the plotly package (charts work offline, no CDN)
+    "citriage.web.staticfiles.PlotlyFinder",
+]
 
 # Where stored logs live: any fsspec URL (file://..., s3://bucket/prefix, memory://...).
 LOG_STORE_URL = env("CITRIAGE_LOG_STORE", (DATA_DIR / "logs").as_uri())
@@ -187,7 +198,8 @@ HTTP_BACKOFF = float(env("CITRIAGE_HTTP_BACKOFF", "1"))
 
 # Verdicts that do not count against a change: a commit is green when every failure has one.
 EXCUSED_VERDICTS = env_list(
-    "CITRIAGE_EXCUSED_VERDICTS", "flaky_pattern,flaky_confirmed,flaky_test,known_problem"
+    "CITRIAGE_EXCUSED_VERDICTS",
+    "flaky_pattern,flaky_confirmed,flaky_marked,flaky_test,known_problem",
 )
 # Flaky tests (citriage.flaky): seconds after new test results before a repository's tests
 # are checked (a burst costs one check); how often every repository is checked again

@@ -19,6 +19,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def static_files() -> None:
+    """Pages name static files by their hashed names: collected once, as `citriage web` does
+    (nothing to do when the sources did not change)."""
+    from citriage.web import staticfiles
+
+    staticfiles.collect()
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     # CI always has the corpus beside the checkout: its absence is a failure, not a skip.

@@ -19,14 +19,13 @@ from citriage import logstore
 from citriage.ci.models import ExpectedJob, ExternalCheck, JobAttempt, RerunRequest
 from citriage.rules import latest_attempts
 from citriage.scanner.excerpts import excerpt
-from citriage.triage.models import CommitSummary, JobVerdict, Verdict
+from citriage.triage.models import FLAKY_VERDICTS, CommitSummary, JobVerdict, Verdict
 
 ZWSP = "\u200b"
 MAX_SUMMARY = 60_000  # GitHub allows 65,535 characters
 # Hidden in citriage's PR comment, so that it can be found again (see reporting).
 COMMENT_MARKER = "<!-- citriage:report -->"
 
-FLAKY = (Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED, Verdict.FLAKY_TEST)
 WORDS = {
     Verdict.KNOWN_PROBLEM: ("known problem", "known problems"),
     Verdict.INFRA: ("infrastructure failure", "infrastructure failures"),
@@ -118,7 +117,7 @@ def headline(summary: CommitSummary, running: int = 0) -> str:
             return "All jobs passed"
         return f"No failures so far ({'; '.join(details)})" if details else "No failures so far"
     counts = summary.counts
-    flaky = sum(counts.get(v, 0) for v in FLAKY)
+    flaky = sum(counts.get(v, 0) for v in FLAKY_VERDICTS)
     parts = (
         [f"{flaky} of {summary.failures} failures flaky"]
         if flaky
@@ -189,7 +188,7 @@ SECTIONS = [
     ("Unmatched failures", (Verdict.UNMATCHED, Verdict.NO_LOG), True),
     ("Timeouts", (Verdict.TIMEOUT,), True),
     ("Known problems", (Verdict.KNOWN_PROBLEM,), False),
-    ("Flaky", FLAKY, False),
+    ("Flaky", FLAKY_VERDICTS, False),
     ("Infrastructure", (Verdict.INFRA,), False),
     ("Still being read", (Verdict.PENDING,), False),
 ]
@@ -215,7 +214,10 @@ def _rebase_advice(failures: list[Failure]) -> list[str]:
     named = {f.verdict.breakage.pk: f.verdict.breakage for f in failures if f.verdict.breakage}
     for breakage in sorted(named.values(), key=lambda b: b.pk):
         what = text(breakage.description or breakage.category)
-        lines.append(f"- breakage [#{breakage.pk}]({page(f'/breakages/{breakage.pk}/')}): {what}")
+        issue = f" ([issue]({breakage.issue_url}))" if breakage.issue_url else ""
+        lines.append(
+            f"- breakage [#{breakage.pk}]({page(f'/breakages/{breakage.pk}/')}): {what}{issue}"
+        )
     fixed = sorted({f.verdict.fixed_on_branch for f in failures if f.verdict.fixed_on_branch})
     if not fixed:
         return ["", *lines] if lines else []

@@ -131,8 +131,10 @@ class LogText:
         return self._offsets
 
     def line(self, number: int) -> str:
-        """Line `number` (1-based)."""
-        if self._offsets is None and number > self.line_count // 2:
+        """Line `number` (1-based). One of the last few is found from the end without
+        indexing the log; any other builds the index once (a viewer asking for 500 lines
+        in the second half of a long log would otherwise walk back from the end 500 times)."""
+        if self._offsets is None and self.line_count - number < UNINDEXED_TAIL:
             return self.line_from_end(self.line_count - number)
         start = self.line_offsets()[number - 1]
         return self.data[start : self.data.index(b"\n", start)].decode("utf-8")
@@ -160,6 +162,10 @@ class LogText:
             pos = start
             found.append(Marker(line, m.group(1).decode(), m.group(2).decode("utf-8")))
         return found
+
+
+# Lines this close to the end are found by walking back from it (no index of the log).
+UNINDEXED_TAIL = 32
 
 
 def _open_source(source: bytes | str | os.PathLike[str] | IO[bytes]) -> IO[bytes]:

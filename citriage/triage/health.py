@@ -12,7 +12,6 @@ from citriage.triage.inference import InferredSpan, infer_spans
 from citriage.triage.models import Breakage, CommitSummary, Verdict
 
 STATES = ("known breakage", "flaky", "unexplained")
-FLAKY = {Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED, Verdict.FLAKY_TEST}
 
 
 def commit_state(summary: CommitSummary | None) -> str | None:

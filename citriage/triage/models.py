@@ -68,6 +68,9 @@ class Breakage(models.Model):
     jobs = models.JSONField(default=list, blank=True, help_text="names of the affected jobs")
     description = models.TextField(blank=True)
     category = models.CharField(max_length=40, default="code")
+    issue_url = models.URLField(
+        max_length=500, blank=True, help_text="the issue tracking it (GitHub, Jira, ...)"
+    )
     reporter = models.CharField(max_length=100, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
@@ -145,6 +148,7 @@ class Verdict(models.TextChoices):
     FLAKY_PATTERN = "flaky_pattern", "flaky (pattern)"
     FLAKY_CONFIRMED = "flaky_confirmed", "flaky (passed on rerun)"
     FLAKY_TEST = "flaky_test", "flaky (test)"
+    FLAKY_MARKED = "flaky_marked", "flaky (marked)"
     KNOWN_PROBLEM = "known_problem", "known problem"
     INFRA = "infra", "infrastructure"
     TIMEOUT = "timeout", "timeout"
@@ -152,6 +156,42 @@ class Verdict(models.TextChoices):
     UNMATCHED = "unmatched", "unmatched"
     NEW = "new", "new"
     PENDING = "pending", "logs pending"
+
+
+# Every verdict that says "flaky", whatever the evidence.
+FLAKY_VERDICTS = (
+    Verdict.FLAKY_PATTERN,
+    Verdict.FLAKY_CONFIRMED,
+    Verdict.FLAKY_MARKED,
+    Verdict.FLAKY_TEST,
+)
+
+
+class Classification(models.TextChoices):
+    """What a person said one failure was, without writing a pattern (as in PyTorch HUD)."""
+
+    FLAKY = "flaky", "flaky"
+    INFRA = "infra", "infrastructure"
+    BROKEN_TRUNK = "broken_trunk", "broken trunk"
+    OTHER = "other", "other"
+
+
+class FailureClassification(models.Model):
+    """A person's word on one failed job attempt; an input of its verdict
+    (citriage.triage.verdicts), shown with who said it and when."""
+
+    job = models.OneToOneField(
+        "ci.JobAttempt", on_delete=models.CASCADE, primary_key=True, related_name="classification"
+    )
+    kind = models.CharField(max_length=20, choices=Classification.choices)
+    note = models.TextField(blank=True)
+    by = models.CharField(max_length=100, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    def describe(self) -> str:
+        note = f": {self.note}" if self.note else ""
+        when = self.at.strftime("%Y-%m-%d %H:%M")
+        return f"classified as {self.get_kind_display()} by {self.by or 'someone'} at {when}{note}"
 
 
 class JobVerdict(models.Model):

@@ -18,15 +18,24 @@ from django.db.models import Q
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttempt, Repository
+from citriage.ci.models import (
+    FAILED_CONCLUSIONS,
+    Commit,
+    Conclusion,
+    JobAttempt,
+    JobStatus,
+    Repository,
+)
 from citriage.triage import expected
-from citriage.triage.inference import InferredSpan, infer_spans
+from citriage.triage.inference import RESULTS, InferredSpan, spans_of
 from citriage.triage.models import Breakage, Verdict
 from citriage.triage.reverts import find_reverts
 
 # "Title (#123)" (squash merges) or "Merge pull request #123 from ..." (merge commits)
 PULL_REFERENCE = re.compile(r"\(#(\d+)\)\s*$|^Merge pull request #(\d+) ")
 PREFIX = re.compile(r"[-_/ :.(]")
+COLUMN_PX = 16  # the width of a job's column (triage.css)
+LABEL_CHAR_PX = 7  # about one character of a group label
 ICONS: dict[str, str] = {
     Verdict.NEW: "✗",
     Verdict.UNMATCHED: "?",
@@ -37,6 +46,7 @@ ICONS: dict[str, str] = {
     Verdict.FLAKY_PATTERN: "~",
     Verdict.FLAKY_CONFIRMED: "≈",
     Verdict.FLAKY_TEST: "≋",
+    Verdict.FLAKY_MARKED: "~",
     Verdict.PENDING: "…",
 }
 
@@ -79,6 +89,15 @@ class Grid:
     @property
     def jobs(self) -> list[str]:
         return [name for _, names in self.groups for name in names]
+
+    @property
+    def headers(self) -> list[tuple[str, int, bool]]:
+        """Each group's label, its number of columns, and whether the label is too long to
+        lie across them (it is then written upright, like the job names)."""
+        return [
+            (prefix, len(names), len(prefix) * LABEL_CHAR_PX > len(names) * COLUMN_PX)
+            for prefix, names in self.groups
+        ]
 
 
 def _cell(
@@ -124,6 +143,20 @@ def _cell(
     return f'<td class="{" ".join(classes)}"{data}>{content}</td>'
 
 
+PASSED_CELL = '<td class="c ok">✓</td>'
+
+
+def _success(name: str, pk: int) -> dict[str, Any]:
+    """An attempt that passed (the attempt number is only shown for failures)."""
+    return {
+        "pk": pk,
+        "name": name,
+        "attempt": 1,
+        "conclusion": Conclusion.SUCCESS,
+        "verdict__verdict": None,
+    }
+
+
 def build(
     repository: Repository, *, page: int = 1, per_page: int = 100, show_green: bool = False
 ) -> Grid:
@@ -141,17 +174,39 @@ def build(
     low = commits[-1].branch_position or 0
     high = commits[0].branch_position or 0
     attempts: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    passed_once: dict[tuple[int, str], int] = {}  # one attempt, passed (most cells): its id
     names: set[str] = set()
     failing_names: set[str] = set()
-    for a in (
+    results: list[tuple[int, str, str, int, int]] = []  # what inference reads
+    page_attempts = (
         JobAttempt.objects.filter(repository=repository, commit_id__in=[c.pk for c in commits])
         .order_by("attempt", "pk")
-        .values("pk", "name", "attempt", "conclusion", "commit_id", "verdict__verdict")
-    ):
-        attempts[(a["commit_id"], a["name"])].append(dict(a))
-        names.add(str(a["name"]))
-        if a["conclusion"] != Conclusion.SUCCESS:
-            failing_names.add(str(a["name"]))
+        .values_list(
+            "pk", "name", "attempt", "conclusion", "status", "commit_id", "verdict__verdict"
+        )
+    )
+    for pk, name, attempt, conclusion, status, commit_id, verdict in page_attempts:
+        if status == JobStatus.COMPLETED and conclusion in RESULTS:
+            results.append((pk, name, conclusion, attempt, commit_id))
+        key = (commit_id, name)
+        if conclusion == Conclusion.SUCCESS and key not in attempts and key not in passed_once:
+            passed_once[key] = pk
+            names.add(name)
+            continue
+        if key in passed_once:  # a second attempt after all: keep both
+            attempts[key].append(_success(name, passed_once.pop(key)))
+        attempts[key].append(
+            {
+                "pk": pk,
+                "name": name,
+                "attempt": attempt,
+                "conclusion": conclusion,
+                "verdict__verdict": verdict,
+            }
+        )
+        names.add(name)
+        if conclusion != Conclusion.SUCCESS:
+            failing_names.add(name)
     # expected jobs that did not report: shown in their own columns like failures
     coverage = expected.coverages(repository, [c.sha for c in commits])
     unreported: dict[tuple[int, str], str] = {}
@@ -167,9 +222,7 @@ def build(
         .select_related("cause", "fix")
         .order_by("cause__branch_position")
     )
-    inferred = [
-        s for s in infer_spans(repository, low=low, high=high) if not s.weak and s.job in names
-    ]
+    inferred = [s for s in spans_of(repository, commits, results) if not s.weak]
     shown = sorted(names if show_green else failing_names | _breakage_jobs(found, names))
     groups = [
         (prefix, list(group))
@@ -200,16 +253,16 @@ def build(
         ]
         cells = []
         for name in columns:
-            annotated = [b.pk for b in covering if b.covers_job(name)]
-            cells.append(
-                _cell(
-                    name,
-                    attempts.get((commit.pk, name), []),
-                    annotated,
-                    (name, position) in inferred_at,
-                    unreported.get((commit.pk, name), ""),
-                )
-            )
+            key = (commit.pk, name)
+            annotated = [b.pk for b in covering if b.covers_job(name)] if covering else []
+            inferred_here = (name, position) in inferred_at
+            if key in passed_once and not annotated and not inferred_here:
+                cells.append(PASSED_CELL)  # most cells: nothing to say but "passed"
+                continue
+            here = attempts.get(key)
+            if here is None:
+                here = [_success(name, passed_once[key])] if key in passed_once else []
+            cells.append(_cell(name, here, annotated, inferred_here, unreported.get(key, "")))
         match = PULL_REFERENCE.search(commit.title)
         rows.append(
             Row(

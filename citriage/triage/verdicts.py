@@ -1,6 +1,8 @@
 """What each failure means: the one implementation of the verdict rules.
 
-For a failed job attempt, in order:
+A person's classification of the failure comes first (flaky -> flaky (marked),
+infra -> infra, broken trunk -> known problem; "other" keeps what the rules say, with
+the person's note first among the reasons). Otherwise, in order:
 
 1. logs not fetched yet                      -> pending
 2. the same job passed on the same commit    -> flaky (confirmed)
@@ -69,7 +71,13 @@ from citriage.triage.attribution import covering
 from citriage.triage.expected import Coverage
 from citriage.triage.inference import INFER_WINDOW
 from citriage.triage.mergebase import merge_base
-from citriage.triage.models import CommitSummary, JobVerdict, Verdict
+from citriage.triage.models import (
+    Classification,
+    CommitSummary,
+    FailureClassification,
+    JobVerdict,
+    Verdict,
+)
 
 MAX_TESTS_KEPT = 50  # failing tests stored with a verdict (the count is kept whole)
 MAX_TESTS_NAMED = 5  # failing tests named in one reason
@@ -241,6 +249,35 @@ def evidence(job: JobAttempt) -> tuple[Match | None, list[str]]:
 
 def classify(job: JobAttempt) -> Outcome:
     """The verdict of one failed job attempt, with the reasons (see the module doc)."""
+    said = FailureClassification.objects.filter(job=job).first()
+    if said is None:
+        return _by_rules(job)
+    reason = said.describe()
+    if said.kind == Classification.BROKEN_TRUNK:
+        coverage = covering(job)  # an annotated or inferred breakage names the culprit
+        if coverage is None:
+            return Outcome(Verdict.KNOWN_PROBLEM, [reason], _pattern_id(job))
+        return Outcome(
+            Verdict.KNOWN_PROBLEM,
+            [reason, coverage.reason(job.name)],
+            _pattern_id(job),
+            coverage.breakage.pk if coverage.breakage else None,
+            coverage.fixed_on_branch,
+        )
+    if said.kind in (Classification.FLAKY, Classification.INFRA):
+        verdict = Verdict.FLAKY_MARKED if said.kind == Classification.FLAKY else Verdict.INFRA
+        return Outcome(verdict, [reason], _pattern_id(job))
+    outcome = _by_rules(job)
+    outcome.reasons.insert(0, reason)
+    return outcome
+
+
+def _pattern_id(job: JobAttempt) -> int | None:
+    match, _ = evidence(job)
+    return match.pattern_id if match else None
+
+
+def _by_rules(job: JobAttempt) -> Outcome:
     if job.log_state in (LogState.PENDING, LogState.PENDING_RETRY):
         return Outcome(Verdict.PENDING, ["the logs of the failed steps are not fetched yet"])
     tests = test_evidence(job)

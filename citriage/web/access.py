@@ -68,6 +68,20 @@ class LoginRequiredForReadingMiddleware:
         return self.get_response(request)
 
 
+class WriterAuth(SessionAuth):
+    """API writes: a logged-in session of someone allowed to change things (CSRF checked)."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        if not can_write(request.user):
+            raise HttpError(403, "you may read but not change: ask to be given access")
+        return request.user
+
+
+writer = WriterAuth()
+
+
 def write_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """For form views that change something."""
 
@@ -118,14 +132,3 @@ def sync_write_access(user: Any, login: str, token: str) -> bool:
     else:
         user.groups.remove(group)
     return member
-
-
-class WriterAuth(SessionAuth):
-    """API: a logged-in session of someone allowed to change things (CSRF checked)."""
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        if not request.user.is_authenticated:
-            return None
-        if not can_write(request.user):
-            raise HttpError(403, "you may read but not change: ask to be given access")
-        return request.user

@@ -15,9 +15,7 @@ from citriage.ci.models import Repository
 from citriage.flaky import quarantine
 from citriage.flaky.models import Quarantine, State, TestHealth
 from citriage.testresults.models import Test
-from citriage.web.access import WriterAuth
-
-writer = WriterAuth()
+from citriage.web.access import writer
 
 router = Router(tags=["flaky tests"])
 

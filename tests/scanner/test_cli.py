@@ -170,3 +170,30 @@ def test_patterns_out_of_time_and_capped_are_reported(tmp_path: Path) -> None:
     assert lines == [*range(1, 1000), 1500]
     human = run("scan", str(log))
     assert "matched more lines than are kept" in human.stdout
+
+
+def test_human_output_shows_the_likely_failure_lines_too(tmp_path: Path) -> None:
+    """The failing test is often among the finder's lines, whether or not a pattern matched
+    the log: the human output shows them beside the best match."""
+    log = tmp_path / "pytest.log"
+    log.write_text(
+        "collected 3 items\n"
+        "tests/test_io.py::test_read PASSED\n"
+        "tests/test_io.py::test_write FAILED\n"
+        "E   AssertionError: wrote 3 bytes, expected 4\n"
+        "FAILED tests/test_io.py::test_write - AssertionError: wrote 3 bytes, expected 4\n"
+        "=== 1 failed, 2 passed in 0.12s ===\n"
+    )
+    result = run("scan", str(log))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "best match:" in out and "likely failure lines" in out
+    listed = out[out.index("likely failure lines") :]
+    assert "5 | FAILED tests/test_io.py::test_write" in listed
+    assert out.index("best match:") < out.index("likely failure lines")
+
+    nothing = tmp_path / "custom.log"
+    nothing.write_text("step 1\nERROR: breaking API change: Client.connect() lost 'timeout'\n")
+    result = run("scan", str(nothing))
+    assert "no pattern matched" in result.stdout
+    assert "2 | ERROR: breaking API change" in result.stdout

@@ -384,3 +384,20 @@ print(log.input_bytes, log.dropped_lines, log.line_count, log.lines()[-1], int(p
     assert input_bytes < 32 * 1024 * 1024
     assert dropped + kept == 1 + 1 + 1_500_000
     assert peak_mb < 150, f"peak memory {peak_mb:.0f} MB"
+
+
+def test_lines_read_the_same_from_the_end_or_through_the_index() -> None:
+    """A line near the end is found without indexing the log; one further back builds the
+    index once (a log viewer's window in the second half of a long log stays linear)."""
+    text = "\n".join(f"line {n}" for n in range(1, 5001))
+    near_end = LogText.from_text(text)
+    assert near_end.line(5000) == "line 5000" and near_end.line(4990) == "line 4990"
+    assert near_end._offsets is None
+    middle = LogText.from_text(text)
+    assert [middle.line(n) for n in (3500, 3501, 4999, 1)] == [
+        "line 3500",
+        "line 3501",
+        "line 4999",
+        "line 1",
+    ]
+    assert middle._offsets is not None

@@ -18,7 +18,11 @@
     };
     const response = await fetch("/api" + path, { credentials: "same-origin", ...options });
     const data = await response.json().catch(() => ({ detail: response.statusText }));
-    if (!response.ok) throw new Error(data.detail || response.statusText);
+    if (!response.ok) {
+      const error = new Error(data.detail || response.statusText);
+      error.status = response.status;
+      throw error;
+    }
     return data;
   }
 
@@ -173,11 +177,42 @@
       if (found) jumpTo(Number(found[1]));
     }
 
+    // "next match" / "next failure line" (n, f; shift goes back), wrapping around.
+    const where = document.getElementById("logview-at");
+    function lineList(value) {
+      return (value || "").split(",").filter(Boolean).map(Number);
+    }
+    const stops = { match: lineList(view.dataset.matches), "failure line": lineList(view.dataset.failures) };
+    function step(what, forward) {
+      const lines = stops[what];
+      if (!lines.length) return;
+      const at = target || 0;
+      let index = forward ? lines.findIndex((n) => n > at) : lines.findLastIndex((n) => n < at);
+      if (index < 0) index = forward ? 0 : lines.length - 1;
+      history.replaceState(null, "", `#L${lines[index]}`);
+      jumpTo(lines[index]);
+      where.textContent = `${what} ${index + 1} of ${lines.length}: line ${lines[index]}`;
+      view.dataset.at = String(lines[index]);
+    }
+    document.getElementById("next-match").addEventListener("click", () => step("match", true));
+    document.getElementById("next-failure").addEventListener("click", () => step("failure line", true));
+    document.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+      const what = { n: "match", f: "failure line" }[event.key.toLowerCase()];
+      if (!what) return;
+      event.preventDefault();
+      step(what, event.key === event.key.toLowerCase());
+    });
+
     view.addEventListener("scroll", () => requestAnimationFrame(draw));
     window.addEventListener("hashchange", fromHash);
+    const start = Number(view.dataset.start || 0);
     if (/^#L\d+$/.test(location.hash)) {
       fromHash();
       view.scrollIntoView({ block: "start" });
+    } else if (start > 0) {
+      jumpTo(start); // the best match, or the likeliest failure line, highlighted
     } else {
       draw();
     }
@@ -227,6 +262,7 @@
         if (mine !== ticket) return;
         status.textContent = error.message;
         status.dataset.total = "";
+        if (error.status === 429) { clearTimeout(timer); timer = setTimeout(tryIt, 1000); }
       }
     }
 
