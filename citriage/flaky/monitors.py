@@ -87,6 +87,7 @@ class Assessment:
     broken_since: str = ""
     branch_runs: int = 0
     branch_failures: int = 0
+    last_evidence_at: datetime | None = None  # with the stored one (recovery counts from it)
 
     @property
     def last_evidence(self) -> datetime | None:
@@ -290,12 +291,9 @@ def assess(
 
     assessment.findings = findings
     last = assessment.last_evidence
-    if (
-        previous is not None
-        and previous.last_evidence_at
-        and (last is None or previous.last_evidence_at > last)
-    ):
-        last = previous.last_evidence_at
+    if previous is not None and previous.last_evidence_at:
+        last = max(filter(None, (last, previous.last_evidence_at)))
+    assessment.last_evidence_at = last
     if broken.fired:
         assessment.state = State.BROKEN
     elif any(f.fired for f in findings):
@@ -413,13 +411,6 @@ def _store(
     result.checked += 1
     result.states[found.state] = result.states.get(found.state, 0) + 1
     evidence = [f.as_dict() for f in found.findings]
-    last = found.last_evidence
-    if (
-        before is not None
-        and before.last_evidence_at
-        and (last is None or before.last_evidence_at > last)
-    ):
-        last = before.last_evidence_at
     old_state = before.state if before is not None else State.HEALTHY
     values = {
         "repository": repository,
@@ -427,7 +418,7 @@ def _store(
         "since": before.since if before is not None and old_state == found.state else now,
         "broken_since": found.broken_since,
         "evidence": evidence,
-        "last_evidence_at": last,
+        "last_evidence_at": found.last_evidence_at,
         "branch_runs": found.branch_runs,
         "branch_failures": found.branch_failures,
         "checked_at": now,
