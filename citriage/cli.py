@@ -573,13 +573,15 @@ UPLOAD_COLUMNS = ("tests", "failures", "errors", "skipped", "reruns")
 def _print_uploads(console: Console, reports: list[dict[str, Any]]) -> None:
     table = Table("report", "format", *UPLOAD_COLUMNS, "flaky tests", "stored")
     for report in reports:
-        if report.get("error"):
+        if error := report.get("error"):
+            # some errors say "refused: ..." themselves
+            said = error if error.startswith("refused") else f"refused: {error}"
             table.add_row(
                 escape(report["name"]),
                 "",
                 *[""] * len(UPLOAD_COLUMNS),
                 "",
-                f"[red]refused: {escape(report['error'])}[/]",
+                f"[red]{escape(said)}[/]",
             )
             continue
         table.add_row(
