@@ -15,6 +15,7 @@ os.environ.setdefault("CITRIAGE_DEFAULT_LIBRARY", "false")
 os.environ.setdefault("CITRIAGE_PASSING_LOG_DAYS", "0")
 # Verdicts are recomputed as soon as asked (no settling time for bursts).
 os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
+os.environ.setdefault("CITRIAGE_FLAKY_CHECK_DELAY_SECONDS", "0")
 if "CITRIAGE_DATA_DIR" not in os.environ:
     os.environ["CITRIAGE_DATA_DIR"] = tempfile.mkdtemp(prefix="citriage-test-")
 

@@ -50,7 +50,7 @@ from citriage.triage.models import (
     JobVerdict,
     Verdict,
 )
-from citriage.web import charts, history, previews, search, testresult_views
+from citriage.web import charts, flaky_views, history, previews, search, testresult_views
 from citriage.web import system as system_state
 from citriage.web.access import write_required
 from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
@@ -418,6 +418,9 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
         "default_branch": attempt.repository.default_branch,
         "tests": testresult_views.job_test_list(attempt),
     }
+    similar = flaky_views.job_similar(attempt)
+    context["similar"] = similar
+    context["similar_text"] = similar.summary(attempt.repository.default_branch) if similar else ""
     return render(request, "web/job.html", context)
 
 
