@@ -686,6 +686,107 @@ def upload_tests(
         raise typer.Exit(1)
 
 
+tests_app = typer.Typer(help="Test results: check reports against the quarantine.")
+app.add_typer(tests_app, name="tests")
+
+
+def _quarantine_from_server(url: str, repo: str) -> list[dict[str, Any]]:
+    from citriage.providers.base import ProviderError
+    from citriage.providers.http import HttpClient
+
+    owner, _, name = repo.partition("/")
+    client = HttpClient(url.rstrip("/"))
+    try:
+        response = client.request("GET", f"/api/repos/{owner}/{name}/quarantine")
+        rows: list[dict[str, Any]] = response.json()["quarantined"]
+        return rows
+    except ProviderError as exc:
+        raise fail(f"could not read the quarantine of {repo} from {url}: {exc}") from None
+    finally:
+        client.close()
+
+
+def _quarantine_from_database(repo: str) -> list[dict[str, Any]]:
+    django_setup()
+    from citriage.ci.models import Repository
+    from citriage.flaky import quarantine
+
+    owner, _, name = repo.partition("/")
+    repository = Repository.objects.filter(owner=owner, name=name).first()
+    if repository is None:
+        raise fail(f"{repo} is not a watched repository")
+    return [
+        {
+            "key": row.test.key,
+            "label": row.test.label,
+            "reason": row.reason,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        }
+        for row in quarantine.active(repository).values()
+    ]
+
+
+@tests_app.command("check")
+def tests_check(
+    reports: Annotated[list[Path], typer.Argument(help="Test report files (JUnit XML, ...).")],
+    repo: Annotated[str, typer.Option(help="owner/name of the repository.")],
+    url: Annotated[
+        str,
+        typer.Option(
+            envvar="CITRIAGE_URL",
+            help="citriage's address: the quarantine is read from its API. Without it, "
+            "from the local database (on citriage's own host).",
+        ),
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the failing tests of the reports, each quarantined or not. Exit status 0 when
+    every failing test is quarantined (or none failed), 1 otherwise, 2 on bad input:
+    a CI step can keep running quarantined tests without failing the build."""
+    from citriage.testreports.model import FAILING, ReportError
+    from citriage.testreports.reports import read_report
+
+    if "/" not in repo:
+        raise fail(f"--repo must be owner/name, got {repo!r}")
+    missing = [str(r) for r in reports if not r.is_file()]
+    if missing:
+        raise fail(f"no such report: {', '.join(missing)}")
+    failing: dict[str, str] = {}  # test key -> name
+    for path in reports:
+        try:
+            report = read_report(path)
+        except ReportError as exc:
+            raise fail(f"{path}: {exc}") from None
+        for case in report.merged_cases():
+            if case.outcome in FAILING:
+                failing[case.key] = f"{case.suite}::{case.name}" if case.suite else case.name
+    rows = _quarantine_from_server(url, repo) if url else _quarantine_from_database(repo)
+    quarantined = {str(row["key"]): row for row in rows}
+    results = [
+        {
+            "test": name,
+            "quarantined": key in quarantined,
+            "reason": quarantined[key]["reason"] if key in quarantined else "",
+        }
+        for key, name in sorted(failing.items(), key=lambda item: item[1])
+    ]
+    blocking = [r for r in results if not r["quarantined"]]
+    if as_json:
+        answer = {"failing": results, "ok": not blocking}
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    else:
+        console = Console(highlight=False)
+        for row in results:
+            what = f"quarantined ({row['reason']})" if row["quarantined"] else "FAILED"
+            console.print(f"{escape(str(row['test']))}: {escape(what)}")
+        console.print(
+            f"{len(results)} failing test(s), {len(results) - len(blocking)} quarantined"
+            + (f", {len(blocking)} not" if blocking else "")
+        )
+    if blocking:
+        raise typer.Exit(1)
+
+
 def _advance(bar: Progress, task_id: TaskID, completed: int) -> None:
     bar.update(task_id, completed=completed)
 
