@@ -846,12 +846,12 @@ def backfill(
                 console.print(
                     f"{name}: {counts['seen']} of {counts['runs']} workflow run(s) "
                     f"read, {counts['recorded']} job(s) recorded; "
-                    f"{counts['to_fetch']} failed job(s) with logs owed"
+                    f"{counts['to_fetch']} job(s) with logs owed (failed, or a passing sample)"
                 )
             else:
                 console.print(
                     f"{name}: {counts['seen']} new or unfinished build(s) recorded; "
-                    f"{counts['to_fetch']} failed build(s) with logs owed"
+                    f"{counts['to_fetch']} build(s) with logs owed (failed, or a passing sample)"
                 )
 
 
