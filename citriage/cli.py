@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,13 +19,15 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from citriage.scanner import failure_lines as finder
 from citriage.scanner import patterns as pattern_files
 from citriage.scanner.engine import Match, PatternSet, ScanReport
 from citriage.scanner.excerpts import excerpt
 from citriage.scanner.logtext import LogText, read_log
 from citriage.scanner.ranking import best_match
 from citriage.scanner.signature import signature
+
+if TYPE_CHECKING:
+    from citriage.scanner import failure_lines as finder
 
 app = typer.Typer(
     help="citriage: why did CI fail, and is it my fault?",
@@ -71,6 +73,8 @@ def _failure_lines_json(log: LogText, baseline: finder.Baseline | None) -> dict[
     """The finder's top candidates (pattern-independent), the best one's signature, and how
     much of the log the finder looked at (its work is bounded: lines before
     `failure_lines_cut_before` were not, when it is not 0)."""
+    from citriage.scanner import failure_lines as finder
+
     result = finder.failure_lines(log, baseline=baseline)
     found = result.candidates
     return {
@@ -143,6 +147,10 @@ def scan(
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     by_id = {p.id: p for p in library}
+    if failure_lines or baseline is not None:
+        # Imported when asked for: the finder's rules and numpy take longer to load than
+        # a scan of a log of a few MB.
+        from citriage.scanner import failure_lines as finder
     passing = finder.Baseline.of(read_log(baseline)) if baseline is not None else None
     console = Console(highlight=False)
     for name in logs:
@@ -678,6 +686,107 @@ def upload_tests(
         raise typer.Exit(1)
 
 
+tests_app = typer.Typer(help="Test results: check reports against the quarantine.")
+app.add_typer(tests_app, name="tests")
+
+
+def _quarantine_from_server(url: str, repo: str) -> list[dict[str, Any]]:
+    from citriage.providers.base import ProviderError
+    from citriage.providers.http import HttpClient
+
+    owner, _, name = repo.partition("/")
+    client = HttpClient(url.rstrip("/"))
+    try:
+        response = client.request("GET", f"/api/repos/{owner}/{name}/quarantine")
+        rows: list[dict[str, Any]] = response.json()["quarantined"]
+        return rows
+    except ProviderError as exc:
+        raise fail(f"could not read the quarantine of {repo} from {url}: {exc}") from None
+    finally:
+        client.close()
+
+
+def _quarantine_from_database(repo: str) -> list[dict[str, Any]]:
+    django_setup()
+    from citriage.ci.models import Repository
+    from citriage.flaky import quarantine
+
+    owner, _, name = repo.partition("/")
+    repository = Repository.objects.filter(owner=owner, name=name).first()
+    if repository is None:
+        raise fail(f"{repo} is not a watched repository")
+    return [
+        {
+            "key": row.test.key,
+            "label": row.test.label,
+            "reason": row.reason,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        }
+        for row in quarantine.active(repository).values()
+    ]
+
+
+@tests_app.command("check")
+def tests_check(
+    reports: Annotated[list[Path], typer.Argument(help="Test report files (JUnit XML, ...).")],
+    repo: Annotated[str, typer.Option(help="owner/name of the repository.")],
+    url: Annotated[
+        str,
+        typer.Option(
+            envvar="CITRIAGE_URL",
+            help="citriage's address: the quarantine is read from its API. Without it, "
+            "from the local database (on citriage's own host).",
+        ),
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the failing tests of the reports, each quarantined or not. Exit status 0 when
+    every failing test is quarantined (or none failed), 1 otherwise, 2 on bad input:
+    a CI step can keep running quarantined tests without failing the build."""
+    from citriage.testreports.model import FAILING, ReportError
+    from citriage.testreports.reports import read_report
+
+    if "/" not in repo:
+        raise fail(f"--repo must be owner/name, got {repo!r}")
+    missing = [str(r) for r in reports if not r.is_file()]
+    if missing:
+        raise fail(f"no such report: {', '.join(missing)}")
+    failing: dict[str, str] = {}  # test key -> name
+    for path in reports:
+        try:
+            report = read_report(path)
+        except ReportError as exc:
+            raise fail(f"{path}: {exc}") from None
+        for case in report.merged_cases():
+            if case.outcome in FAILING:
+                failing[case.key] = f"{case.suite}::{case.name}" if case.suite else case.name
+    rows = _quarantine_from_server(url, repo) if url else _quarantine_from_database(repo)
+    quarantined = {str(row["key"]): row for row in rows}
+    results = [
+        {
+            "test": name,
+            "quarantined": key in quarantined,
+            "reason": quarantined[key]["reason"] if key in quarantined else "",
+        }
+        for key, name in sorted(failing.items(), key=lambda item: item[1])
+    ]
+    blocking = [r for r in results if not r["quarantined"]]
+    if as_json:
+        answer = {"failing": results, "ok": not blocking}
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    else:
+        console = Console(highlight=False)
+        for row in results:
+            what = f"quarantined ({row['reason']})" if row["quarantined"] else "FAILED"
+            console.print(f"{escape(str(row['test']))}: {escape(what)}")
+        console.print(
+            f"{len(results)} failing test(s), {len(results) - len(blocking)} quarantined"
+            + (f", {len(blocking)} not" if blocking else "")
+        )
+    if blocking:
+        raise typer.Exit(1)
+
+
 def _advance(bar: Progress, task_id: TaskID, completed: int) -> None:
     bar.update(task_id, completed=completed)
 
@@ -737,12 +846,12 @@ def backfill(
                 console.print(
                     f"{name}: {counts['seen']} of {counts['runs']} workflow run(s) "
                     f"read, {counts['recorded']} job(s) recorded; "
-                    f"{counts['to_fetch']} failed job(s) with logs owed"
+                    f"{counts['to_fetch']} job(s) with logs owed (failed, or a passing sample)"
                 )
             else:
                 console.print(
                     f"{name}: {counts['seen']} new or unfinished build(s) recorded; "
-                    f"{counts['to_fetch']} failed build(s) with logs owed"
+                    f"{counts['to_fetch']} build(s) with logs owed (failed, or a passing sample)"
                 )
 
 
