@@ -153,6 +153,9 @@ STATICFILES_DIRS = [("vendor/plotly", str(Path(plotly.__file__).parent / "packag
 
 # Where stored logs live: any fsspec URL (file://..., s3://bucket/prefix, memory://...).
 LOG_STORE_URL = env("CITRIAGE_LOG_STORE", (DATA_DIR / "logs").as_uri())
+# The endpoint of an S3-compatible store other than AWS (MinIO, Ceph, ...); credentials come
+# from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_DEFAULT_REGION) as usual.
+LOG_STORE_ENDPOINT = env("CITRIAGE_LOG_STORE_ENDPOINT")
 # Logs longer than this (of stripped text) keep their tail.
 LOG_MAX_BYTES = int(env("CITRIAGE_LOG_MAX_BYTES", str(100 * 1024 * 1024)))
 
@@ -171,6 +174,10 @@ GITHUB_APP_ID = env("CITRIAGE_GITHUB_APP_ID")
 GITHUB_PRIVATE_KEY = env("CITRIAGE_GITHUB_PRIVATE_KEY")
 # The web address of GitHub itself (for the App-manifest registration flow).
 GITHUB_URL = env("CITRIAGE_GITHUB_URL", "https://github.com").rstrip("/")
+# The share of an installation's hourly GitHub budget that reads (log fetches, job lists,
+# backfills) leave alone: they wait for the next hour once only this much is left, while
+# reports go on until a tenth of it is left.
+GITHUB_RATE_RESERVE = float(env("CITRIAGE_GITHUB_RATE_RESERVE", "0.1"))
 # Rerun flaky failures on the default branch automatically (off by default).
 AUTO_RERUN_FLAKY = env_bool("CITRIAGE_AUTO_RERUN_FLAKY")
 

@@ -43,9 +43,11 @@ Responder = Callable[[Seen], Reply]
 
 
 class FakeServer:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_requests: bool = True) -> None:
         self.routes: dict[tuple[str, str], list[Reply | Responder]] = {}
         self.fallback: Responder | None = None  # answers what no route does
+        self.keep_requests = keep_requests  # a long benchmark only counts them
+        self.count = 0
         self.requests: list[Seen] = []
         self.unexpected: list[Seen] = []
         self.lock = threading.Lock()
@@ -93,7 +95,9 @@ class FakeServer:
 
     def _reply(self, seen: Seen) -> Reply:
         with self.lock:
-            self.requests.append(seen)
+            self.count += 1
+            if self.keep_requests:
+                self.requests.append(seen)
             queue = self.routes.get((seen.method, seen.path))
             if not queue:
                 if self.fallback is not None:

@@ -22,7 +22,7 @@ from citriage.ci import github_app
 from citriage.ci.models import ExternalCheck, JobAttempt, JobStatus, PullRequest, Repository
 from citriage.github import report_text
 from citriage.github.models import CommentOptOut, PostedCheck, PostedComment
-from citriage.providers.base import ProviderError
+from citriage.providers.base import ProviderError, TransientProviderError
 from citriage.providers.github import GitHub
 from citriage.triage.models import CommitSummary, JobVerdict
 
@@ -57,7 +57,7 @@ def report_commit(repository: Repository, summary: CommitSummary) -> list[str]:
         return ["GitHub App not configured: nothing posted"]
     if not github_app.installed(repository):
         return [f"the GitHub App was removed from {repository.full_name}: nothing posted"]
-    github = github_app.for_repository(repository)
+    github = github_app.for_repository(repository, reports=True)
     try:
         verdicts, checks, running = _inputs(repository, summary.sha)
         notes = [post_check(github, repository, summary, verdicts, checks, running)]
@@ -115,8 +115,8 @@ def post_check(
             external_id = _put_check_run(github, repository, base, payload, posted)
             kind = PostedCheck.Kind.CHECK_RUN
         except ProviderError as error:
-            if error.status != 403:
-                raise
+            if error.status != 403 or isinstance(error, TransientProviderError):
+                raise  # (a 403 that is a rate limit is not a refusal of checks)
             # Checks are not allowed here: use a commit status from now on.
             repository.settings = {**repository.settings, "github_report": "status"}
             repository.save(update_fields=["settings"])
@@ -262,7 +262,7 @@ def pull_request_pushed(repository: Repository, number: int) -> str:
         return "no comment to update"
     if CommentOptOut.objects.filter(login__iexact=pull.author_login).exists():
         return "author opted out"
-    github = github_app.for_repository(repository)
+    github = github_app.for_repository(repository, reports=True)
     try:
         return put_comment(
             github,

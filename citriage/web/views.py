@@ -517,6 +517,7 @@ def system(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"))
         .order_by("queue_name"),
         "workers": system_state.worker_rows(),
+        "budgets": system_state.rate_budget_rows(),
         "deliveries": Delivery.objects.order_by("-received_at")[:20],
         "rejected": RejectedDelivery.objects.order_by("-received_at")[:20],
     }
