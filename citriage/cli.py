@@ -651,6 +651,27 @@ def supervise(console: Console, commands: dict[str, list[str]]) -> None:
 
 
 @app.command()
+def retention(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be removed.")
+    ] = False,
+) -> None:
+    """Remove what is past its retention time (the scheduler does it daily): processed
+    webhook deliveries, finished task results, old stored logs and their matches, ..."""
+    django_setup()
+    from citriage.ops import retention as forgetting
+
+    console = Console()
+    if dry_run:
+        table = Table("would be removed", "rows", title="retention (dry run)", title_justify="left")
+        for what, count in forgetting.preview().items():
+            table.add_row(what, f"{count:,}")
+        console.print(table)
+        return
+    console.print(str(forgetting.run()))
+
+
+@app.command()
 def check(
     queue: Annotated[
         bool, typer.Option("--queue/--no-queue", help="Also want a worker alive.")

@@ -215,6 +215,16 @@ BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))
 # Log fetches that failed transiently are retried this many times, with growing delays.
 LOG_FETCH_ATTEMPTS = int(env("CITRIAGE_LOG_FETCH_ATTEMPTS", "8"))
 
+# Retention (days): processed webhook deliveries and counted rejections; finished task
+# results, periodic-run rows and settled commit rows; stored logs (and their matches) of
+# jobs that finished this long ago, except the newest examples of each pattern and what
+# open breakages refer to. The sweep runs daily (s).
+RETAIN_DELIVERIES_DAYS = float(env("CITRIAGE_RETAIN_DELIVERIES_DAYS", "14"))
+RETAIN_TASKS_DAYS = float(env("CITRIAGE_RETAIN_TASKS_DAYS", "7"))
+RETAIN_LOGS_DAYS = float(env("CITRIAGE_RETAIN_LOGS_DAYS", "180"))
+RETAIN_PATTERN_EXAMPLES = int(env("CITRIAGE_RETAIN_PATTERN_EXAMPLES", "10"))
+RETENTION_SWEEP_SECONDS = int(env("CITRIAGE_RETENTION_SWEEP_SECONDS", "86400"))
+
 # Login: GitHub (django-allauth), with the OAuth client of the GitHub App (or an OAuth App).
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

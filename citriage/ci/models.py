@@ -119,6 +119,7 @@ class LogState(models.TextChoices):
     NO_LOG = "no_log"  # the provider reported no failing step with output
     PENDING_RETRY = "pending_retry"  # fetching failed for a transient reason; will retry
     ERROR = "error"  # fetching failed for good (see log_error)
+    EXPIRED = "expired"  # fetched once, removed by retention (citriage.ops.retention)
 
 
 LOGS_OWED = (LogState.PENDING, LogState.PENDING_RETRY)

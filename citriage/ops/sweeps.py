@@ -17,6 +17,7 @@ from citriage.failurelines import analysis as failure_lines
 from citriage.failurelines.tasks import analyse_backlog_task
 from citriage.github import deliveries
 from citriage.ops.queues import is_queued
+from citriage.ops.tasks import retention_task
 from citriage.ops.worker import recover_stale_tasks
 from citriage.patterns import scanning
 from citriage.patterns.tasks import refresh_stats_task, scan_backlog_task
@@ -58,9 +59,18 @@ def pattern_stats() -> str:
     return "pattern stats refresh queued"
 
 
+def retention() -> str:
+    """Queue the retention pass (citriage.ops.retention), once."""
+    if is_queued(retention_task.module_path):
+        return "retention already queued"
+    transaction.on_commit(lambda: retention_task.enqueue())
+    return "retention queued"
+
+
 SWEEPS = [
     Sweep("recover-and-scan", lambda: settings.SCAN_SWEEP_SECONDS, recover_and_scan),
     Sweep("failure-lines-backfill", lambda: settings.SCAN_SWEEP_SECONDS, failure_lines_backfill),
     Sweep("backfill", lambda: settings.BACKFILL_SWEEP_SECONDS, ci_sweeps.backfill),
     Sweep("pattern-stats", lambda: settings.STATS_SWEEP_SECONDS, pattern_stats),
+    Sweep("retention", lambda: settings.RETENTION_SWEEP_SECONDS, retention),
 ]

@@ -16,6 +16,8 @@ For a failed job attempt, in order:
 8. nothing matched                            -> unmatched
 9. otherwise                                  -> new (nothing excuses it)
 
+A job whose logs were removed by retention keeps the verdict it had.
+
 Verdicts are stored (JobVerdict) and a per-commit summary (CommitSummary) is
 kept with them; pages and GitHub reports read those rows.
 """
@@ -94,6 +96,13 @@ def classify(job: JobAttempt) -> Outcome:
     """The verdict of one failed job attempt, with the reasons (see the module doc)."""
     if job.log_state in (LogState.PENDING, LogState.PENDING_RETRY):
         return Outcome(Verdict.PENDING, ["the logs of the failed steps are not fetched yet"])
+    if job.log_state == LogState.EXPIRED:  # the evidence is gone: what it said stands
+        kept = JobVerdict.objects.filter(job=job).first()
+        if kept is not None:
+            return Outcome(
+                kept.verdict, kept.reasons, kept.pattern_id, kept.breakage_id, kept.fixed_on_branch
+            )
+        return Outcome(Verdict.NO_LOG, [job.log_error or "the logs were removed (retention)"])
     passed = (
         JobAttempt.objects.filter(
             repository_id=job.repository_id,
