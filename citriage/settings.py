@@ -32,6 +32,13 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(env("CITRIAGE_DATA_DIR", str(Path.home() / ".local" / "share" / "citriage")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
+# Counters of every citriage process on this machine (web, workers, scheduler) are kept
+# in files in this folder (prometheus-client's multiprocess mode), which /metrics adds up.
+# Set before anything imports prometheus_client; emptied by `citriage migrate` and `up`.
+METRICS_DIR = Path(env("CITRIAGE_METRICS_DIR", str(DATA_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(METRICS_DIR))
+
 
 def _secret_key() -> str:
     """From the environment; locally, one generated once and kept in the data dir."""
@@ -110,6 +117,10 @@ TEMPLATES = [
     },
 ]
 
+# Commands migrate the database before they start; off where `citriage migrate` runs once
+# per deployment (containers: workers starting together must not migrate concurrently).
+MIGRATE_ON_START = env_bool("CITRIAGE_MIGRATE_ON_START", True)
+
 _SQLITE_DEFAULT = f"sqlite:///{DATA_DIR / 'citriage.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(env("CITRIAGE_DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=60)
@@ -165,6 +176,9 @@ SCAN_SWEEP_SECONDS = int(env("CITRIAGE_SCAN_SWEEP_SECONDS", "60"))
 STATS_SWEEP_SECONDS = int(env("CITRIAGE_STATS_SWEEP_SECONDS", "300"))
 # A worker whose heartbeat is older than this is presumed dead; its task runs again.
 WORKER_STALE_SECONDS = int(env("CITRIAGE_WORKER_STALE_SECONDS", "90"))
+# The queue is unhealthy (/readyz?queue=1, `citriage check`) when the oldest due task has
+# waited longer than this (s): the workers do not keep up.
+QUEUE_STALE_SECONDS = int(env("CITRIAGE_QUEUE_STALE_SECONDS", "900"))
 
 # GitHub: webhook secret, App credentials, API base.
 GITHUB_WEBHOOK_SECRET = env("CITRIAGE_GITHUB_WEBHOOK_SECRET")

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from prometheus_client import Counter
 
 from citriage.ci import github_app
 from citriage.ci.models import ExternalCheck, JobAttempt, JobStatus, PullRequest, Repository
@@ -28,6 +29,12 @@ from citriage.triage.models import CommitSummary, JobVerdict
 
 logger = logging.getLogger(__name__)
 CHECK_NAME = "citriage"
+
+POSTED = Counter(
+    "citriage_github_posts",
+    "What citriage wrote on GitHub: check runs, commit statuses, comments (created, updated)",
+    ["kind", "action"],
+)
 CREATING = 0  # PostedComment.comment_id while the comment is being created
 
 
@@ -135,6 +142,7 @@ def post_check(
                 "target_url": payload["details_url"],
             },
         )
+        POSTED.labels("status", "created").inc()
     PostedCheck.objects.update_or_create(
         repository=repository,
         sha=sha,
@@ -164,6 +172,7 @@ def _put_check_run(
         update = {k: v for k, v in payload.items() if k != "head_sha"}
         try:
             github.request("PATCH", f"{base}/check-runs/{check_id}", json=update)
+            POSTED.labels("check run", "updated").inc()
             return check_id
         except ProviderError as error:
             if error.status != 404:
@@ -175,6 +184,7 @@ def _put_check_run(
             defaults={"kind": PostedCheck.Kind.CHECK_RUN, "external_id": None, "body_hash": ""},
         )
     created = github.json("POST", f"{base}/check-runs", json=payload)
+    POSTED.labels("check run", "created").inc()
     return int(created["id"])
 
 
@@ -243,6 +253,7 @@ def put_comment(
         pull_number=number,
         defaults={"comment_id": comment_id, "head_sha": sha, "body_hash": digest, "body": body},
     )
+    POSTED.labels("comment", "updated" if action == "edited" else "created").inc()
     return f"#{number}: comment {action}"
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
+from prometheus_client import Counter
 
 from citriage import logstore
 from citriage.ci.models import StoredLog
@@ -33,6 +34,7 @@ from citriage.scanner.engine import PatternSet
 logger = logging.getLogger(__name__)
 
 MAX_MATCH_TEXT = 2000
+SCANNED = Counter("citriage_logs_scanned", "Stored logs scanned (brought up to date)")
 MAX_MATCHES_PER_PATTERN = 1000  # stored per log (the last ones: later lines rank higher)
 TRANSACTION_SECONDS = 2.0  # a scan commits this often, so that early kills still progress
 
@@ -182,6 +184,7 @@ def scan_logs(
             StoredLog.objects.filter(pk=log_id).update(scan_error=error)
         update_best_matches(touched_jobs)
     outcome.logs = len(done)
+    SCANNED.inc(len(done))
     return outcome
 
 

@@ -31,6 +31,7 @@ OPEN_PREFIXES = (
     "/webhooks/",
     "/healthz",
     "/readyz",
+    "/metrics",
     "/github/setup",
 )
 
