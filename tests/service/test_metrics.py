@@ -148,7 +148,9 @@ def test_a_scrape_adds_up_gunicorn_workers_and_task_workers(tmp_path: Path, corp
     assert value(samples, "citriage_recorded_total", what="job attempts") == sent
     refused = value(samples, "citriage_http_requests_total", service="circleci", status="network")
     assert refused == sent  # one try of each log fetch, counted as a network error
-    assert value(samples, "citriage_log_fetches_total", provider="circleci", outcome="retry") == sent
+    assert (
+        value(samples, "citriage_log_fetches_total", provider="circleci", outcome="retry") == sent
+    )
     # read from the database at the scrape
     assert value(samples, "citriage_database_up") == 1
     assert value(samples, "citriage_deliveries_pending") == 0
