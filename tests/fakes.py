@@ -42,8 +42,12 @@ class Seen:
 Responder = Callable[[Seen], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts of connections wait instead of being refused
+
+
 class FakeServer:
-    def __init__(self, *, keep_requests: bool = True) -> None:
+    def __init__(self, *, keep_requests: bool = True, port: int = 0) -> None:
         self.routes: dict[tuple[str, str], list[Reply | Responder]] = {}
         self.fallback: Responder | None = None  # answers what no route does
         self.keep_requests = keep_requests  # a long benchmark only counts them
@@ -78,7 +82,7 @@ class FakeServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True  # a held-back answer must not hold up closing
         self.httpd.block_on_close = False
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
