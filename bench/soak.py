@@ -148,11 +148,15 @@ class Usage:
 
     @staticmethod
     def cpu(service: Service) -> float:
+        """CPU seconds of the service's processes so far, with those of children that
+        ended (a PostgreSQL backend, a gunicorn worker): their parent has collected them."""
         seconds = 0.0
         for process in service.tree():
             try:
                 times = process.cpu_times()
                 seconds += times.user + times.system
+                if service.children:
+                    seconds += times.children_user + times.children_system
             except psutil.NoSuchProcess:
                 pass
         return seconds
@@ -170,12 +174,14 @@ class Usage:
                     rss += process.memory_info().rss
             self.peak[service.name] = max(self.peak[service.name], rss / 2**20)
 
-    def report(self) -> dict[str, tuple[float, float]]:
+    def report(self) -> dict[str, tuple[float, float, float]]:
+        """Per service: cores used on average, peak memory (MB), CPU seconds."""
         wall = time.monotonic() - self.began
-        return {
-            s.name: ((self.cpu(s) - self.cpu0.get(s.name, 0.0)) / wall, self.peak[s.name])
-            for s in self.services
-        }
+        report = {}
+        for service in self.services:
+            seconds = self.cpu(service) - self.cpu0.get(service.name, 0.0)
+            report[service.name] = (seconds / wall, self.peak[service.name], seconds)
+        return report
 
 
 class Stack:
@@ -316,6 +322,7 @@ class StepResult:
     commits: int = 0
     lags: list[float] = field(default_factory=list)
     unreported: int = 0
+    worker_ms_per_delivery: float = 0.0
     problems: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
@@ -352,9 +359,17 @@ def send(stack: Stack, plan: Plan, out: StepResult) -> dict[str, float]:
             "X-Hub-Signature-256": sign(payload),
             "Content-Type": "application/json",
         }
-        status = http.post(
-            f"{stack.url}/webhooks/github", content=payload, headers=headers
-        ).status_code
+        status = 0
+        for attempt in range(3):  # a kept-alive connection the server closed meanwhile:
+            try:  # delivered again, with the same GUID, as GitHub's redelivery would
+                response = http.post(
+                    f"{stack.url}/webhooks/github", content=payload, headers=headers
+                )
+                # a redelivery answered "duplicate" (200): the first try was received
+                status = 202 if attempt and response.status_code == 200 else response.status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
         with lock:
             codes[status] += 1
             if item.changes_state:
@@ -515,7 +530,7 @@ def describe(
     after: Samples,
     stats: dict[str, Any],
     depth: list[tuple[float, float, float]],
-    usage: dict[str, tuple[float, float]],
+    usage: dict[str, tuple[float, float, float]],
     rate_sent: float,
     args: argparse.Namespace,
 ) -> None:
@@ -576,9 +591,17 @@ def describe(
             f"  queue depth (ready tasks, every {5 * max(1, len(depth) // 24)} s): {series}; peak {peak[1]:.0f} "
             f"at {peak[0]:.0f} s; deliveries waiting at peak {max(d[2] for d in depth):.0f}"
         )
+    worker_seconds = sum(used[2] for name, used in usage.items() if name.startswith("worker"))
+    per_delivery = worker_seconds / max(out.sent, 1) * 1000
+    out.worker_ms_per_delivery = per_delivery
+    lines.append(
+        f"  worker CPU {per_delivery:.0f} ms per delivery (all the work a delivery brings: recording, "
+        f"log fetches, scans, summaries, reports) = {1000 / max(per_delivery, 1e-9):.0f} deliveries/s per "
+        f"worker core"
+    )
     lines.append(
         "  CPU (cores) and peak memory (MB): "
-        + "; ".join(f"{name} {cpu:.2f} / {mem:.0f}" for name, (cpu, mem) in usage.items())
+        + "; ".join(f"{name} {cpu:.2f} / {mem:.0f}" for name, (cpu, mem, _) in usage.items())
     )
     for line in lines:
         print(line)
@@ -653,7 +676,11 @@ def main() -> None:
             if (time.monotonic() - began + step_estimate) / 60 > args.minutes:
                 print(f"\nrate {rate:g}/s skipped: it would not end within {args.minutes} minutes")
                 break
-            result = run_step(stack, generator, rate, args, usage)
+            try:
+                result = run_step(stack, generator, rate, args, usage)
+            except Exception as exc:  # the step could not be measured: say so, stop
+                result = StepResult(rate, problems=[f"{type(exc).__name__}: {exc}"])
+                print(f"  FAIL: {result.problems[0]}")
             results.append(result)
             if not result.passed:
                 break

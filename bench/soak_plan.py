@@ -57,6 +57,7 @@ WORKFLOWS = {  # workflow -> share of a commit's jobs
     "linux-binary-manywheel": 0.08,
     "trunk": 0.10,
 }
+TAIL_SECONDS = 40  # a commit's jobs run for up to about this long after it is pushed
 PLATFORMS = [
     "linux-jammy-py3.10-gcc11",
     "linux-focal-cuda12.4-py3.10",
@@ -133,19 +134,23 @@ class Generator:
         return f"{self.rng.getrandbits(160):040x}"
 
     def plan(self, rate: float, window: float, start: datetime) -> Plan:
-        """About `rate` deliveries a second while commits start through `window` seconds."""
+        """Commits starting through `window` seconds, as many as make about `rate`
+        deliveries a second over the plan; its times are then stretched or squeezed a
+        little so that the rate is exactly `rate`."""
         plan = Plan()
-        per_commit = 4.3 * (0.75 * self.jobs_pr + 0.25 * self.jobs_main)  # deliveries, roughly
-        commits = max(1, round(rate * (window + 60) / per_commit))
-        at = 0.0
-        while len(plan.commits) < commits:
-            at += self.rng.expovariate(commits / window)
+        wanted = rate * (window + TAIL_SECONDS)
+        while len(plan.deliveries) < wanted:
+            at = self.rng.uniform(0, window)
             if self.rng.random() < 0.25:
-                self._main_push(plan, min(at, window), start)
+                self._main_push(plan, at, start)
             else:  # a stack of 1-3 pull requests pushed together
                 for _ in range(self.rng.choice([1, 1, 2, 3])):
-                    self._pr_push(plan, min(at, window) + self.rng.uniform(0, 2), start)
+                    self._pr_push(plan, at + self.rng.uniform(0, 2), start)
         plan.deliveries.sort(key=lambda d: d.at)
+        first = plan.deliveries[0].at
+        scale = len(plan.deliveries) / rate / max(1.0, plan.deliveries[-1].at - first)
+        for delivery in plan.deliveries:  # (the payloads' own times keep their order)
+            delivery.at = (delivery.at - first) * scale
         plan.failing_prs = {number for number in plan.prs if self.head_failed[number]}
         return plan
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import override_settings
 from django.utils import timezone
 
-from citriage.ci import recording
+from citriage.ci import github_app, recording
 from citriage.ci.models import JobAttempt, Provider, Repository, StoredLog
 from citriage.providers.base import JobRun, StepRun
 from citriage.triage import summary
@@ -77,3 +83,19 @@ def settle(*, report: bool = False) -> int:
             summary.summarize(repository_id, sha)
             done += 1
     raise AssertionError("summaries keep making more summaries owed")
+
+
+@contextmanager
+def app_settings(api_url: str, **extra: Any) -> Iterator[None]:
+    """citriage configured as a GitHub App (a fresh private key) whose API is at
+    `api_url`, with `extra` settings; the App's cached tokens forgotten around it."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    with override_settings(
+        GITHUB_APP_ID="123", GITHUB_PRIVATE_KEY=pem, GITHUB_API_URL=api_url, **extra
+    ):
+        github_app._tokens.cache_clear()
+        yield
+        github_app._tokens.cache_clear()

@@ -12,11 +12,14 @@ import hmac
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 
 @dataclass
@@ -121,3 +124,15 @@ def json_reply(data: Any, status: int = 200, headers: dict[str, str] | None = No
 
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver(base_url: str, secret: str, event: str, payload: Any) -> int:
+    """POST `payload` to citriage's webhook endpoint as GitHub would (signed, a new
+    delivery id); the answer's status."""
+    body = json.dumps(payload).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+    }
+    return httpx.post(f"{base_url}/webhooks/github", content=body, headers=headers).status_code

@@ -4,7 +4,8 @@
   the counted rejections of the webhook endpoint (the same);
 - finished task results, the scheduler's periodic-run rows and commit rows with nothing
   owed any more (`CITRIAGE_RETAIN_TASKS_DAYS`, 7); GitHub answers kept for conditional
-  requests that nobody asked for again in 2 days;
+  requests that nobody asked for again in 2 days, and the budgets of GitHub identities
+  not heard of in 2 days;
 - the stored logs of jobs that finished more than `CITRIAGE_RETAIN_LOGS_DAYS` (180) ago,
   with their matches and failure lines, the object in the log store too. Kept whatever
   their age: the logs an open breakage refers to (the failed jobs on its first bad
@@ -34,7 +35,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from citriage import logstore
-from citriage.ci.models import CachedResponse, JobAttempt, LogState, StoredLog
+from citriage.ci.models import CachedResponse, JobAttempt, LogState, RateBudget, StoredLog
 from citriage.github.models import Delivery, DeliveryStatus, RejectedDelivery
 from citriage.ops.models import PeriodicRun
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
@@ -84,6 +85,8 @@ def expired(now: datetime | None = None) -> dict[str, QuerySet[models.Model]]:
         "kept GitHub answers": CachedResponse.objects.filter(
             used_at__lt=_days(UNUSED_ANSWER_DAYS, now)
         ),
+        # budgets of identities not heard of for days (a person's token at a past login)
+        "GitHub budgets": RateBudget.objects.filter(updated__lt=_days(UNUSED_ANSWER_DAYS, now)),
     }
     return kinds
 

@@ -6,9 +6,7 @@ fails; once it is back the log is stored; retention deletes the object."""
 
 from __future__ import annotations
 
-import json
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,20 +15,18 @@ import boto3
 import httpx
 import pytest
 import zstandard
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
 
 from citriage import logstore
-from citriage.ci import github_app
 from citriage.ci.models import JobAttempt, LogState, Provider, StoredLog
 from citriage.ci.recording import get_repository
 from citriage.ops import retention
 from citriage.ops.worker import run_worker
+from tests import factories
 from tests.fake_github import FakeGitHub
-from tests.fakes import sign
+from tests.fakes import deliver
 from tests.gha_corpus import load
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,22 +101,11 @@ def github(corpus: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def configured(github: FakeGitHub) -> Iterator[None]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    with override_settings(
-        GITHUB_WEBHOOK_SECRET=SECRET,
-        GITHUB_APP_ID="123",
-        GITHUB_PRIVATE_KEY=pem,
-        GITHUB_API_URL=github.url,
-        HTTP_BACKOFF=0.01,
-        HTTP_RETRIES=1,
+    with factories.app_settings(
+        github.url, GITHUB_WEBHOOK_SECRET=SECRET, HTTP_BACKOFF=0.01, HTTP_RETRIES=1
     ):
-        github_app._tokens.cache_clear()
         get_repository(REPO, create=True, providers=[Provider.GITHUB_ACTIONS])
         yield
-        github_app._tokens.cache_clear()
 
 
 def deliver_failed_job(live_server: Any, corpus: Path, github: FakeGitHub, job_id: int) -> None:
@@ -130,14 +115,7 @@ def deliver_failed_job(live_server: Any, corpus: Path, github: FakeGitHub, job_i
     payload["workflow_job"]["name"] = f"test {job_id}"
     payload["workflow_job"]["steps"] = []  # the whole log is kept, as "(job log)"
     github.job_logs[job_id] = (corpus / LOG).read_bytes()
-    body = json.dumps(payload).encode()
-    headers = {
-        "X-GitHub-Event": "workflow_job",
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": sign(SECRET, body),
-    }
-    answer = httpx.post(f"{live_server.url}/webhooks/github", content=body, headers=headers)
-    assert answer.status_code == 202
+    assert deliver(live_server.url, SECRET, "workflow_job", payload) == 202
 
 
 def work() -> None:

@@ -6,27 +6,22 @@ GitHub would refuse is not sent; repeated GETs are conditional (304s cost nothin
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from django.test import override_settings
 from django.utils import timezone
 
-from citriage.ci import actions, github_app, recording
+from citriage.ci import actions, recording
 from citriage.ci.models import JobAttempt, LogState, Provider, RateBudget, StoredLog
 from citriage.ops.worker import run_worker
 from citriage.triage.models import PendingSummary
+from tests import factories, fakes
 from tests.fake_github import INSTALLATION, TOKEN, FakeGitHub
-from tests.fakes import Reply, sign
+from tests.fakes import Reply
 from tests.gha_corpus import load
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,23 +43,15 @@ def github(corpus: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def configured(github: FakeGitHub, log_store: Path) -> Iterator[None]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    with override_settings(
+    with factories.app_settings(
+        github.url,
         GITHUB_WEBHOOK_SECRET=SECRET,
-        GITHUB_APP_ID="123",
-        GITHUB_PRIVATE_KEY=pem,
-        GITHUB_API_URL=github.url,
         GITHUB_RATE_RESERVE=0.5,  # reads stop below 10 of 20 calls left; reports below 1
         HTTP_BACKOFF=0.01,
         HTTP_RETRIES=2,
         COOL_OFF_SECONDS=0,
     ):
-        github_app._tokens.cache_clear()
         yield
-        github_app._tokens.cache_clear()
 
 
 @pytest.fixture
@@ -83,14 +70,7 @@ def failed_job(corpus: Path, github: FakeGitHub, job_id: int) -> dict[str, Any]:
 
 
 def deliver(live_server: Any, event: str, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload).encode()
-    headers = {
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": sign(SECRET, body),
-    }
-    response = httpx.post(f"{live_server.url}/webhooks/github", content=body, headers=headers)
-    assert response.status_code == 202
+    assert fakes.deliver(live_server.url, SECRET, event, payload) == 202
 
 
 def work() -> None:

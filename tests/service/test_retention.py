@@ -18,7 +18,7 @@ from django_tasks_db.models import DBTaskResult
 
 from citriage import logstore
 from citriage.ci import recording
-from citriage.ci.models import CachedResponse, JobAttempt, LogState, StoredLog
+from citriage.ci.models import CachedResponse, JobAttempt, LogState, RateBudget, StoredLog
 from citriage.failurelines.models import FailureAnalysis
 from citriage.github.models import Delivery, DeliveryStatus, RejectedDelivery
 from citriage.ops import retention, scheduler
@@ -64,6 +64,8 @@ def test_rows_past_their_time_go_and_what_is_owed_stays() -> None:
     )
     CachedResponse.objects.create(key="k1", etag='"1"', body=b"", used_at=old(3))
     CachedResponse.objects.create(key="k2", etag='"2"', body=b"", used_at=old(0.5))
+    RateBudget.objects.create(identity="token 1234abcd", updated=old(3))
+    RateBudget.objects.create(identity="installation 1", updated=old(0.1))
 
     expected = {
         "deliveries": 2,
@@ -72,6 +74,7 @@ def test_rows_past_their_time_go_and_what_is_owed_stays() -> None:
         "periodic runs": 1,
         "settled summaries": 1,
         "kept GitHub answers": 1,
+        "GitHub budgets": 1,
     }
     preview = retention.preview()
     assert {k: preview[k] for k in expected} == expected
@@ -86,6 +89,7 @@ def test_rows_past_their_time_go_and_what_is_owed_stays() -> None:
     assert [str(pk) for pk in DBTaskResult.objects.values_list("id", flat=True)] == [waiting.id]
     assert PendingSummary.objects.get().sha == "2" * 40
     assert list(CachedResponse.objects.values_list("key", flat=True)) == ["k2"]
+    assert list(RateBudget.objects.values_list("identity", flat=True)) == ["installation 1"]
     assert str(retention.run()) == "removed: nothing"
 
 
