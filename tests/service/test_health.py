@@ -51,22 +51,39 @@ def test_process_checks_see_this_machines_worker_and_the_scheduler() -> None:
     assert not health.scheduler().ok
 
 
-def test_migrate_once_then_commands_start_without_migrating(tmp_path: Path) -> None:
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """An environment of citriage's own, in `tmp_path`, that migrates only when asked."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITRIAGE_")}
     env.update(
         CITRIAGE_DATA_DIR=str(tmp_path / "data"),
         CITRIAGE_DEFAULT_LIBRARY="false",
         CITRIAGE_MIGRATE_ON_START="false",
     )
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "citriage.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def free_url() -> str:
+    """An address where nothing answers."""
+    with socket.socket() as port:
+        port.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{port.getsockname()[1]}"
+
+
+def test_migrate_once_then_commands_start_without_migrating(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "citriage.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_cli(env, *args)
 
     # nothing migrated the database: a command that needs its tables fails
     assert cli("repos", "list").returncode != 0
@@ -80,11 +97,29 @@ def test_migrate_once_then_commands_start_without_migrating(tmp_path: Path) -> N
     ready = cli("check", "--no-queue")
     assert ready.returncode == 0 and "database: ok" in ready.stdout
     # the scheduler has not run, and nothing answers at this URL
-    port = socket.socket()
-    port.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{port.getsockname()[1]}/healthz"
-    port.close()
+    url = f"http://{free_url()}/healthz"
     down = cli("check", "--no-queue", "--process", "scheduler", "--url", url)
     assert down.returncode == 1
     assert "scheduler: failing" in down.stdout and "web: failing" in down.stdout
     assert cli("check", "--process", "web").returncode == 2  # not a process it checks
+
+
+def test_check_exits_non_zero_naming_the_database_log_store_or_queue_that_fails(
+    tmp_path: Path,
+) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli(env, "migrate").returncode == 0
+    # migrated, but no worker has ever run: the queue is unhealthy
+    no_worker = run_cli(env, "check")
+    assert no_worker.returncode == 1
+    assert "database: ok" in no_worker.stdout and "queue: failing" in no_worker.stdout
+    # a log store that cannot be written (its folder would be inside a file)
+    (tmp_path / "a-file").write_text("")
+    unwritable = {**env, "CITRIAGE_LOG_STORE": (tmp_path / "a-file" / "logs").as_uri()}
+    store_down = run_cli(unwritable, "check", "--no-queue")
+    assert store_down.returncode == 1
+    assert "log store: failing" in store_down.stdout and "database: ok" in store_down.stdout
+    # a database server that does not answer
+    gone = {**env, "CITRIAGE_DATABASE_URL": f"postgres://citriage@{free_url()}/citriage"}
+    database_down = run_cli(gone, "check", "--no-queue")
+    assert database_down.returncode == 1 and "database: failing" in database_down.stdout

@@ -178,6 +178,45 @@ def test_a_secondary_limit_defers_the_report_instead_of_sleeping(
     assert PendingSummary.objects.get().reported_at is not None
 
 
+@pytest.mark.parametrize(
+    ("reply", "wait"),
+    [
+        (Reply(429, b'{"message": "too many requests"}', {"Retry-After": "90"}), 90),
+        # a secondary limit that does not say for how long: GitHub asks for a minute
+        (Reply(403, b'{"message": "You have exceeded a secondary rate limit."}'), 60),
+    ],
+    ids=["429-retry-after", "403-secondary-without-time"],
+)
+def test_a_limited_log_fetch_is_deferred_for_as_long_as_asked_without_a_try(
+    live_server: Any,
+    corpus: Path,
+    github: FakeGitHub,
+    configured: None,
+    repository: Any,
+    reply: Reply,
+    wait: int,
+) -> None:
+    github.fail("GET", r"/jobs/801/logs$", reply)
+    deliver(live_server, "workflow_job", failed_job(corpus, github, 801))
+    asked = timezone.now()
+    work()
+    job = JobAttempt.objects.get(provider_id="801")
+    assert job.log_state == LogState.PENDING and job.fetch_attempts == 0
+    assert log_downloads(github, 801) == 1  # asked once, not retried in the worker
+    low, high = asked + timedelta(seconds=wait - 5), timezone.now() + timedelta(seconds=wait + 5)
+    assert low < job.fetch_after < high
+    assert low < RateBudget.objects.get(identity=IDENTITY).held_until < high
+
+    # the time over, the log is fetched once more and stored
+    RateBudget.objects.update(held_until=None)
+    JobAttempt.objects.update(fetch_after=timezone.now())
+    work()
+    job.refresh_from_db()
+    assert job.log_state == LogState.FETCHED and job.fetch_attempts == 0
+    assert log_downloads(github, 801) == 2
+    assert StoredLog.objects.filter(job=job).count() == 1
+
+
 def test_repeated_gets_are_conditional_and_cost_no_budget(
     corpus: Path, github: FakeGitHub, configured: None, repository: Any
 ) -> None:
