@@ -1,6 +1,6 @@
 """Soak: citriage as deployed, under a busy project's traffic, rate after rate.
 
-    python bench/soak.py [--rates 8,16,32] [--window 90] [--cool-off 20] [--workers 2]
+    python bench/soak.py [--rates 16,32,48,64] [--window 90] [--cool-off 20] [--workers 2]
 
 Starts a throwaway PostgreSQL (scripts/with_postgres.py), moto's S3 server for the
 log store, a fake GitHub serving the shared corpus (bench/soak_github.py: the App's
@@ -616,7 +616,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rates", default="8,16,32", help="deliveries per second, one step each")
+    parser.add_argument(
+        "--rates", default="16,32,48,64", help="deliveries per second, one step each"
+    )
     parser.add_argument(
         "--window", type=float, default=90, help="seconds through which a step's commits start"
     )

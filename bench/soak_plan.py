@@ -108,6 +108,7 @@ class Generator:
         self.pr_numbers = itertools.count(100_001)
         self.open_prs: list[int] = []
         self.head_failed: dict[int, bool] = {}  # PR -> whether its last pushed head failed
+        self.pushed: dict[int, datetime] = {}  # PR -> when it was last pushed
         self.main_head = "0" * 40
         self.logs, self.log_steps = self._logs(corpus)
 
@@ -139,8 +140,12 @@ class Generator:
         little so that the rate is exactly `rate`."""
         plan = Plan()
         wanted = rate * (window + TAIL_SECONDS)
+        per_commit = 4.3 * (0.75 * self.jobs_pr + 0.25 * self.jobs_main)  # deliveries, roughly
+        gap = window * per_commit / wanted  # seconds between pushes, on average
+        at = 0.0
         while len(plan.deliveries) < wanted:
-            at = self.rng.uniform(0, window)
+            # pushes in time order: a branch's last push in the plan is its head
+            at += self.rng.expovariate(1 / gap)
             if self.rng.random() < 0.25:
                 self._main_push(plan, at, start)
             else:  # a stack of 1-3 pull requests pushed together
@@ -179,10 +184,15 @@ class Generator:
 
     def _pr_push(self, plan: Plan, at: float, start: datetime) -> None:
         sha = self._sha()
-        opened = not self.open_prs or self.rng.random() < 0.3
-        number = next(self.pr_numbers) if opened else self.rng.choice(self.open_prs)
+        # a PR pushed again is one last pushed seconds ago at least (GitHub's times are
+        # whole seconds: two pushes of a branch within one would have no order)
+        when = start + timedelta(seconds=at)
+        settled = [n for n in self.open_prs if (when - self.pushed[n]).total_seconds() > 2]
+        opened = not settled or self.rng.random() < 0.3
+        number = next(self.pr_numbers) if opened else self.rng.choice(settled)
         if opened:
             self.open_prs.append(number)
+        self.pushed[number] = when
         payload = self._payload("pull_request")
         payload["action"], payload["number"] = ("opened" if opened else "synchronize"), number
         pull = payload["pull_request"]
@@ -252,12 +262,15 @@ class Generator:
             if reruns:
                 again = max(done for _, done in reruns) + self.rng.uniform(2, 6)
                 self._run_event(plan, run, 2, "requested", "", again, start, sha)
+                rerun_failed = False
                 for name, _ in reruns:
                     _, done, failed = self._job(
                         plan, run_id, workflow, name, sha, branch, 2, again, start, flaky=True
                     )
                     ends[2] = max(ends.get(2, 0.0), done)
-                self._run_event(plan, run, 2, "completed", "success", ends[2] + 0.5, start, sha)
+                    rerun_failed |= failed
+                conclusion = "failure" if rerun_failed else "success"
+                self._run_event(plan, run, 2, "completed", conclusion, ends[2] + 0.5, start, sha)
         return failed_any
 
     def _run_event(
