@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= $(CURDIR)/data
 PORT ?= 8000
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run admin test lint bench clean chromium
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml citriage/scanner/_cstrip.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 # the first run loads the default pattern library and the demo history.
 run: $(STAMP)
 	CITRIAGE_DATA_DIR=$(DATA_DIR) $(BIN)/citriage up --port $(PORT)
+
+# The first admin (staff) account of the `make run` data dir: asks for a name and password.
+admin: $(STAMP)
+	CITRIAGE_DATA_DIR=$(DATA_DIR) $(BIN)/citriage manage createsuperuser
 
 lint: $(STAMP)
 	$(BIN)/ruff check citriage tests bench scripts
@@ -37,11 +41,14 @@ test: lint chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/regex_engines.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/rescan.py
 	$(BIN)/python bench/record.py
 	$(BIN)/python bench/ui.py
 	$(BIN)/python -m bench.accuracy
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/tests.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,8 +13,12 @@ one lies in the labeled lines. Three configurations: the finder alone, the
 finder with the default pattern library's best match first, and the same with
 the original Dr. CI pattern set; one baseline: the last line containing "error".
 
-    python -m bench.accuracy [--details]     # the accuracy table
-    python -m bench.accuracy --speed 100     # the finder's speed on a generated 100 MB log
+    python -m bench.accuracy [--details] [--no-cv]   # the accuracy tables
+    python -m bench.accuracy --speed 100 [--runs 5]  # the finder's speed on 100 MB of real logs
+
+The shipped weights were trained on these logs (`bench/train_failure_lines.py`), so
+the in-sample figures flatter them; the cross-validated ones rank each log with
+weights trained without its project (or its source): the honest estimate.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import argparse
 import gzip
 import json
 import re
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from citriage.scanner import failure_lines
 from citriage.scanner import patterns as pattern_files
@@ -48,6 +54,16 @@ class LabeledLog:
     name: str
     log: LogText
     expected: frozenset[int]  # 1-based line numbers of the stripped log that explain the failure
+    passing: LogText | None = None  # a passing log of the same job (cidiff's pass.log)
+
+    @property
+    def project(self) -> str:
+        """The project the log comes from (cross-validation keeps a project in one fold)."""
+        if self.source == "LogChunks":
+            return self.name.split("/")[-2]  # travis/logchunks/C/vim@vim/1.labels.json
+        if self.source == "cidiff":
+            return re.sub(r"_\d+$", "", self.name.rsplit("/", 1)[-1])  # jenkins/cidiff/astor_400
+        return {"pytorch": "pytorch/pytorch", "treeherder": "mozilla"}[self.source]
 
 
 # -- loading the labels -----------------------------------------------------------
@@ -143,9 +159,11 @@ def _cidiff(root: Path) -> Iterator[LabeledLog]:
                 expected |= set(range(low, int(m.group(2) or low) + 1))
         log = read_log(log_path)
         expected = _map_raw_lines(log_path.read_bytes(), log.lines(), expected)
+        passing = truth.with_name("pass.log")
         if expected:
             name = str(truth.parent.relative_to(root))
-            yield LabeledLog("cidiff", name, log, frozenset(expected))
+            baseline = read_log(passing) if passing.is_file() else None
+            yield LabeledLog("cidiff", name, log, frozenset(expected), baseline)
 
 
 def _map_raw_lines(raw: bytes, lines: list[str], numbers: set[int]) -> set[int]:
@@ -176,24 +194,37 @@ def labeled_logs(root: Path = LOGS) -> list[LabeledLog]:
 
 # -- ranking methods ---------------------------------------------------------------
 
-Ranker = Callable[[LogText], list[int]]
+Ranker = Callable[[LabeledLog], list[int]]
 
 
-def finder(pattern_set: PatternSet | None = None) -> Ranker:
-    """The finder's top lines (the pattern library's best specific match first, if given)."""
+def finder(
+    pattern_set: PatternSet | None = None,
+    *,
+    baseline: bool = False,
+    model_of: Callable[[LabeledLog], failure_lines.Model] | None = None,
+) -> Ranker:
+    """The finder's top lines (the pattern library's best specific match first, if given;
+    with the passing log as baseline where there is one, if `baseline`; with the model
+    `model_of` gives for the log, else the shipped one)."""
     by_id = {p.id: p for p in pattern_set.patterns} if pattern_set else {}
 
-    def rank(log: LogText) -> list[int]:
-        matches = pattern_set.scan(log) if pattern_set else []
-        found = failure_lines.find_failure_lines(log, matches=matches, patterns=by_id)
+    def rank(item: LabeledLog) -> list[int]:
+        matches = pattern_set.scan(item.log) if pattern_set else []
+        found = failure_lines.find_failure_lines(
+            item.log,
+            matches=matches,
+            patterns=by_id,
+            baseline=item.passing if baseline else None,
+            model=model_of(item) if model_of else None,
+        )
         return [c.line for c in found]
 
     return rank
 
 
-def last_error_line(log: LogText) -> list[int]:
+def last_error_line(item: LabeledLog) -> list[int]:
     """Baseline: the last line containing "error" (any case), then the ones before it."""
-    hits = [i for i, line in enumerate(log.lines(), start=1) if "error" in line.lower()]
+    hits = [i for i, line in enumerate(item.log.lines(), start=1) if "error" in line.lower()]
     return hits[::-1][:5]
 
 
@@ -224,7 +255,7 @@ def evaluate(
 ) -> dict[str, Score]:
     scores = {group: Score() for group in GROUPS}
     for item in logs:
-        ranked = rank(item.log)
+        ranked = rank(item)
         for group, members in GROUPS.items():
             if item.source in members:
                 scores[group].add(ranked, item.expected)
@@ -249,66 +280,122 @@ def methods() -> dict[str, Ranker]:
     }
 
 
-def table(results: dict[str, dict[str, Score]]) -> str:
-    header = f"{'method':34} {'group':17} {'logs':>4} {'top-1':>7} {'top-5':>7}"
+def cross_validated(
+    logs: list[LabeledLog],
+    by: str,
+    baseline: bool = False,
+    penalty: float | None = None,
+    data: list[Any] | None = None,
+) -> Ranker:
+    """The finder with, for each log, the model the training procedure gives without the
+    log's fold (folds of whole projects or sources): its penalty chosen by inner folds too,
+    or `penalty`. `data`: the logs judged once already (`train_failure_lines.examples`)."""
+    from bench import train_failure_lines as training
+
+    data = data if data is not None else training.examples(logs)
+    if penalty is None:
+        models = training.cross_validated_models(data, by, baseline=baseline)
+    else:
+        models = training.cross_validated_models(
+            data, by, choose=False, baseline=baseline, penalty=penalty
+        )
+    by_log = {id(example.item): models[id(example)] for example in data}
+    return finder(None, baseline=baseline, model_of=lambda item: by_log[id(item)])
+
+
+def table(results: dict[str, dict[str, Score]], groups: tuple[str, ...] = tuple(GROUPS)) -> str:
+    header = f"{'method':44} {'group':17} {'logs':>4} {'top-1':>7} {'top-5':>7}"
     rows = [header, "-" * len(header)]
     for method, scores in results.items():
-        for group, score in scores.items():
+        for group in groups:
+            score = scores[group]
             rows.append(
-                f"{method:34} {group:17} {score.logs:>4} "
+                f"{method:44} {group:17} {score.logs:>4} "
                 f"{score.pct(score.top1):>6.1f}% {score.pct(score.top5):>6.1f}%"
             )
         rows.append("")
     return "\n".join(rows)
 
 
-def speed(size_mb: int) -> None:
-    """The finder on one large generated log, next to a scan with the default library and
-    a plain read of the same bytes (all measured here, in this run)."""
-    from citriage.demo.logs import generate_corpus
+def real_mix(size_mb: float) -> LogText:
+    """The logs of the shared corpus, stripped, concatenated (again and again) to `size_mb`:
+    Travis, Jenkins, Treeherder, GitHub Actions, terminal recordings, as they are."""
+    paths = sorted(
+        p
+        for p in LOGS.rglob("*")
+        if p.is_file() and not p.name.endswith((".json", ".md", ".snap", ".rendered"))
+    )
+    one = b"".join(read_log(p).data for p in paths)
+    size = int(size_mb * 1_000_000)
+    data = (one * (size // len(one) + 1))[:size]
+    return LogText(data=data[: data.rfind(b"\n") + 1])
 
-    log = read_log(generate_corpus(size_mb * 1_000_000))
+
+def speed(size_mb: float, runs: int) -> None:
+    """The finder on the real mix, next to a scan of the same text with the default library
+    (measured here, in this run, alternating): median and spread of `runs` rounds."""
+    log = real_mix(size_mb)
     size = len(log.data) / 1e6
     library = PatternSet(pattern_files.default_library())
+    log.line_count  # noqa: B018 - counted once, as a stored log's count is known
 
     def timed(fn: Callable[[], object]) -> float:
-        start = time.perf_counter()
+        """CPU seconds of one call (on a shared machine, wall time counts the waiting)."""
+        start = time.process_time()
         fn()
-        return time.perf_counter() - start
+        return time.process_time() - start
 
-    baseline = timed(lambda: log.data.count(b"\n"))
-    scan = timed(lambda: library.scan(log))
-    find = timed(lambda: failure_lines.find_failure_lines(log))
-    print(f"{size:.0f} MB stripped log, {log.line_count} lines")
-    print(f"  count lines (baseline)       {baseline:7.2f} s")
-    print(f"  scan, default library        {scan:7.2f} s  {size / scan:6.1f} MB/s")
+    finds, scans = [], []
+    for _ in range(runs):
+        scans.append(timed(lambda: library.scan(log)))
+        finds.append(timed(lambda: failure_lines.failure_lines(log)))
+    found = failure_lines.failure_lines(log)
+    rates = sorted(size / t for t in finds)
+    scan_rates = sorted(size / t for t in scans)
+    ratios = sorted(s / f for s, f in zip(scans, finds, strict=True))
+    print(f"real mix: {size:.0f} MB stripped, {log.line_count} lines; {runs} rounds, CPU time")
     print(
-        f"  failure lines                {find:7.2f} s  {size / find:6.1f} MB/s  "
-        f"({find / scan:.2f}x the library scan)"
+        f"  failure lines   median {statistics.median(rates):6.0f} MB/s "
+        f"(min {rates[0]:.0f}, max {rates[-1]:.0f}); looked at {found.looked_at} lines, "
+        f"judged {found.judged}, cut before line {found.cut_before}"
     )
-    # The worst case: every line looks like an error.
+    print(
+        f"  library scan    median {statistics.median(scan_rates):6.0f} MB/s "
+        f"(min {scan_rates[0]:.0f}, max {scan_rates[-1]:.0f})"
+    )
+    print(
+        f"  finder speed / library scan speed: median {statistics.median(ratios):.2f}x "
+        f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})"
+    )
+    # The worst case: every line looks like an error (the work is bounded all the same).
     dense = LogText(
         data=b"".join(
             b"src/module_%d.c:12:3: error: unknown type name foo_%d\n" % (i, i)
             for i in range(int(size * 1e6) // 48)
         )
     )
-    worst = timed(lambda: failure_lines.find_failure_lines(dense))
-    print(f"  failure lines, every line an error ({len(dense.data) / 1e6:.0f} MB)  {worst:7.2f} s")
+    worst = timed(lambda: failure_lines.failure_lines(dense))
+    looked = failure_lines.failure_lines(dense)
+    print(
+        f"  every line an error ({len(dense.data) / 1e6:.0f} MB): {worst:.2f} CPU s, "
+        f"looked at the last {looked.looked_at} lines, judged {looked.judged}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--details", action="store_true", help="list the top-1 misses")
+    parser.add_argument("--no-cv", action="store_true", help="skip the cross-validation")
     parser.add_argument(
-        "--speed", type=int, metavar="MB", help="time the finder on a generated log of MB"
+        "--speed", type=float, metavar="MB", help="time the finder on MB of the real mix"
     )
+    parser.add_argument("--runs", type=int, default=5, help="rounds of the speed measurement")
     args = parser.parse_args()
-    if args.speed:
-        speed(args.speed)
-        return
     if not LOGS.is_dir():
         sys.exit(f"the shared corpus is not at {CORPUS}")
+    if args.speed:
+        speed(args.speed, args.runs)
+        return
     started = time.perf_counter()
     logs = labeled_logs()
     results: dict[str, dict[str, Score]] = {}
@@ -317,7 +404,37 @@ def main() -> None:
         results[name] = evaluate(
             logs, rank, misses if args.details and name.startswith("finder, no") else None
         )
+    print("in-sample (the shipped weights were trained on these logs):")
     print(table(results))
+    data = None
+    if not args.no_cv:
+        from bench import train_failure_lines as training
+
+        data = training.examples(logs)
+        cv = {
+            "finder, cross-validated by project": evaluate(
+                logs, cross_validated(logs, "project", data=data)
+            ),
+            "finder, cross-validated by source": evaluate(
+                logs, cross_validated(logs, "source", data=data)
+            ),
+        }
+        print("cross-validated (each log ranked by weights trained without its fold):")
+        print(table(cv))
+    pairs = [item for item in logs if item.passing is not None]
+    with_baseline = {
+        "finder, without the passing log": evaluate(pairs, finder(None)),
+        "finder, with the passing log": evaluate(pairs, finder(None, baseline=True)),
+    }
+    if not args.no_cv:
+        with_baseline["cross-validated by project, without"] = evaluate(
+            pairs, cross_validated(logs, "project", data=data)
+        )
+        with_baseline["cross-validated by project, with"] = evaluate(
+            pairs, cross_validated(logs, "project", baseline=True, data=data)
+        )
+    print(f"the {len(pairs)} cidiff pairs (fail.log with its pass.log):")
+    print(table(with_baseline, ("cidiff",)))
     print(f"{len(logs)} labeled logs, {time.perf_counter() - started:.1f} s")
     if misses:
         print("\ntop-1 misses of the finder without patterns:")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,10 +20,10 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from citriage.scanner import failure_lines as finder
 from citriage.scanner import patterns as pattern_files
-from citriage.scanner.engine import Match, PatternSet
+from citriage.scanner.engine import Match, PatternSet, ScanReport
 from citriage.scanner.excerpts import excerpt
-from citriage.scanner.failure_lines import find_failure_lines
 from citriage.scanner.logtext import LogText, read_log
 from citriage.scanner.ranking import best_match
 from citriage.scanner.signature import signature
@@ -57,14 +58,29 @@ def _match_json(match: Match) -> dict[str, Any]:
     }
 
 
-def _failure_lines_json(log: LogText) -> dict[str, Any]:
-    """The finder's top candidates (pattern-independent) and the best one's signature."""
-    found = find_failure_lines(log)
+def _write_json_record(head: dict[str, Any], matches: list[Match], tail: dict[str, Any]) -> None:
+    """One file's object on one line, `matches` between `head` and `tail`, written a match at
+    a time: 200,000 matches of 16 KiB lines would be gigabytes as one string."""
+    out = sys.stdout
+    out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "matches": [')
+    for number, match in enumerate(matches):
+        out.write((", " if number else "") + json.dumps(_match_json(match), ensure_ascii=False))
+    out.write("], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
+
+
+def _failure_lines_json(log: LogText, baseline: finder.Baseline | None) -> dict[str, Any]:
+    """The finder's top candidates (pattern-independent), the best one's signature, and how
+    much of the log the finder looked at (its work is bounded: lines before
+    `failure_lines_cut_before` were not, when it is not 0)."""
+    result = finder.failure_lines(log, baseline=baseline)
+    found = result.candidates
     return {
         "failure_lines": [
             {"line": c.line, "text": c.text, "score": c.score, "reason": c.reason} for c in found
         ],
         "signature": signature(found[0].text) if found else None,
+        "failure_lines_looked_at": result.looked_at,
+        "failure_lines_cut_before": result.cut_before,
     }
 
 
@@ -95,11 +111,27 @@ def scan(
         bool, typer.Option("--json", help="One JSON object per input file, one per line.")
     ] = False,
     engine: Annotated[str, typer.Option(help="auto, hyperscan or re.")] = "auto",
+    failure_lines: Annotated[
+        bool,
+        typer.Option(
+            "--failure-lines/--no-failure-lines",
+            help="With --json, also find the lines most likely to explain the failure.",
+        ),
+    ] = True,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="A passing log of the same job and step: failure lines it has too say little.",
+        ),
+    ] = None,
 ) -> None:
     """Scan logs against a pattern library and show the matches and the best one."""
     if engine not in ("auto", "hyperscan", "re"):
         raise fail(f"unknown engine {engine!r}: use auto, hyperscan or re")
     missing = [name for name in logs if name != "-" and not Path(name).is_file()]
+    if baseline is not None and not baseline.is_file():
+        missing.append(str(baseline))
     if missing:
         raise fail(f"no such log file: {', '.join(missing)}")
     if logs.count("-") > 1:
@@ -112,41 +144,61 @@ def scan(
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     by_id = {p.id: p for p in library}
+    passing = finder.Baseline.of(read_log(baseline)) if baseline is not None else None
     console = Console(highlight=False)
     for name in logs:
         log = read_log(name)
-        matches = pattern_set.scan(log, step)
+        report = pattern_set.run(log, step)
+        matches = report.matches
         best = best_match(matches, by_id.get)
         if as_json:
-            record = {
+            head = {
                 "file": name,
                 "lines": log.line_count,
                 "truncated": log.truncated,
-                "matches": [_match_json(m) for m in matches],
-                "best": _match_json(best) if best else None,
-                **_failure_lines_json(log),
+                "warnings": log.warnings,
+                "timed_out": {str(i): reason for i, reason in sorted(report.timed_out.items())},
+                "capped": sorted(report.capped),
             }
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            tail = {
+                "best": _match_json(best) if best else None,
+                **(_failure_lines_json(log, passing) if failure_lines else {}),
+            }
+            _write_json_record(head, matches, tail)
         else:
-            _print_human(console, name, log, matches, best, by_id, context)
+            shown = Shown(context, failure_lines, passing)
+            _print_human(console, name, log, report, best, by_id, shown)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the human output of a scan shows besides the matches."""
+
+    context: int  # lines around the best match
+    failure_lines: bool
+    baseline: finder.Baseline | None  # a passing log's lines, for the failure lines
 
 
 def _print_human(
     console: Console,
     name: str,
     log: LogText,
-    matches: list[Match],
+    report: ScanReport,
     best: Match | None,
     by_id: dict[int, pattern_files.Pattern],
-    context: int,
+    shown: Shown,
 ) -> None:
+    matches = report.matches
     facts = [f"{log.line_count} lines"]
     if log.truncated:
         facts.append(f"truncated: first {log.dropped_lines} lines dropped")
     facts.extend(log.warnings)
     console.rule(f"[bold]{escape(name)}[/]  [dim]{escape(', '.join(facts))}[/]")
+    for pattern_id, reason in sorted(report.timed_out.items()):
+        console.print(f"[yellow]pattern {pattern_id} not applied:[/] {escape(reason)}")
     if best is None:
         console.print("no pattern matched")
+        _print_failure_lines(console, log, shown)
         return
     pattern = by_id[best.pattern_id]
     tags = f" [{', '.join(pattern.tags)}]" if pattern.tags else ""
@@ -154,30 +206,56 @@ def _print_human(
         f"[bold]best match:[/] pattern {pattern.id} "
         f"{escape(pattern.description or pattern.expression)}{escape(tags)} at line {best.line}"
     )
-    console.print(escape(excerpt(log, best.line, context, best.span).plain()), soft_wrap=True)
+    console.print(escape(excerpt(log, best.line, shown.context, best.span).plain()), soft_wrap=True)
+    if report.capped:
+        console.print(
+            f"[dim]patterns {', '.join(map(str, sorted(report.capped)))} matched more lines "
+            "than are kept: their first 999 matches and their last are shown[/]"
+        )
+    _print_failure_lines(console, log, shown)
     table = Table(title=f"{len(matches)} matches", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("pattern", justify="right")
     table.add_column("description")
     table.add_column("text", overflow="fold")
     for match in matches:
-        shown = match.text if len(match.text) <= 200 else match.text[:197] + "..."
+        text = match.text if len(match.text) <= 200 else match.text[:197] + "..."
         table.add_row(
             str(match.line),
             str(match.pattern_id),
             escape(by_id[match.pattern_id].description),
-            escape(shown),
+            escape(text),
         )
     console.print(table)
+
+
+def _print_failure_lines(console: Console, log: LogText, shown: Shown) -> None:
+    """The finder's likeliest failure lines (the failing test is often among them, whether
+    or not a pattern matched)."""
+    if not shown.failure_lines:
+        return
+    found = finder.failure_lines(log, baseline=shown.baseline).candidates
+    if not found:
+        console.print("[bold]likely failure lines:[/] none found")
+        return
+    console.print("[bold]likely failure lines[/] [dim](found without patterns)[/]")
+    width = len(str(max(c.line for c in found)))
+    for candidate in found:
+        text = candidate.text if len(candidate.text) <= 200 else candidate.text[:197] + "..."
+        console.print(
+            f"  {candidate.line:>{width}} | {escape(text)}  [dim]({escape(candidate.reason)})[/]",
+            soft_wrap=True,
+        )
 
 
 # -- the service ----------------------------------------------------------------
 
 
-def django_setup(*, migrate: bool = True) -> None:
+def django_setup(*, migrate: bool = True, static: bool = False) -> None:
     """Configure Django and bring the database schema up to date (every command works on
     an empty data directory), unless CITRIAGE_MIGRATE_ON_START is off: then `citriage
-    migrate` does it, once per deployment."""
+    migrate` does it, once per deployment; with `static`, collect the static files
+    pages need."""
     import os
 
     import django
@@ -190,6 +268,10 @@ def django_setup(*, migrate: bool = True) -> None:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
+    if static:
+        from citriage.web import staticfiles
+
+        staticfiles.collect()
 
 
 @app.command()
@@ -221,7 +303,7 @@ def web(
     """Serve the web UI and the webhook endpoint (gunicorn)."""
     import os
 
-    django_setup()
+    django_setup(static=True)
     os.execvp(
         sys.executable,
         [
@@ -303,10 +385,14 @@ def demo(
 
 
 def _scan_now(console: Console) -> None:
+    """Scan what is not scanned, and recompute the verdicts that changed, here and now."""
     from citriage.patterns import scanning
+    from citriage.triage import summary
 
     done = scanning.scan_backlog(time_budget=float("inf"))
     console.print(f"scanned {done} logs")
+    commits = summary.summarize_stale()
+    console.print(f"verdicts recomputed on {commits} commits")
 
 
 @app.command()
@@ -459,6 +545,163 @@ def repos_list() -> None:
     Console().print(table)
 
 
+@repos_app.command("token")
+def repos_token(
+    full_name: Annotated[str, typer.Argument(help="owner/name of a watched repository.")],
+    name: Annotated[str, typer.Option(help="What the token is for (e.g. the CI).")] = "",
+    revoke: Annotated[
+        str | None, typer.Option(help="Revoke the token starting with these characters.")
+    ] = None,
+    list_tokens: Annotated[bool, typer.Option("--list", help="List the tokens.")] = False,
+) -> None:
+    """Create (default), list or revoke the tokens that upload test reports for a repository."""
+    django_setup()
+    from citriage.ci.models import Repository
+    from citriage.testresults import uploads
+    from citriage.testresults.models import UploadToken
+
+    owner, _, short = full_name.partition("/")
+    repository = Repository.objects.filter(owner=owner, name=short).first()
+    if repository is None:
+        raise fail(f"{full_name} is not watched; add it with `citriage repos add {full_name}`")
+    console = Console(highlight=False)
+    if list_tokens:
+        table = Table("token", "name", "created", "last used", "state")
+        for row in UploadToken.objects.filter(repository=repository):
+            table.add_row(
+                f"{row.prefix}…",
+                escape(row.name),
+                f"{row.created:%Y-%m-%d %H:%M} {escape(row.created_by)}",
+                f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never",
+                "active" if row.active else f"revoked {row.revoked_at:%Y-%m-%d}",
+            )
+        console.print(table)
+        return
+    if revoke:
+        found = list(
+            UploadToken.objects.filter(
+                repository=repository, prefix__startswith=revoke[:12], revoked_at__isnull=True
+            )
+        )
+        if len(found) != 1:
+            raise fail(f"{len(found)} active tokens of {full_name} start with {revoke!r}")
+        uploads.revoke(found[0])
+        console.print(f"revoked {found[0].prefix}… of {full_name}")
+        return
+    _row, token = uploads.create_token(repository, name=name, created_by="citriage repos token")
+    console.print(f"upload token for {full_name} (shown only now; keep it secret):")
+    sys.stdout.write(token + "\n")
+
+
+UPLOAD_COLUMNS = ("tests", "failures", "errors", "skipped", "reruns")
+
+
+def _print_uploads(console: Console, reports: list[dict[str, Any]]) -> None:
+    table = Table("report", "format", *UPLOAD_COLUMNS, "flaky tests", "stored")
+    for report in reports:
+        if report.get("error"):
+            table.add_row(
+                escape(report["name"]),
+                "",
+                *[""] * len(UPLOAD_COLUMNS),
+                "",
+                f"[red]refused: {escape(report['error'])}[/]",
+            )
+            continue
+        table.add_row(
+            escape(report["name"]),
+            report.get("format", ""),
+            *[str(report.get(column, 0)) for column in UPLOAD_COLUMNS],
+            str(report.get("flaky_tests", 0)),
+            "yes" if report.get("stored") else "already stored" if "stored" in report else "-",
+        )
+    console.print(table)
+
+
+@app.command("upload-tests")
+def upload_tests(
+    reports: Annotated[list[Path], typer.Argument(help="Test report files (JUnit XML, ...).")],
+    repo: Annotated[str, typer.Option(help="owner/name of the repository.")] = "",
+    commit: Annotated[str, typer.Option(help="The commit the tests ran on (40-digit sha).")] = "",
+    job: Annotated[str, typer.Option(help="The job's name (as the CI calls it).")] = "",
+    attempt: Annotated[int, typer.Option(min=1, help="The job's attempt (rerun) number.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read the reports here; send nothing.")
+    ] = False,
+    url: Annotated[
+        str, typer.Option(envvar="CITRIAGE_URL", help="citriage's address.")
+    ] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str, typer.Option(envvar="CITRIAGE_UPLOAD_TOKEN", help="The repository's upload token.")
+    ] = "",
+) -> None:
+    """Send test reports to citriage for a job of any CI; print what was stored per report
+    (tests, failures, errors, skipped, flaky reruns). Exit status 1 if a report was refused."""
+    from citriage.providers.base import ProviderError
+    from citriage.providers.http import HttpClient
+    from citriage.testreports.model import ReportError
+    from citriage.testreports.reports import read_report
+
+    missing = [str(r) for r in reports if not r.is_file()]
+    if missing:
+        raise fail(f"no such report: {', '.join(missing)}")
+    console = Console(highlight=False)
+    if dry_run:
+        results: list[dict[str, Any]] = []
+        for path in reports:
+            try:
+                report = read_report(path)
+            except ReportError as exc:
+                results.append({"name": path.name, "error": str(exc)})
+                continue
+            flaky = sum(case.flaky for case in report.merged_cases())
+            results.append(
+                {
+                    "name": path.name,
+                    "format": report.format,
+                    **report.counts.as_dict(),
+                    "flaky_tests": flaky,
+                    "error": "",
+                }
+            )
+        answer: dict[str, Any] = {"dry_run": True, "reports": results}
+    else:
+        if not (repo and commit and job):
+            raise fail("say which job the reports are of: --repo, --commit and --job")
+        if not token:
+            raise fail("no upload token: set CITRIAGE_UPLOAD_TOKEN or pass --token")
+        client = HttpClient(url.rstrip("/"), headers={"Authorization": f"Bearer {token}"})
+        handles = [path.open("rb") for path in reports]
+        try:
+            response = client.request(
+                "POST",
+                "/api/test-reports",
+                data={"repository": repo, "commit": commit, "job": job, "attempt": attempt},
+                files=[
+                    ("reports", (path.name, handle))
+                    for path, handle in zip(reports, handles, strict=True)
+                ],
+            )
+            answer = response.json()
+        except ProviderError as exc:
+            raise fail(str(exc)) from None
+        finally:
+            for handle in handles:
+                handle.close()
+            client.close()
+    if as_json:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    else:
+        if answer.get("job_url"):
+            console.print(
+                f"stored for {answer['repository']}: {url.rstrip('/')}{answer['job_url']}"
+            )
+        _print_uploads(console, answer["reports"])
+    if any(r.get("error") for r in answer["reports"]):
+        raise typer.Exit(1)
+
+
 def _advance(bar: Progress, task_id: TaskID, completed: int) -> None:
     bar.update(task_id, completed=completed)
 
@@ -592,8 +835,9 @@ def github_setup(
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def manage(ctx: typer.Context) -> None:
-    """Run a Django management command: `citriage manage createsuperuser`."""
-    django_setup(migrate=False)
+    """Run a Django management command: `citriage manage createsuperuser` (the database is
+    migrated first, so it works on an empty data directory)."""
+    django_setup()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["citriage manage", *ctx.args])
@@ -609,7 +853,7 @@ def up(
 ) -> None:
     """Web, worker and scheduler in one foreground process group (Ctrl-C stops all; one
     that dies is started again)."""
-    django_setup()
+    django_setup(static=True)
     console = Console()
     from citriage.ci.models import JobAttempt
 

@@ -13,10 +13,12 @@ rows (their task is neither waiting nor running) and frees them for the next pol
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks.base import Task
 from django_tasks_db.models import DBTaskResult
@@ -70,3 +72,11 @@ def release_lost(model: type[models.Model], field: str) -> int:
 def backoff(attempts: int, *, first: float = 30.0, most: float = 3600.0) -> float:
     """Seconds to wait before try number `attempts + 1`: doubling, capped."""
     return float(min(most, first * 2 ** max(0, attempts - 1)))
+
+
+def retry_at(attempts: int, limit: int) -> datetime | None:
+    """Work owed to the outside failed `attempts` times in a row for a transient reason:
+    when to try again (after a growing delay), or None once `limit` tries have failed."""
+    if attempts >= limit:
+        return None
+    return timezone.now() + timedelta(seconds=backoff(attempts))

@@ -10,7 +10,6 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
-import plotly
 
 
 def env(name: str, default: str = "") -> str:
@@ -29,7 +28,13 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 BASE_DIR = Path(__file__).resolve().parent
-DATA_DIR = Path(env("CITRIAGE_DATA_DIR", str(Path.home() / ".local" / "share" / "citriage")))
+# Absolute, whatever was given (a relative path is taken from the current directory): the
+# database URL and the log store's file:// URL need an absolute path.
+DATA_DIR = (
+    Path(env("CITRIAGE_DATA_DIR", str(Path.home() / ".local" / "share" / "citriage")))
+    .expanduser()
+    .resolve()
+)
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 # Counters of every citriage process on this machine (web, workers, scheduler) are kept
@@ -76,6 +81,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     # citriage's apps, lowest first: each may use the ones above it, never those below.
     "citriage.ci",
+    "citriage.testresults",
     "citriage.failurelines",
     "citriage.patterns",
     "citriage.triage",
@@ -154,13 +160,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# Static files are collected into the data dir by the commands that serve pages and by the
+# tests (citriage.web.staticfiles.collect, only when the sources changed): hashed names
+# served for a year, gzip'd copies beside them.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
-# plotly.js, as shipped inside the plotly package: charts work offline, no CDN.
-STATICFILES_DIRS = [("vendor/plotly", str(Path(plotly.__file__).parent / "package_data"))]
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # plotly.js as shipped inside the plotly package (charts work offline, no CDN)
+    "citriage.web.staticfiles.PlotlyFinder",
+]
 
 # Where stored logs live: any fsspec URL (file://..., s3://bucket/prefix, memory://...).
 LOG_STORE_URL = env("CITRIAGE_LOG_STORE", (DATA_DIR / "logs").as_uri())
@@ -206,7 +218,7 @@ HTTP_BACKOFF = float(env("CITRIAGE_HTTP_BACKOFF", "1"))
 
 # Verdicts that do not count against a change: a commit is green when every failure has one.
 EXCUSED_VERDICTS = env_list(
-    "CITRIAGE_EXCUSED_VERDICTS", "flaky_pattern,flaky_confirmed,known_problem"
+    "CITRIAGE_EXCUSED_VERDICTS", "flaky_pattern,flaky_confirmed,flaky_marked,known_problem"
 )
 # What a commit's check run concludes when some failure is not excused: failure or neutral.
 CHECK_FAILURE_CONCLUSION = env("CITRIAGE_CHECK_FAILURE_CONCLUSION", "failure")
@@ -217,6 +229,12 @@ BREAKAGE_CATEGORIES = env_list(
 )
 # Seconds after the last event for a commit before its summary is computed and posted.
 COOL_OFF_SECONDS = int(env("CITRIAGE_COOL_OFF_SECONDS", "120"))
+# A job the commit's CI configuration expects and that has not reported this long after
+# it could start is missing; a commit's report waits for its expected jobs at most
+# EXPECTED_WAIT_SECONDS after the commit was first seen. A repository's settings may
+# override both (`expected_grace_seconds`, `expected_wait_seconds`).
+EXPECTED_GRACE_SECONDS = int(env("CITRIAGE_EXPECTED_GRACE_SECONDS", "1800"))
+EXPECTED_WAIT_SECONDS = int(env("CITRIAGE_EXPECTED_WAIT_SECONDS", "21600"))
 # Seconds a commit must be quiet before its verdicts are recomputed (a burst of changes
 # costs one recomputation).
 VERDICT_REFRESH_SECONDS = float(env("CITRIAGE_VERDICT_REFRESH_SECONDS", "2"))
@@ -228,6 +246,15 @@ BACKFILL_SWEEP_SECONDS = int(env("CITRIAGE_BACKFILL_SWEEP_SECONDS", "600"))
 BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))
 # Log fetches that failed transiently are retried this many times, with growing delays.
 LOG_FETCH_ATTEMPTS = int(env("CITRIAGE_LOG_FETCH_ATTEMPTS", "8"))
+# Test reports: largest report read (bytes, after gzip) and most test cases in one report.
+TEST_REPORT_MAX_BYTES = int(env("CITRIAGE_TEST_REPORT_MAX_BYTES", str(256 * 1024 * 1024)))
+TEST_REPORT_MAX_CASES = int(env("CITRIAGE_TEST_REPORT_MAX_CASES", "2000000"))
+# GitHub Actions artifacts holding test reports (name globs; a repository's settings may
+# name its own as "test_artifact_globs"), and the largest artifact downloaded (bytes).
+TEST_ARTIFACT_GLOBS = env_list(
+    "CITRIAGE_TEST_ARTIFACT_GLOBS", "*test-report*,*junit*,test-results*"
+)
+TEST_ARTIFACT_MAX_BYTES = int(env("CITRIAGE_TEST_ARTIFACT_MAX_BYTES", str(512 * 1024 * 1024)))
 
 # Retention (days): processed webhook deliveries and counted rejections; finished task
 # results, periodic-run rows and settled commit rows; stored logs (and their matches) of
@@ -277,6 +304,8 @@ CLUSTER_FLAKY_DAYS = int(env("CITRIAGE_CLUSTER_FLAKY_DAYS", "0"))
 # Install citriage's default pattern library when the database is migrated (each pattern
 # once: people's edits and deletions stay).
 INSTALL_DEFAULT_LIBRARY = env_bool("CITRIAGE_DEFAULT_LIBRARY", True)
+# CPU seconds a pattern may spend on one log; one that needs more is retired, saying why.
+PATTERN_SECONDS = float(env("CITRIAGE_PATTERN_SECONDS", "2"))
 # The workbench's backtest scans the newest stored logs for at most this long (s).
 BACKTEST_SECONDS = float(env("CITRIAGE_BACKTEST_SECONDS", "20"))
 

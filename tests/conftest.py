@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_github import FakeGitHub
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
@@ -17,11 +19,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def static_files() -> None:
+    """Pages name static files by their hashed names: collected once, as `citriage web` does
+    (nothing to do when the sources did not change)."""
+    from citriage.web import staticfiles
+
+    staticfiles.collect()
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     # CI always has the corpus beside the checkout: its absence is a failure, not a skip.
     assert CORPUS.is_dir(), f"the shared corpus is not at {CORPUS}"
     return CORPUS
+
+
+@pytest.fixture
+def fake_github(corpus: Path) -> Iterator[FakeGitHub]:
+    """A stateful fake GitHub API (see tests.fake_github); configure the App on it with
+    tests.fake_github.app_on."""
+    fake = FakeGitHub(corpus)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def configs(corpus: Path) -> Path:
+    """CI configurations of public projects (see ci-config/README.md)."""
+    return corpus / "ci-config"
 
 
 @pytest.fixture

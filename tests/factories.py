@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from django.test import override_settings
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
-from citriage.ci import github_app, recording
+from citriage.ci import recording
 from citriage.ci.models import JobAttempt, Provider, Repository, StoredLog
+from citriage.ops.worker import run_worker
 from citriage.providers.base import JobRun, StepRun
 from citriage.triage import summary
 from citriage.triage.models import PendingSummary
@@ -66,36 +63,18 @@ def failed_log(attempt: JobAttempt, text: str | bytes) -> StoredLog:
     return stored
 
 
+def work() -> None:
+    """What the workers do with everything queued or owed, here and now; no task may fail."""
+    run_worker(queues=["*"], interval=0, batch=True)
+    failed = DBTaskResult.objects.filter(status=TaskResultStatus.FAILED)
+    assert not failed.exists(), [(t.task_path, t.traceback) for t in failed]
+
+
 def settle(*, report: bool = False) -> int:
     """Run, here and now, the summaries the changes so far made owed (what a worker would
     do once they are due; with `report`, cool-offs are taken as over). How many ran."""
-    done = 0
-    for _ in range(100):
-        due = PendingSummary.objects.filter(next_at__isnull=False)
-        if not report:
-            due = due.filter(refresh_at__isnull=False)
-        rows = list(due.values_list("repository_id", "sha"))
-        if not rows:
-            return done
-        if report:
-            due.update(report_at=timezone.now())
-        for repository_id, sha in rows:
-            summary.summarize(repository_id, sha)
-            done += 1
-    raise AssertionError("summaries keep making more summaries owed")
-
-
-@contextmanager
-def app_settings(api_url: str, **extra: Any) -> Iterator[None]:
-    """citriage configured as a GitHub App (a fresh private key) whose API is at
-    `api_url`, with `extra` settings; the App's cached tokens forgotten around it."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    with override_settings(
-        GITHUB_APP_ID="123", GITHUB_PRIVATE_KEY=pem, GITHUB_API_URL=api_url, **extra
-    ):
-        github_app._tokens.cache_clear()
-        yield
-        github_app._tokens.cache_clear()
+    if report:
+        PendingSummary.objects.exclude(report_at=None).update(
+            report_at=timezone.now(), refresh_at=timezone.now()
+        )
+    return summary.summarize_stale()

@@ -15,7 +15,9 @@ an unchanged answer gets a 304 that costs nothing.
 
 from __future__ import annotations
 
+import base64
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -24,14 +26,30 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import override_settings
+
+from citriage.ci import github_app
 from tests.fakes import FakeServer, Reply, Seen, json_reply
 
 INSTALLATION = 4242
 TOKEN = "ghs_installation_token"
+
+
+@functools.cache
+def app_private_key() -> str:
+    """A GitHub App's private key (PEM), as GitHub gives one: a fresh RSA key, made once."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 @dataclass
@@ -54,6 +72,8 @@ class FakeGitHub:
     job_logs: dict[int, bytes] = field(default_factory=dict)  # Actions job id -> its log
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)  # Actions job id -> job
     runs: dict[int, dict[str, Any]] = field(default_factory=dict)  # workflow run id -> run
+    # commit sha -> {path: content}: the repository's files at that commit (contents API)
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     # The budget: None, no rate-limit headers; else calls per caller per `rate_window` s.
     rate_limit: int | None = None
@@ -206,6 +226,8 @@ class FakeGitHub:
             branch = seen.query.get("branch", [None])[0]
             runs = [run for run in self.runs.values() if branch in (None, run["head_branch"])]
             return self._page(seen, "workflow_runs", sorted(runs, key=lambda run: -run["id"]))
+        if found := re.fullmatch(r"/repos/[^/]+/[^/]+/contents/(.+)", path):
+            return self._contents(found.group(1), seen.query.get("ref", [""])[0])
         if found := re.fullmatch(r"/repos/[^/]+/[^/]+/check-runs(?:/(\d+))?", path):
             return self._check_run(method, found.group(1), seen)
         if found := re.fullmatch(r"/repos/[^/]+/[^/]+/commits/([0-9a-f]+)/check-runs", path):
@@ -235,6 +257,37 @@ class FakeGitHub:
             return json_reply(comment)
         return Reply(404, b'{"message": "Not Found (no such route in the fake GitHub)"}')
 
+    def _contents(self, path: str, ref: str) -> Reply:
+        """GitHub's contents API: a file (base64, with its blob id) or a directory listing."""
+        tree = self.files.get(ref)
+        if tree is None:
+            return Reply(404, b'{"message": "No commit found for the ref"}')
+        if path in tree:
+            data = tree[path]
+            encoded = base64.encodebytes(data).decode()  # GitHub wraps the base64 in lines
+            return json_reply(
+                {
+                    "type": "file",
+                    "encoding": "base64",
+                    "content": encoded,
+                    **self._entry(path, data),
+                }
+            )
+        inside = sorted(p for p in tree if p.startswith(path.rstrip("/") + "/"))
+        listing = [
+            {"type": "file", **self._entry(p, tree[p])}
+            for p in inside
+            if "/" not in p[len(path) + 1 :]
+        ]
+        if not listing:
+            return Reply(404, b'{"message": "Not Found"}')
+        return json_reply(listing)
+
+    @staticmethod
+    def _entry(path: str, data: bytes) -> dict[str, Any]:
+        blob = hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()
+        return {"name": path.rsplit("/", 1)[-1], "path": path, "sha": blob, "size": len(data)}
+
     def _check_run(self, method: str, run_id: str | None, seen: Seen) -> Reply:
         if method == "POST" and run_id is None:
             run = {**copy.deepcopy(self.check_run_template), **seen.json(), "id": next(self.ids)}
@@ -255,3 +308,22 @@ class FakeGitHub:
             self.check_run_writes.append(
                 (time.time(), run["head_sha"], run.get("status", ""), run.get("conclusion") or "")
             )
+
+
+@contextmanager
+def app_on(fake: FakeGitHub, **overrides: Any) -> Iterator[None]:
+    """citriage configured with a GitHub App whose GitHub is `fake`."""
+    values = {
+        "GITHUB_APP_ID": "123",
+        "GITHUB_PRIVATE_KEY": app_private_key(),
+        "GITHUB_API_URL": fake.url,
+        "HTTP_BACKOFF": 0.01,
+        "HTTP_RETRIES": 1,
+        **overrides,
+    }
+    with override_settings(**values):
+        github_app._tokens.cache_clear()
+        try:
+            yield
+        finally:
+            github_app._tokens.cache_clear()

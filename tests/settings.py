@@ -1,13 +1,20 @@
 """Settings of the test run: citriage's own, with the default pattern library left out
 of migrated databases (tests build the library they need). Said in the environment, so
 that citriage processes the tests start (workers, the CLI) leave it out too, and those
-processes read citriage's own settings module."""
+processes read citriage's own settings module.
+
+A run without CITRIAGE_DATA_DIR gets a data directory of its own (its SQLite test
+databases live there): two test runs on one machine never share a database file.
+"""
 
 import os
+import tempfile
 
 os.environ.setdefault("CITRIAGE_DEFAULT_LIBRARY", "false")
 # Verdicts are recomputed as soon as asked (no settling time for bursts).
 os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
+if "CITRIAGE_DATA_DIR" not in os.environ:
+    os.environ["CITRIAGE_DATA_DIR"] = tempfile.mkdtemp(prefix="citriage-test-")
 
 from citriage.settings import *  # noqa: F403
 

@@ -131,6 +131,7 @@ class ActionsSource:
                 counts["to_fetch"] += job.log_state in (LogState.PENDING, LogState.PENDING_RETRY)
         finally:
             api.close()
+        recording.record_run_jobs(repository, run_id, counts["jobs"])
         return counts
 
     def sync_job(self, repository: Repository, provider_id: str) -> JobAttempt:
@@ -168,6 +169,7 @@ class ActionsSource:
             api.close()
         for run in runs:
             counts["runs"] += 1
+            recording.record_workflow_run(repository, run)
             if run.completed and known.get(str(run.id), 0) >= run.run_attempt:
                 continue
             synced = self.sync_run(repository, run.id)

@@ -85,10 +85,10 @@ def _defer(job: JobAttempt, when: datetime, problem: str) -> str:
 
 def _try_later(job: JobAttempt, problem: str) -> str:
     attempts = job.fetch_attempts + 1
-    if attempts >= settings.LOG_FETCH_ATTEMPTS:
+    when = queueing.retry_at(attempts, settings.LOG_FETCH_ATTEMPTS)
+    if when is None:
         return _give_up(job, f"gave up after {attempts} tries: {problem}", attempts=attempts)
     FETCHES.labels(job.provider, "retry").inc()
-    when = timezone.now() + timedelta(seconds=queueing.backoff(attempts))
     queueing.finished(
         JobAttempt,
         job.pk,

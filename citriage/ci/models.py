@@ -11,6 +11,7 @@ from citriage.rules import step_failed
 class Provider(models.TextChoices):
     CIRCLECI = "circleci", "CircleCI"
     GITHUB_ACTIONS = "github-actions", "GitHub Actions"
+    UPLOAD = "upload", "uploaded test reports"
 
 
 class Repository(models.Model):
@@ -46,6 +47,9 @@ class Commit(models.Model):
     # Position on the default branch's first-parent history (higher is newer); null when
     # the commit is not (or no longer) on the default branch.
     branch_position = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # When a push made it the head of `pushed_branch`: CI runs for the head of a push only.
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    pushed_branch = models.CharField(max_length=255, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("repository", "sha", name="unique_commit")]
@@ -67,6 +71,8 @@ class PullRequest(models.Model):
     merged = models.BooleanField(default=False)
     head_sha = models.CharField(max_length=40, blank=True, db_index=True)
     head_ref = models.CharField(max_length=255, blank=True)
+    # owner/name of the repository the head branch lives in ("": not known)
+    head_repository = models.CharField(max_length=201, blank=True)
     base_ref = models.CharField(max_length=255, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -328,3 +334,117 @@ class CachedResponse(models.Model):
     body = models.BinaryField(help_text="zstd-compressed")
     next_url = models.TextField(blank=True)
     used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
+class WorkflowRun(models.Model):
+    """A GitHub Actions workflow run as `workflow_run` deliveries (and the API) describe
+    it: how a commit was built, and whether a workflow failed to start."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="runs")
+    run_id = models.CharField(max_length=100)
+    sha = models.CharField(max_length=40, db_index=True)
+    name = models.CharField(max_length=255, blank=True)
+    path = models.CharField(max_length=500, blank=True, help_text="the workflow file")
+    event = models.CharField(max_length=50, blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    conclusion = models.CharField(max_length=30, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    url = models.URLField(max_length=500, blank=True)
+    updated = models.DateTimeField(null=True, blank=True, help_text="GitHub's time of the state")
+    jobs = models.IntegerField(null=True, blank=True, help_text="jobs GitHub listed when it ended")
+
+    class Meta:
+        constraints = [models.UniqueConstraint("repository", "run_id", name="unique_workflow_run")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.path} #{self.run_id}"
+
+    @property
+    def failed_to_start(self) -> bool:
+        """Ended without running anything: a `startup_failure`, or a failure with no jobs
+        (GitHub's answer to a workflow file it cannot read)."""
+        if self.conclusion == "startup_failure":
+            return True
+        return (
+            self.status == JobStatus.COMPLETED
+            and self.jobs == 0
+            and self.conclusion in ("failure", "action_required")
+        )
+
+
+class ConfigBlob(models.Model):
+    """A CI configuration file's text, by git blob id: content that did not change
+    between commits is fetched once. zstd-compressed."""
+
+    blob_sha = models.CharField(max_length=40, unique=True)
+    size = models.PositiveIntegerField()
+    data = models.BinaryField()
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+
+class ConfigState(models.TextChoices):
+    OWED = "owed", "to read"  # listed and read (again) when due
+    READ = "read"
+    PENDING_RETRY = "pending_retry", "pending retry"  # GitHub failed for a transient reason
+    ERROR = "error"  # could not be read (see error)
+
+
+class CommitConfig(models.Model):
+    """The CI configuration of one commit and the jobs it expects (ExpectedJob): owed
+    from the moment citriage sees the commit, read by a task (see citriage.queueing),
+    evaluated again when what is known of the commit's branches changes."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE)
+    sha = models.CharField(max_length=40)
+    seen_at = models.DateTimeField(default=timezone.now, help_text="first seen by citriage")
+    state = models.CharField(max_length=20, choices=ConfigState.choices, default=ConfigState.OWED)
+    # path -> git blob id of every configuration file at the commit; null: not listed yet
+    files = models.JSONField(null=True, blank=True)
+    problems = models.JSONField(default=list, blank=True, help_text="files not understood, why")
+    notes = models.JSONField(default=list, blank=True)
+    contexts = models.JSONField(default=list, blank=True, help_text="how the commit is built")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    task = models.UUIDField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("repository", "sha", name="unique_commit_config")]
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=models.Q(due_at__isnull=False), name="config_due_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"CI configuration of {self.sha[:10]}: {self.state}"
+
+
+class ExpectedJob(models.Model):
+    """A job the commit's configuration asks for, under the name its provider reports."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE)
+    sha = models.CharField(max_length=40)
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    name = models.CharField(max_length=255)
+    workflow = models.CharField(max_length=255, blank=True)
+    path = models.CharField(max_length=500, blank=True, help_text="the configuration file")
+    certain = models.BooleanField(default=True, help_text="false: it may run")
+    reason = models.TextField(blank=True, help_text="why it may only run; else what asks for it")
+    needs = models.JSONField(default=list, blank=True, help_text="names of the jobs it waits for")
+    after_failure = models.BooleanField(
+        default=False, help_text="runs even when a job it needs failed (always(), failure())"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "repository", "sha", "provider", "name", name="unique_expected_job"
+            )
+        ]
+        indexes = [models.Index(fields=["repository", "sha"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'expected' if self.certain else 'may run'})"

@@ -27,11 +27,14 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from citriage import logstore
-from citriage.ci import signals
+from citriage.ci import github_app, signals
 from citriage.ci.models import (
     FAILED_CONCLUSIONS,
     Commit,
+    CommitConfig,
     Conclusion,
+    ConfigState,
+    ExpectedJob,
     ExternalCheck,
     JobAttempt,
     JobStatus,
@@ -41,8 +44,11 @@ from citriage.ci.models import (
     Repository,
     Step,
     StoredLog,
+    WorkflowRun,
 )
+from citriage.ciconfig.plan import Expectation
 from citriage.providers.base import JobRun, StepRun
+from citriage.providers.github_actions import WorkflowRun as RunData
 from citriage.rules import parse_time, progress
 from citriage.scanner.logtext import read_log
 
@@ -92,7 +98,11 @@ def record_commit(
     author_email: str = "",
     author_login: str = "",
     committed_at: datetime | None = None,
+    pushed_at: datetime | None = None,
+    pushed_branch: str = "",
 ) -> Commit:
+    """Record a commit (filling in what an earlier record left out); `pushed_at`: a push
+    made it the head of `pushed_branch` then."""
     commit, created = Commit.objects.get_or_create(
         repository=repository,
         sha=sha,
@@ -103,8 +113,18 @@ def record_commit(
             "author_email": author_email[:255],
             "author_login": author_login[:100],
             "committed_at": committed_at,
+            "pushed_at": pushed_at,
+            "pushed_branch": pushed_branch[:255],
         },
     )
+    if created:
+        owe_config(repository, [sha])
+    elif pushed_at is not None and commit.pushed_branch != pushed_branch[:255]:
+        commit.pushed_at, commit.pushed_branch = pushed_at, pushed_branch[:255]
+        Commit.objects.filter(pk=commit.pk).update(
+            pushed_at=pushed_at, pushed_branch=commit.pushed_branch
+        )
+        config_contexts_changed(repository, [sha])
     if not created and message and not commit.message:
         commit.parents = list(parents)
         commit.message = message
@@ -126,9 +146,11 @@ def record_default_branch(repository: Repository, first_parent_history: list[str
             c.sha: c
             for c in Commit.objects.filter(repository=repository, sha__in=first_parent_history)
         }
-        Commit.objects.filter(repository=repository, branch_position__isnull=False).exclude(
-            sha__in=first_parent_history
-        ).update(branch_position=None)
+        leaving = Commit.objects.filter(
+            repository=repository, branch_position__isnull=False
+        ).exclude(sha__in=first_parent_history)
+        left = list(leaving.values_list("sha", flat=True))
+        leaving.update(branch_position=None)
         changed = []
         for position, sha in enumerate(first_parent_history, start=1):
             commit = known.get(sha)
@@ -136,6 +158,7 @@ def record_default_branch(repository: Repository, first_parent_history: list[str
                 commit.branch_position = position
                 changed.append(commit)
         Commit.objects.bulk_update(changed, ["branch_position"], batch_size=500)
+        config_contexts_changed(repository, [c.sha for c in changed] + left)
 
 
 def advance_default_branch(repository: Repository, head: str) -> int:
@@ -161,17 +184,24 @@ def advance_default_branch(repository: Repository, head: str) -> int:
                 break
             chain.append(commit)
             sha = commit.parents[0] if commit.parents else None
+        left: list[str] = []
         if base is None:
             # The walk did not reach the known branch: keep the order growing.
             top = Commit.objects.filter(repository=repository).aggregate(top=Max("branch_position"))
             base = top["top"] or 0
         else:
-            Commit.objects.filter(repository=repository, branch_position__gt=base).exclude(
-                pk__in=[c.pk for c in chain]
-            ).update(branch_position=None)
+            leaving = Commit.objects.filter(
+                repository=repository, branch_position__gt=base
+            ).exclude(pk__in=[c.pk for c in chain])
+            left = list(leaving.values_list("sha", flat=True))
+            leaving.update(branch_position=None)
+        previous_head = Commit.objects.filter(repository=repository, branch_position=base).first()
         for offset, commit in enumerate(reversed(chain), start=1):
             commit.branch_position = base + offset
         Commit.objects.bulk_update(chain, ["branch_position"], batch_size=500)
+        # how these are built changed: on the branch, off it, or no longer its head
+        moved = [c.sha for c in chain] + left + ([previous_head.sha] if previous_head else [])
+        config_contexts_changed(repository, moved)
     return len(chain)
 
 
@@ -186,6 +216,7 @@ def record_pull_request(
     merged: bool = False,
     head_ref: str = "",
     base_ref: str = "",
+    head_repository: str = "",
     opened_at: datetime | None = None,
     closed_at: datetime | None = None,
     updated_at: datetime | None = None,
@@ -205,6 +236,7 @@ def record_pull_request(
             and updated_at is not None
             and updated_at < pull.updated_at
         )
+        old_head = pull.head_sha if pull is not None else ""
         if pull is None:
             pull = PullRequest(repository=repository, number=number)
         if not stale:
@@ -215,13 +247,19 @@ def record_pull_request(
             pull.merged = merged
             pull.head_ref = head_ref[:255]
             pull.base_ref = base_ref[:255]
+            pull.head_repository = head_repository[:201] or pull.head_repository
             pull.opened_at = opened_at or pull.opened_at
             pull.closed_at = closed_at
             pull.updated_at = updated_at or pull.updated_at
             pull.save()
-        PullRequestHead.objects.get_or_create(
+        _, new_head = PullRequestHead.objects.get_or_create(
             pull=pull, sha=head_sha, defaults={"seen_at": updated_at or timezone.now()}
         )
+        if new_head:
+            owe_config(repository, [head_sha])
+        if new_head or (moved and not stale):
+            # built as this pull request's head; the old head is no longer one
+            config_contexts_changed(repository, [head_sha, old_head])
         if moved and not stale and state == "open":
             signals.pull_request_pushed.send(Repository, repository=repository, pull=pull)
     return pull
@@ -329,6 +367,7 @@ def record_job(repository: Repository, run: JobRun) -> tuple[JobAttempt, bool]:
             job.save()
             if created:
                 _renumber(repository, run)
+                owe_config(repository, [sha])
             signals.jobs_recorded.send(Repository, repository=repository, jobs=[job])
     if created:
         RECORDED.labels("job attempts").inc()
@@ -527,3 +566,132 @@ def store_log(step: Step, source: bytes | str | os.PathLike[str] | IO[bytes]) ->
             },
         )
     return stored
+
+
+# -- workflow runs -----------------------------------------------------------------------
+
+
+def record_workflow_run(repository: Repository, run: RunData) -> bool:
+    """Record a GitHub Actions workflow run as it is now (moving only forward: by status,
+    then by GitHub's time). Whether anything changed."""
+    sha = checked_sha(run.head_sha, "the run's commit")
+    with transaction.atomic():
+        row, created = WorkflowRun.objects.select_for_update().get_or_create(
+            repository=repository, run_id=str(run.id), defaults={"sha": sha}
+        )
+        have = (progress(row.status), row.attempt, row.updated or datetime.min.replace(tzinfo=UTC))
+        incoming = (progress(run.status), run.run_attempt, run.updated_at or have[2])
+        values: dict[str, Any] = {
+            "name": row.name or run.name[:255],
+            "path": row.path or run.path[:500],
+            "event": row.event or run.event[:50],
+            "branch": row.branch or run.head_branch[:255],
+            "url": row.url or run.url[:500],
+        }
+        if created or incoming >= have:
+            values |= {
+                "status": run.status,
+                "conclusion": run.conclusion[:30],
+                "attempt": run.run_attempt,
+                "updated": run.updated_at or row.updated,
+            }
+        changes = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if not created and not changes:
+            return False
+        WorkflowRun.objects.filter(pk=row.pk).update(**changes)
+        if created:
+            owe_config(repository, [sha])
+            config_contexts_changed(repository, [sha])  # a push it ran for is a way it is built
+        signals.commit_changed.send(Repository, repository=repository, sha=sha)
+    return True
+
+
+def record_run_jobs(repository: Repository, run_id: int | str, jobs: int) -> None:
+    """How many jobs GitHub listed for a run that ended (none: it failed to start)."""
+    with transaction.atomic():
+        run = WorkflowRun.objects.filter(repository=repository, run_id=str(run_id)).first()
+        if run is None or run.jobs == jobs:
+            return
+        WorkflowRun.objects.filter(pk=run.pk).update(jobs=jobs)
+        signals.commit_changed.send(Repository, repository=repository, sha=run.sha)
+
+
+# -- CI configurations and the jobs they expect ---------------------------------------------
+
+
+def reads_configs(repository: Repository) -> bool:
+    """Configurations are read through the GitHub App, for repositories it is installed on."""
+    return (
+        bool(repository.providers) and github_app.configured() and github_app.installed(repository)
+    )
+
+
+def owe_config(repository: Repository, shas: Iterable[str]) -> None:
+    """citriage saw these commits: the CI configuration of each is owed, once."""
+    if not reads_configs(repository):
+        return
+    now = timezone.now()
+    CommitConfig.objects.bulk_create(
+        [
+            CommitConfig(repository=repository, sha=sha, seen_at=now, due_at=now)
+            for sha in sorted(set(shas))
+            if sha
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def config_contexts_changed(repository: Repository, shas: Iterable[str]) -> None:
+    """What is known of how these commits are built changed (a push, a pull request, the
+    default branch): their expected jobs are worked out again, from the files read."""
+    wanted = sorted({sha for sha in shas if sha})
+    for start in range(0, len(wanted), 500):
+        CommitConfig.objects.filter(
+            repository=repository, sha__in=wanted[start : start + 500], state=ConfigState.READ
+        ).update(due_at=timezone.now())
+
+
+def record_expected_jobs(
+    config: CommitConfig, expectation: Expectation, contexts: list[str]
+) -> bool:
+    """The jobs the commit's configuration expects now (replacing those of an earlier
+    evaluation), with what could not be read. Whether anything changed; a change tells
+    the commit's summary."""
+    repository = config.repository
+    with transaction.atomic():
+        rows = ExpectedJob.objects.filter(repository=repository, sha=config.sha)
+        current = {(row.provider, row.name): row for row in rows}
+        wanted = {(job.provider, job.name[:255]): job for job in expectation.jobs}
+        gone = [row.pk for key, row in current.items() if key not in wanted]
+        ExpectedJob.objects.filter(pk__in=gone).delete()
+        changed = bool(gone)
+        for key, job in wanted.items():
+            values = {
+                "workflow": job.workflow[:255],
+                "path": job.path[:500],
+                "certain": job.certain,
+                "reason": job.reason,
+                "needs": [n[:255] for n in job.needs],
+                "after_failure": job.after_failure,
+            }
+            row = current.get(key)
+            if row is None:
+                ExpectedJob.objects.create(
+                    repository=repository, sha=config.sha, provider=key[0], name=key[1], **values
+                )
+                changed = True
+            elif any(getattr(row, k) != v for k, v in values.items()):
+                ExpectedJob.objects.filter(pk=row.pk).update(**values)
+                changed = True
+        described = {
+            "problems": expectation.problems,
+            "notes": expectation.notes,
+            "contexts": contexts,
+        }
+        changed = changed or any(getattr(config, k) != v for k, v in described.items())
+        CommitConfig.objects.filter(pk=config.pk).update(
+            state=ConfigState.READ, error="", read_at=timezone.now(), **described
+        )
+        if changed:
+            signals.commit_changed.send(Repository, repository=repository, sha=config.sha)
+    return changed

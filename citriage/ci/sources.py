@@ -51,8 +51,37 @@ class Source(Protocol):
         ...
 
 
+class UploadSource:
+    """Jobs known only from test reports uploaded for them: there is nothing to call."""
+
+    provider = Provider.UPLOAD.value
+
+    def configured(self, repository: Repository) -> str:
+        return "jobs of uploaded test reports are not read from a CI provider"
+
+    def fetch_logs(self, job: JobAttempt) -> list[StoredLog]:
+        return []  # the upload brought test reports, no log
+
+    def sync_job(self, repository: Repository, provider_id: str) -> JobAttempt:
+        raise ProviderError("a job of uploaded test reports cannot be looked up again")
+
+    def backfill(
+        self,
+        repository: Repository,
+        *,
+        branch: str | None = None,
+        since: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        return {"seen": 0, "recorded": 0, "to_fetch": 0}
+
+    def rerun(self, job: JobAttempt, *, failed_of_run: bool = False) -> str:
+        raise ProviderError("citriage cannot rerun a job whose test reports were uploaded")
+
+
 _SOURCES: dict[str, Source] = {
-    source.provider: source for source in (circleci.CircleCISource(), actions.ActionsSource())
+    source.provider: source
+    for source in (circleci.CircleCISource(), actions.ActionsSource(), UploadSource())
 }
 
 

@@ -10,7 +10,14 @@ from django.utils import timezone
 
 from citriage import queueing
 from citriage.ci import sources
-from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt, JobStatus, LogState, Repository
+from citriage.ci.models import (
+    FAILED_CONCLUSIONS,
+    CommitConfig,
+    JobAttempt,
+    JobStatus,
+    LogState,
+    Repository,
+)
 from citriage.ci.tasks import backfill_task, sync_job_task
 
 STALE = timedelta(minutes=10)  # seen but unfinished this long: looked up again
@@ -52,3 +59,8 @@ def backfill() -> str:
 def release_lost_fetches() -> int:
     """Log fetches whose task crashed or vanished: owed again (a worker queues them)."""
     return queueing.release_lost(JobAttempt, "fetch_task")
+
+
+def release_lost_config_reads() -> int:
+    """Configuration reads whose task crashed or vanished: owed again."""
+    return queueing.release_lost(CommitConfig, "task")

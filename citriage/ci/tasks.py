@@ -11,8 +11,8 @@ from django.db import transaction
 from django_tasks import task
 
 from citriage import queueing
-from citriage.ci import actions, fetching, reruns, sources
-from citriage.ci.models import JobAttempt, Repository, RerunRequest
+from citriage.ci import actions, configs, fetching, reruns, sources
+from citriage.ci.models import CommitConfig, JobAttempt, Repository, RerunRequest
 from citriage.providers.base import ProviderError, RateLimited, TransientProviderError
 
 
@@ -94,3 +94,16 @@ def request_rerun(
         request_id = request.pk
         transaction.on_commit(lambda: rerun_task.enqueue(request_id, failed_of_run))
     return request
+
+
+@task()
+def read_config_task(config_id: int) -> str:
+    config = CommitConfig.objects.select_related("repository").filter(pk=config_id).first()
+    if config is None:
+        return "no such commit configuration"
+    return configs.read(config)
+
+
+def queue_due_config_reads() -> int:
+    """Queue a read for each commit whose CI configuration is owed and due (one at a time)."""
+    return queueing.queue_due(configs.due(), "task", read_config_task, lambda c: (c.pk,))

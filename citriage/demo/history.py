@@ -22,6 +22,9 @@ from citriage.ci import recording
 from citriage.ci.models import Commit, Provider, Repository
 from citriage.demo.logs import generate_log
 from citriage.providers.base import JobRun, StepRun
+from citriage.testreports.model import FAILED, Case, Report
+from citriage.testresults import ingest
+from citriage.testresults.models import Source
 from citriage.triage.breakages import create_breakage
 
 REPOSITORY = "acme/rocket"
@@ -59,13 +62,27 @@ SUBJECTS = [
 ]
 MODULES = ["scheduler", "storage", "parser", "planner", "auth", "metrics", "codec", "queue"]
 
+# Jobs that leave a test report (TESTS_PER_SHARD tests per shard; a few: each report
+# costs the demo's generation time); a breakage of a shard fails the same tests on
+# every commit it covers.
+TESTED_JOBS = [f"test-linux-py311-shard-{i}" for i in range(1, 5)]
+TESTS_PER_SHARD = 30
+VERBS = ["parses", "rejects", "retries", "caches", "flushes", "orders", "merges", "limits"]
+
 # Failures that are nobody's fault, per job attempt; a rerun passes most of the time.
 FLAKY = [("network", 0.012), ("connection_reset", 0.006), ("infra", 0.004), ("timeout", 0.003)]
-FLAKY_KINDS = {name for name, _ in FLAKY}
+# The docs job's link check fails now and then when a linked site is down (no pattern
+# knows it: the demo's unattributed failures and clusters).
+FLAKY_DOCS = ("dead_link", 0.06)
+FLAKY_KINDS = {name for name, _ in FLAKY} | {FLAKY_DOCS[0]}
 
 
 def _failure_for_job(job: str) -> str:
-    if job in ("lint", "typecheck"):
+    if job == "docs":
+        return "dead_link"
+    if job == "typecheck":
+        return "api_break"
+    if job == "lint":
         return "lint"
     if job.startswith("build") or job == "package-wheel":
         return "compile_error"
@@ -94,6 +111,37 @@ class DemoCommit:
     on_main: bool
     breakages: list[Breakage] = field(default_factory=list)
     own_failure: tuple[list[str], str, int] | None = None  # a PR that breaks things itself
+
+
+def demo_tests(job: str, failure: str | None, seed: int, rng: random.Random) -> Report:
+    """The test report of a demo test job: the shard's tests, the ones a test failure
+    breaks (the same ones for the same failure seed) failing, now and then one passing
+    only on its retry."""
+    shard = int(job.rsplit("-", 1)[1])
+    failing: set[int] = set()
+    if failure == "test_failure":
+        chosen = random.Random(seed)
+        failing = set(chosen.sample(range(TESTS_PER_SHARD), chosen.randint(1, 2)))
+    flaky = rng.randrange(TESTS_PER_SHARD) if rng.random() < 0.04 else None
+    report = Report(format="junit")
+    for i in range(TESTS_PER_SHARD):
+        module = MODULES[(shard + i) % len(MODULES)]
+        case = Case(
+            suite=f"tests.test_{module}.Test{module.title()}",
+            name=f"test_{VERBS[i % len(VERBS)]}_{shard}_{i}",
+            duration=rng.uniform(0.01, 3.0),
+        )
+        if i in failing:
+            case.outcome = FAILED
+            case.message = f"AssertionError: {module} {VERBS[i % len(VERBS)]} returned None"
+            case.details = f"{case.message}\n  at tests/test_{module}.py:{40 + i}"
+            report.counts.failures += 1
+        elif i == flaky:
+            case.retries, case.retry_message = 1, f"TimeoutError: {module} did not answer in 5 s"
+            report.counts.reruns += 1
+        report.cases.append(case)
+    report.counts.tests = len(report.cases)
+    return report
 
 
 def _sha(*parts: object) -> str:
@@ -227,6 +275,8 @@ class _Feeder:
         for name, chance in FLAKY:
             if self.rng.random() < chance:
                 return name, self.rng.randrange(10**6)
+        if job == "docs" and self.rng.random() < FLAKY_DOCS[1]:
+            return FLAKY_DOCS[0], self.rng.randrange(10**6)
         if job.startswith("test") and self.rng.random() < 0.003:
             return ("oom" if job == "test-gpu-cuda12" else "host_oom"), self.rng.randrange(10**6)
         return None, 0
@@ -270,6 +320,10 @@ class _Feeder:
             steps=_steps(job, failing_step) if failure is not None else None,
         )
         attempt_row, _changed = recording.record_job(self.repository, run)
+        if job in TESTED_JOBS and failing_step in (None, "Run tests"):
+            report = demo_tests(job, failure, log_seed, self.rng)
+            digest = _sha("tests", attempt_row.provider_id)
+            ingest.store(attempt_row, report, source=Source.UPLOAD, name="junit.xml", digest=digest)
         if failure is None:
             return
         stored = []

@@ -25,6 +25,7 @@ from citriage.ci.tasks import sync_run_task
 from citriage.github.models import CommentOptOut, Delivery, DeliveryStatus
 from citriage.providers.base import JobRun, ProviderError
 from citriage.providers.circleci import build_number_from_url
+from citriage.providers.github_actions import to_workflow_run
 from citriage.rules import parse_time
 
 logger = logging.getLogger(__name__)
@@ -236,6 +237,7 @@ def on_workflow_run(repository: Repository, payload: dict[str, Any]) -> str:
         raise Ignored(f"{repository.full_name} does not watch GitHub Actions")
     run = _object(payload, "workflow_run")
     sha, run_id = recording.checked_sha(run["head_sha"]), int(run["id"])
+    recording.record_workflow_run(repository, to_workflow_run(run))
     head = run.get("head_commit") or {}
     if isinstance(head, dict) and head.get("id") == sha:
         author = head.get("author") or {}
@@ -286,6 +288,7 @@ def on_push(repository: Repository, payload: dict[str, Any]) -> str:
     # is taken to follow the previous one (the first, `before`, unless the push was
     # forced). The GitHub API corrects merge commits when it is configured.
     parent = before if before != ZERO_SHA and not forced else None
+    pushed = timezone.now()  # CI runs for the head of a push (`after`) only
     for commit in commits:
         if not isinstance(commit, dict):
             raise TypeError("a pushed commit is not an object")
@@ -300,8 +303,12 @@ def on_push(repository: Repository, payload: dict[str, Any]) -> str:
             author_email=str(author.get("email") or ""),
             author_login=str(author.get("username") or ""),
             committed_at=parse_time(commit.get("timestamp")),
+            pushed_at=pushed if sha == after else None,
+            pushed_branch=branch if sha == after else "",
         )
         parent = sha
+    if not any(isinstance(c, dict) and c.get("id") == after for c in commits):
+        recording.record_commit(repository, after, pushed_at=pushed, pushed_branch=branch)
     if branch != default:
         return f"push to {branch}: {len(commits)} commit(s) recorded"
     moved = recording.advance_default_branch(repository, after)
@@ -330,6 +337,7 @@ def on_pull_request(repository: Repository, payload: dict[str, Any]) -> str:
         merged=bool(pull.get("merged")),
         head_ref=str(head.get("ref") or ""),
         base_ref=str((pull.get("base") or {}).get("ref") or ""),
+        head_repository=str((head.get("repo") or {}).get("full_name") or ""),
         opened_at=parse_time(pull.get("created_at")),
         closed_at=parse_time(pull.get("closed_at")),
         updated_at=parse_time(pull.get("updated_at")),

@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from citriage import logstore
-from citriage.ci.models import ExternalCheck, JobAttempt, RerunRequest
+from citriage.ci.models import ExpectedJob, ExternalCheck, JobAttempt, RerunRequest
 from citriage.rules import latest_attempts
 from citriage.scanner.excerpts import excerpt
-from citriage.triage.models import CommitSummary, JobVerdict, Verdict
+from citriage.triage.models import FLAKY_VERDICTS, CommitSummary, JobVerdict, Verdict
 
 ZWSP = "\u200b"
 MAX_SUMMARY = 60_000  # GitHub allows 65,535 characters
 # Hidden in citriage's PR comment, so that it can be found again (see reporting).
 COMMENT_MARKER = "<!-- citriage:report -->"
 
-FLAKY = (Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED)
 WORDS = {
     Verdict.KNOWN_PROBLEM: ("known problem", "known problems"),
     Verdict.INFRA: ("infrastructure failure", "infrastructure failures"),
@@ -75,15 +74,50 @@ def latest_failures(verdicts: Iterable[JobVerdict]) -> list[Failure]:
     return [Failure(v, v.job) for v in sorted(chosen.values(), key=lambda v: v.job.name)]
 
 
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def tally(summary: CommitSummary) -> str:
+    """ "N of M jobs reported" while jobs the configuration expects have not all reported."""
+    if summary.expected_jobs and summary.reported_jobs < summary.expected_jobs:
+        return f"{summary.reported_jobs} of {summary.expected_jobs} jobs reported"
+    return ""
+
+
+def _unreported(summary: CommitSummary) -> list[str]:
+    """Expected jobs missing, workflows that failed to start."""
+    parts = []
+    if summary.missing_jobs:
+        parts.append(
+            _plural(len(summary.missing_jobs), "expected job", "expected jobs") + " missing"
+        )
+    if summary.not_started:
+        parts.append(
+            _plural(len(summary.not_started), "workflow", "workflows") + " failed to start"
+        )
+    return parts
+
+
+def in_progress(summary: CommitSummary, running: int) -> bool:
+    """Something is still to come: jobs running, logs being read, expected jobs awaited."""
+    return bool(running or summary.pending or summary.waiting_jobs)
+
+
 def headline(summary: CommitSummary, running: int = 0) -> str:
     foreign = summary.foreign_failures
     not_analysed = f"{foreign} {'failure' if foreign == 1 else 'failures'} not analysed"
+    counted = tally(summary)
     if summary.failures == 0:
-        if foreign:
-            return f"{not_analysed} (other checks)" + (f", {running} running" if running else "")
-        return "All jobs passed" if not running else f"No failures so far ({running} running)"
+        parts = ([f"{not_analysed} (other checks)"] if foreign else []) + _unreported(summary)
+        details = [t for t in (f"{running} running" if running else "", counted) if t]
+        if parts:
+            return ", ".join(parts + details)
+        if not details and not summary.waiting_jobs:
+            return "All jobs passed"
+        return f"No failures so far ({'; '.join(details)})" if details else "No failures so far"
     counts = summary.counts
-    flaky = sum(counts.get(v, 0) for v in FLAKY)
+    flaky = sum(counts.get(v, 0) for v in FLAKY_VERDICTS)
     parts = (
         [f"{flaky} of {summary.failures} failures flaky"]
         if flaky
@@ -97,12 +131,15 @@ def headline(summary: CommitSummary, running: int = 0) -> str:
         parts = [parts[1]]  # "1 new failure", not "1 failure, 1 new failure"
     if foreign:
         parts.append(not_analysed)
+    parts += _unreported(summary)
     line = ", ".join(parts)
-    if summary.pending or running:
-        return f"{line} (so far)"
+    if in_progress(summary, running):
+        return f"{line} (so far{f'; {counted}' if counted else ''})"
     if summary.all_excused:
         return f"{line} — not caused by this change"
     unexplained = summary.failures - summary.excused
+    if not unexplained and (summary.missing_jobs or summary.not_started):
+        return f"{line} — the failures are not caused by this change"
     if not unexplained:
         return f"{line} — not analysed by citriage"
     return f"{line} — {unexplained} may be caused by this change"
@@ -151,7 +188,7 @@ SECTIONS = [
     ("Unmatched failures", (Verdict.UNMATCHED, Verdict.NO_LOG), True),
     ("Timeouts", (Verdict.TIMEOUT,), True),
     ("Known problems", (Verdict.KNOWN_PROBLEM,), False),
-    ("Flaky", FLAKY, False),
+    ("Flaky", FLAKY_VERDICTS, False),
     ("Infrastructure", (Verdict.INFRA,), False),
     ("Still being read", (Verdict.PENDING,), False),
 ]
@@ -177,7 +214,10 @@ def _rebase_advice(failures: list[Failure]) -> list[str]:
     named = {f.verdict.breakage.pk: f.verdict.breakage for f in failures if f.verdict.breakage}
     for breakage in sorted(named.values(), key=lambda b: b.pk):
         what = text(breakage.description or breakage.category)
-        lines.append(f"- breakage [#{breakage.pk}]({page(f'/breakages/{breakage.pk}/')}): {what}")
+        issue = f" ([issue]({breakage.issue_url}))" if breakage.issue_url else ""
+        lines.append(
+            f"- breakage [#{breakage.pk}]({page(f'/breakages/{breakage.pk}/')}): {what}{issue}"
+        )
     fixed = sorted({f.verdict.fixed_on_branch for f in failures if f.verdict.fixed_on_branch})
     if not fixed:
         return ["", *lines] if lines else []
@@ -194,6 +234,72 @@ def _rebase_advice(failures: list[Failure]) -> list[str]:
     ]
 
 
+def _expected_rows(summary: CommitSummary) -> dict[str, ExpectedJob]:
+    rows = ExpectedJob.objects.filter(
+        repository_id=summary.repository_id, sha=summary.sha, name__in=summary.missing_jobs
+    )
+    return {row.name: row for row in rows}
+
+
+def _missing(summary: CommitSummary, rows: dict[str, ExpectedJob]) -> str:
+    """The jobs the configuration expects that never reported, and workflows that failed
+    to start."""
+    out = []
+    if summary.missing_jobs:
+        lines = []
+        for name in summary.missing_jobs:
+            row = rows.get(name)
+            path = row.path.replace("`", "") if row is not None else ""  # a code span
+            where = f" — expected by `{path}`" if path else ""
+            lines.append(f"- **{text(name)}**{where}: not reported")
+        out.append(
+            f"### Missing jobs ({len(lines)})\n\n"
+            "Jobs the CI configuration of this commit asks for that never reported "
+            "(a workflow that did not run, a lost webhook):\n\n" + "\n".join(lines)
+        )
+    if summary.not_started:
+        rows_ = "\n".join(f"- {text(name)}" for name in summary.not_started)
+        out.append(f"### Workflows that failed to start ({len(summary.not_started)})\n\n{rows_}")
+    return "\n\n".join(out)
+
+
+# How the report groups failing tests (JobVerdict.tests[].group), in this order.
+TEST_GROUPS = [
+    ("new", "New: never failed before"),
+    ("known", "Already failing on the default branch at the merge base"),
+    ("flaky", "Flaky"),  # flaky tests: issue #18 puts tests in this group
+    ("failed_before", "Failed before on other changes"),
+]
+MAX_TESTS_LISTED = 20  # per group
+
+
+def _failing_tests(failures: list[Failure]) -> str:
+    """The failing tests of the failures listed, grouped: new, failing on the default
+    branch at the merge base (since which commit), flaky, failed before elsewhere."""
+    grouped: dict[str, list[tuple[Failure, dict[str, object]]]] = {}
+    for failure in failures:
+        for test in failure.verdict.tests:
+            grouped.setdefault(str(test.get("group")), []).append((failure, test))
+    if not grouped:
+        return ""
+    parts = []
+    for key, title in TEST_GROUPS:
+        rows = grouped.get(key, [])
+        if not rows:
+            continue
+        lines = []
+        for failure, test in rows[:MAX_TESTS_LISTED]:
+            since = f", failing since `{str(test['since'])[:10]}`" if test.get("since") else ""
+            message = f": {text(str(test['message'])[:160])}" if test.get("message") else ""
+            lines.append(
+                f"- `{str(test['name']).replace('`', '')[:200]}` in {failure.label}{since}{message}"
+            )
+        if len(rows) > MAX_TESTS_LISTED:
+            lines.append(f"- … and {len(rows) - MAX_TESTS_LISTED} more")
+        parts.append(f"**{title}** ({len(rows)})\n\n" + "\n".join(lines))
+    return "### Failing tests\n\n" + "\n\n".join(parts)
+
+
 def _foreign(checks: Iterable[ExternalCheck]) -> str:
     failed = [c for c in checks if c.failed]
     if not failed:
@@ -206,8 +312,10 @@ def _foreign(checks: Iterable[ExternalCheck]) -> str:
     return f"### Other checks that failed ({len(failed)})\n\n{rows}"
 
 
-def _verdict_json(failures: list[Failure]) -> str:
-    rows = []
+def _verdict_json(
+    failures: list[Failure], summary: CommitSummary, expected: dict[str, ExpectedJob]
+) -> str:
+    rows: list[dict[str, object]] = []
     for failure in failures:
         best = getattr(failure.job, "best", None)
         rows.append(
@@ -221,8 +329,31 @@ def _verdict_json(failures: list[Failure]) -> str:
                 "breakage": failure.verdict.breakage_id,
                 "reasons": failure.verdict.reasons,
                 "url": failure.job.url,
+                "failed_tests": [
+                    {
+                        "name": test.get("name"),
+                        "outcome": test.get("outcome"),
+                        "group": test.get("group"),
+                        "since": test.get("since") or None,
+                    }
+                    for test in failure.verdict.tests
+                ],
             }
         )
+    for name in summary.missing_jobs:
+        row = expected.get(name)
+        rows.append(
+            {
+                "job": name,
+                "verdict": "missing",
+                "excused": False,
+                "workflow": row.workflow if row is not None else "",
+                "config": row.path if row is not None else "",
+                "reasons": ["expected by the commit's CI configuration, never reported"],
+            }
+        )
+    for workflow in summary.not_started:
+        rows.append({"workflow": workflow, "verdict": "not_started", "excused": False})
     return json.dumps(rows, indent=1, ensure_ascii=False)
 
 
@@ -248,16 +379,29 @@ def report(
         parts.append(
             f"Commit {summary.sha[:10]} — [see it on citriage]({page(f'/commits/{summary.sha}')})"
         )
+    counted = tally(summary)
+    if counted:
+        parts.append(f"{counted} so far.")
     parts += _sections(failures, rerunning)
+    expected = _expected_rows(summary) if summary.missing_jobs else {}
+    missing = _missing(summary, expected)
+    if missing:
+        parts.append(missing)
+    tests = _failing_tests(failures)
+    if tests:
+        parts.append(tests)
     foreign = _foreign(checks)
     if foreign:
         parts.append(foreign)
-    if not failures and not foreign:
-        parts.append("Every job passed." if not running else f"{running} job(s) still running.")
+    if not failures and not foreign and not missing:
+        if running:
+            parts.append(f"{running} job(s) still running.")
+        elif not summary.waiting_jobs:
+            parts.append("Every job passed.")
     if not for_comment:
         parts.append(
             "<details><summary>every verdict, as JSON</summary>\n\n"
-            + fenced(_verdict_json(failures), "json")
+            + fenced(_verdict_json(failures, summary, expected), "json")
             + "\n\n</details>"
         )
     body = "\n\n".join(parts)

@@ -42,7 +42,8 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def _inputs(repository: Repository, sha: str) -> tuple[list[JobVerdict], list[ExternalCheck], int]:
+def inputs(repository: Repository, sha: str) -> tuple[list[JobVerdict], list[ExternalCheck], int]:
+    """What a report of the commit is made of: its verdicts, foreign checks, jobs running."""
     verdicts = list(
         JobVerdict.objects.filter(repository=repository, sha=sha).select_related(
             "job__best__match__log__step", "breakage__fix"
@@ -66,7 +67,7 @@ def report_commit(repository: Repository, summary: CommitSummary) -> list[str]:
         return [f"the GitHub App was removed from {repository.full_name}: nothing posted"]
     github = github_app.for_repository(repository, reports=True)
     try:
-        verdicts, checks, running = _inputs(repository, summary.sha)
+        verdicts, checks, running = inputs(repository, summary.sha)
         notes = [post_check(github, repository, summary, verdicts, checks, running)]
         pulls = PullRequest.objects.filter(
             repository=repository, head_sha=summary.sha, state="open"
@@ -92,7 +93,7 @@ def check_payload(
             "summary": report_text.report(summary, verdicts, checks, running=running),
         },
     }
-    if running or summary.pending:
+    if report_text.in_progress(summary, running):
         payload["status"] = "in_progress"
     else:
         payload["status"] = "completed"
@@ -207,10 +208,18 @@ def post_comment(
     if CommentOptOut.objects.filter(login__iexact=pull.author_login).exists():
         return f"#{pull.number}: {pull.author_login} opted out of comments"
     posted = PostedComment.objects.filter(repository=repository, pull_number=pull.number).first()
-    if posted is None and summary.failures == 0 and summary.foreign_failures == 0:
+    if posted is None and not wants_comment(summary):
         return f"#{pull.number}: no failure, no comment"
     body = report_text.report(summary, verdicts, checks, running=running, for_comment=True)
     return put_comment(github, repository, pull.number, summary.sha, body, posted)
+
+
+def wants_comment(summary: CommitSummary) -> bool:
+    """A pull request gets a comment once something failed or an expected job is missing
+    (then it is kept up to date)."""
+    return bool(
+        summary.failures or summary.foreign_failures or summary.missing_jobs or summary.not_started
+    )
 
 
 def put_comment(

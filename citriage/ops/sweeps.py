@@ -21,6 +21,7 @@ from citriage.ops.tasks import retention_task
 from citriage.ops.worker import recover_stale_tasks
 from citriage.patterns import scanning
 from citriage.patterns.tasks import refresh_stats_task, scan_backlog_task
+from citriage.testresults.tasks import release_lost_test_fetches
 from citriage.triage.tasks import release_lost_summaries
 
 
@@ -37,6 +38,8 @@ def recover_and_scan() -> str:
         recover_stale_tasks()
         + deliveries.requeue_stuck()
         + ci_sweeps.release_lost_fetches()
+        + ci_sweeps.release_lost_config_reads()
+        + release_lost_test_fetches()
         + release_lost_summaries()
     )
     behind = scanning.backlog().count()

@@ -30,10 +30,11 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from citriage.ci.tasks import queue_due_fetches
+from citriage.ci.tasks import queue_due_config_reads, queue_due_fetches
 from citriage.github.deliveries import QUEUE_BATCH, queue_received_deliveries
 from citriage.github.tasks import process_delivery_task
 from citriage.ops.models import WorkerHeartbeat
+from citriage.testresults.tasks import queue_due_test_fetches
 from citriage.triage.tasks import queue_due_summaries
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ MAX_OUTAGE_WAIT = 30.0  # longest wait between reconnection tries
 OUTBOXES: list[Callable[[], int]] = [
     queue_received_deliveries,
     queue_due_fetches,
+    queue_due_config_reads,
+    queue_due_test_fetches,
     queue_due_summaries,
 ]
 
@@ -109,7 +112,7 @@ class _Heartbeat(threading.Thread):
 
 
 class _Intake(threading.Thread):
-    """Moves owed work (deliveries, log fetches, summaries) into the task queue."""
+    """Moves owed work (deliveries, log and test fetches, summaries) into the task queue."""
 
     def __init__(self) -> None:
         super().__init__(name="intake", daemon=True)
@@ -141,24 +144,34 @@ def _requeue_own(worker_id: str) -> int:
     )
 
 
-def _run_through_outages(worker: Worker, worker_id: str) -> None:
-    """Run the worker; when the database goes away, wait and carry on (never exit)."""
+def _through_outages(action: Callable[[], object], running: Callable[[], bool]) -> None:
+    """Do `action` until it ends without the database failing under it: on a failure, log
+    it, wait (1 s, doubling up to MAX_OUTAGE_WAIT), reconnect, and do it again."""
     wait = 1.0
-    while worker.running:
+    while running():
         try:
-            worker.run()
+            action()
             return
         except DatabaseError as exc:
             logger.error("the database is not reachable (%s); trying again in %.0fs", exc, wait)
             connections.close_all()
             time.sleep(wait)
             wait = min(MAX_OUTAGE_WAIT, wait * 2)
-            try:
-                if _requeue_own(worker_id):
-                    logger.warning("requeued the task that was running during the outage")
-                wait = 1.0
-            except DatabaseError:
-                connections.close_all()
+
+
+def _run_through_outages(worker: Worker, worker_id: str) -> None:
+    """Run the worker; when the database goes away, wait and carry on (never exit). The
+    task it was running then is not finished: it goes back in the queue."""
+    first = True
+
+    def run() -> None:
+        nonlocal first
+        if not first and _requeue_own(worker_id):
+            logger.warning("requeued the task that was running during the outage")
+        first = False
+        worker.run()
+
+    _through_outages(run, lambda: worker.running)
 
 
 def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False) -> None:
@@ -203,13 +216,4 @@ def run_worker(*, queues: list[str], interval: float = 1.0, batch: bool = False)
 
 def _wait_for_database(heartbeat: _Heartbeat) -> None:
     """A worker started while the database is away waits for it."""
-    wait = 1.0
-    while True:
-        try:
-            heartbeat.beat()
-            return
-        except DatabaseError as exc:
-            logger.error("the database is not reachable (%s); trying again in %.0fs", exc, wait)
-            connections.close_all()
-            time.sleep(wait)
-            wait = min(MAX_OUTAGE_WAIT, wait * 2)
+    _through_outages(heartbeat.beat, lambda: True)

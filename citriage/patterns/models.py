@@ -42,6 +42,8 @@ class Pattern(models.Model):
     lines_from_end = models.PositiveIntegerField(null=True, blank=True)
     is_retired = models.BooleanField(default=False)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Why citriage retired it by itself (it ran out of time on a log); empty when people did.
+    retired_reason = models.CharField(max_length=500, blank=True)
     author = models.CharField(max_length=100, blank=True)
     created = models.DateTimeField(default=timezone.now)
     supersedes = models.ForeignKey(

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
@@ -27,15 +28,14 @@ from citriage.ci.models import StoredLog
 from citriage.failurelines import analysis as failure_lines
 from citriage.patterns import signals
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
-from citriage.scanner import engine, ranking
 from citriage.scanner import patterns as scanner_patterns
+from citriage.scanner import ranking
 from citriage.scanner.engine import PatternSet
 
 logger = logging.getLogger(__name__)
 
 MAX_MATCH_TEXT = 2000
 SCANNED = Counter("citriage_logs_scanned", "Stored logs scanned (brought up to date)")
-MAX_MATCHES_PER_PATTERN = 1000  # stored per log (the last ones: later lines rank higher)
 TRANSACTION_SECONDS = 2.0  # a scan commits this often, so that early kills still progress
 
 
@@ -53,16 +53,19 @@ ScanFields = tuple[int, str, bool, tuple[str, ...], int | None]
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(patterns: tuple[ScanFields, ...]) -> PatternSet:
+def _compiled(patterns: tuple[ScanFields, ...], time_limit: float) -> PatternSet:
     return PatternSet(
-        scanner_patterns.Pattern(
-            id=pattern_id,
-            expression=expression,
-            is_regex=is_regex,
-            applicable_steps=steps,
-            lines_from_end=lines_from_end,
-        )
-        for pattern_id, expression, is_regex, steps, lines_from_end in patterns
+        (
+            scanner_patterns.Pattern(
+                id=pattern_id,
+                expression=expression,
+                is_regex=is_regex,
+                applicable_steps=steps,
+                lines_from_end=lines_from_end,
+            )
+            for pattern_id, expression, is_regex, steps, lines_from_end in patterns
+        ),
+        time_limit=time_limit,
     )
 
 
@@ -77,7 +80,7 @@ def pattern_set_between(low: int, high: int) -> PatternSet:
             "id", "expression", "is_regex", "applicable_steps", "lines_from_end"
         )
     )
-    return _compiled(key)
+    return _compiled(key, settings.PATTERN_SECONDS)
 
 
 @dataclass
@@ -128,6 +131,7 @@ def scan_logs(
             return outcome
         done: list[int] = []
         failed: dict[int, str] = {}
+        timed_out: dict[int, str] = {}  # pattern id -> why it was stopped
         touched_jobs = set()
         sets: dict[int, PatternSet] = {}
         analysed = failure_lines.analysed([row[0] for row in rows])
@@ -147,14 +151,16 @@ def scan_logs(
                 continue
             try:
                 text = logstore.load_text(key, line_count)
-                found = pattern_set.scan(text, step=step)
+                report = pattern_set.run(text, step=step)
                 if log_id not in analysed:  # a second opinion, in the same transaction
                     failure_lines.record(log_id, job_id, text)
             except Exception as exc:  # a broken stored log must not stop the others
                 logger.exception("scanning log %s failed", log_id)
                 failed[log_id] = f"{type(exc).__name__}: {exc}"[:2000]
                 continue
-            kept = _kept(found)
+            for pattern_id, reason in report.timed_out.items():
+                timed_out.setdefault(pattern_id, f"on log {log_id}: {reason}")
+            kept = report.matches
             Match.objects.bulk_create(
                 (
                     Match(
@@ -182,28 +188,23 @@ def scan_logs(
         )
         for log_id, error in failed.items():
             StoredLog.objects.filter(pk=log_id).update(scan_error=error)
+        retire_timed_out(timed_out)
         update_best_matches(touched_jobs)
     outcome.logs = len(done)
     SCANNED.inc(len(done))
     return outcome
 
 
-def _kept(found: list[engine.Match]) -> list[engine.Match]:
-    """The matches stored for one log: of a pattern matching a great many lines, the last
-    MAX_MATCHES_PER_PATTERN (a later line ranks higher; the count says what it is)."""
-    per_pattern: dict[int, int] = {}
-    for match in found:
-        per_pattern[match.pattern_id] = per_pattern.get(match.pattern_id, 0) + 1
-    if max(per_pattern.values(), default=0) <= MAX_MATCHES_PER_PATTERN:
-        return found
-    skip = {p: n - MAX_MATCHES_PER_PATTERN for p, n in per_pattern.items()}
-    kept = []
-    for match in found:
-        if skip.get(match.pattern_id, 0) > 0:
-            skip[match.pattern_id] -= 1
-            continue
-        kept.append(match)
-    return kept
+def retire_timed_out(timed_out: dict[int, str]) -> None:
+    """Patterns that ran out of their time on a log are retired, saying why: one such
+    pattern must not cost every later scan its time again. (To use it again, write a
+    new pattern from it that runs in bounded time: the workbench shows its cost.)"""
+    for pattern_id, reason in timed_out.items():
+        rows = Pattern.objects.filter(pk=pattern_id, is_retired=False)
+        if rows.update(
+            is_retired=True, retired_at=timezone.now(), retired_reason=f"stopped {reason}"[:500]
+        ):
+            logger.warning("pattern %s retired: stopped %s", pattern_id, reason)
 
 
 def scan_backlog(*, time_budget: float = 300.0, batch: int = 200) -> int:

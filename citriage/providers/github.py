@@ -21,6 +21,7 @@ a job) are conditional when a `ResponseCache` is given: an unchanged answer is a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json as jsonlib
 import threading
@@ -243,6 +244,51 @@ class GitHub:
             url = next_url
             query = None  # the next link carries the query
         raise ProviderError(f"GET {path}: more than {MAX_PAGES} pages")
+
+    # -- repository contents (the CI configuration of a commit) ---------------------------
+
+    def directory(self, owner: str, repo: str, path: str, ref: str) -> list[Entry] | None:
+        """The files of a directory at commit `ref`, with their blob ids; None when the
+        commit has no such directory."""
+        try:
+            listing = self.json(
+                "GET", f"/repos/{owner}/{repo}/contents/{path}", params={"ref": ref}
+            )
+        except ProviderError as error:
+            if error.status == 404:
+                return None
+            raise
+        if not isinstance(listing, list):  # a file, not a directory
+            return None
+        return [
+            Entry(str(item["path"]), str(item["sha"]), int(item.get("size") or 0))
+            for item in listing
+            if isinstance(item, dict) and item.get("type") == "file" and item.get("sha")
+        ]
+
+    def file(self, owner: str, repo: str, path: str, ref: str) -> bytes:
+        """The bytes of one file at commit `ref` (base64 in the contents API's answer; a
+        file too big for it is read through the git blob it names)."""
+        answer = self.json("GET", f"/repos/{owner}/{repo}/contents/{path}", params={"ref": ref})
+        if not isinstance(answer, dict) or answer.get("type", "file") != "file":
+            raise ProviderError(f"{path} at {ref[:10]} is not a file")
+        if answer.get("encoding") != "base64" and answer.get("sha"):
+            answer = self.json("GET", f"/repos/{owner}/{repo}/git/blobs/{answer['sha']}")
+        if not isinstance(answer, dict) or answer.get("encoding") != "base64":
+            raise ProviderError(f"{path} at {ref[:10]}: no base64 content in GitHub's answer")
+        try:
+            return base64.b64decode(str(answer.get("content") or ""), validate=False)
+        except ValueError:
+            raise ProviderError(f"{path} at {ref[:10]}: the content is not base64") from None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file of a directory listing: its path, git blob id and size in bytes."""
+
+    path: str
+    sha: str
+    size: int
 
 
 @dataclass(frozen=True)

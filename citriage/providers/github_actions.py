@@ -171,6 +171,7 @@ class WorkflowRun:
     conclusion: str
     run_attempt: int
     event: str = ""
+    path: str = ""  # the workflow file
     created_at: datetime | None = None
     updated_at: datetime | None = None
     url: str = ""
@@ -194,6 +195,7 @@ def to_workflow_run(run: dict[str, Any]) -> WorkflowRun:
         conclusion=str(run.get("conclusion") or ""),
         run_attempt=int(run.get("run_attempt") or 1),
         event=str(run.get("event") or ""),
+        path=str(run.get("path") or ""),
         created_at=parse_time(run.get("created_at")),
         updated_at=parse_time(run.get("updated_at")),
         url=str(run.get("html_url") or ""),
@@ -201,6 +203,29 @@ def to_workflow_run(run: dict[str, Any]) -> WorkflowRun:
             int(p["number"]) for p in run.get("pull_requests") or [] if isinstance(p, dict)
         ],
         head_commit=run.get("head_commit") or {},
+    )
+
+
+@dataclass
+class Artifact:
+    id: int
+    name: str
+    size_in_bytes: int = 0
+    expired: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def to_artifact(item: dict[str, Any]) -> Artifact:
+    if "id" not in item:
+        raise ProviderError("an artifact without id")
+    return Artifact(
+        id=int(item["id"]),
+        name=str(item.get("name") or ""),
+        size_in_bytes=int(item.get("size_in_bytes") or 0),
+        expired=bool(item.get("expired")),
+        created_at=parse_time(item.get("created_at")),
+        updated_at=parse_time(item.get("updated_at")),
     )
 
 
@@ -252,14 +277,16 @@ class GitHubActions:
         return data
 
     def download_job_log(self, owner: str, repo: str, job_id: int | str) -> IO[bytes]:
-        """The job's log, spooled to a temporary file as it streams in.
-
-        The API answers with a redirect to storage; the redirect is followed
-        without the credentials. A transfer cut short is a transient error.
-        """
+        """The job's log, spooled to a temporary file as it streams in."""
         path = f"{self._repo(owner, repo)}/jobs/{job_id}/logs"
+        return self._download(path, f"the log of job {job_id}")
+
+    def _download(self, path: str, what: str) -> IO[bytes]:
+        """A file the API serves by a redirect to storage (logs, artifacts), spooled as it
+        streams in. The redirect is followed without the credentials; a transfer cut
+        short is a transient error."""
         response = self.github.request("GET", path, follow_redirects=False)
-        if not response.is_redirect:  # some servers answer with the log itself
+        if not response.is_redirect:  # some servers answer with the file itself
             spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
             spool.write(response.content)
             spool.seek(0)
@@ -267,7 +294,17 @@ class GitHubActions:
         location = response.headers.get("location", "")
         if not location:
             raise ProviderError(f"GET {path}: a redirect without a location")
-        return self.storage.download(str(response.url.join(location)), f"the log of job {job_id}")
+        return self.storage.download(str(response.url.join(location)), what)
+
+    def run_artifacts(self, owner: str, repo: str, run_id: int | str) -> list[Artifact]:
+        """The artifacts of a workflow run (all pages)."""
+        path = f"{self._repo(owner, repo)}/runs/{run_id}/artifacts"
+        return [to_artifact(item) for item in self.github.pages(path, "artifacts")]
+
+    def download_artifact(self, owner: str, repo: str, artifact_id: int | str) -> IO[bytes]:
+        """An artifact as the zip file GitHub serves."""
+        path = f"{self._repo(owner, repo)}/artifacts/{artifact_id}/zip"
+        return self._download(path, f"artifact {artifact_id}")
 
     def rerun_job(self, owner: str, repo: str, job_id: int | str) -> None:
         """Run one job (and the jobs that depend on it) again, as a new attempt of its run."""

@@ -52,18 +52,27 @@ class Excerpt:
         return "\n".join(rows)
 
 
-def _shorten(text: str, span: tuple[int, int] | None) -> tuple[str, tuple[int, int] | None]:
-    if len(text) <= MAX_EXCERPT_LINE:
+def window(
+    text: str, span: tuple[int, int] | None, width: int
+) -> tuple[str, tuple[int, int] | None]:
+    """`text` cut to about `width` characters centred on `span` ("…" where cut), and the span
+    within what is kept. A match longer than `width` keeps its start."""
+    if len(text) <= width:
         return text, span
     if span is None:
-        return text[:MAX_EXCERPT_LINE] + "…", None
+        return text[:width] + "…", None
     start, end = span
-    left = max(0, start - MAX_EXCERPT_LINE // 4)
-    right = max(end, min(len(text), left + MAX_EXCERPT_LINE))
+    left = max(0, min(start - max(0, width - (end - start)) // 2, len(text) - width))
+    right = min(len(text), left + width)
     prefix = "…" if left else ""
     suffix = "…" if right < len(text) else ""
     shift = left - len(prefix)
-    return prefix + text[left:right] + suffix, (start - shift, end - shift)
+    kept = (start - shift, min(end, right) - shift)
+    return prefix + text[left:right] + suffix, kept
+
+
+def _shorten(text: str, span: tuple[int, int] | None) -> tuple[str, tuple[int, int] | None]:
+    return window(text, span, MAX_EXCERPT_LINE)
 
 
 def excerpt(

@@ -1,65 +1,75 @@
 """Find the lines of a failed log that most likely explain the failure, without any pattern.
 
-How a line earns its score (the highest rule that fits; see `_RULES`), after
-timestamps, `[task ...]`-style prefixes, log levels and process tags are set aside:
+A line is a *candidate* when one of the evidence rules of `failure_rules` fits
+it (a compiler error, an exception line, a test verdict, an error marker, a
+problem phrase, ...; the first that fits, in order of specificity, is its
+evidence) or a log level says it is an error. Its score is a sum of learned
+weights (`failure_model.json`, written by `bench/train_failure_lines.py` from
+the labeled logs of the shared corpus): its evidence, the modifiers that fit it
+(warnings, stack frames, wrappers of an exit status, skipped tests, summaries,
+boilerplate, ...), its shape (log level, indentation, length, a file location,
+a header, ...) and its place in the log (position, cleanup after the step
+exited, distance to the next exit, a stack trace hanging off it, the first of
+its repeats or of its kind, how often it repeats, whether a passing log of the
+same job has it too).
 
-1. Specific failures (10): sanitizer reports, compiler and linker errors with a
-   location, the exception line of a traceback (`ValueError: ...`, Java's
-   `java.lang.X: ...`, Ruby's `A::B::Error: ...`; not the "Traceback" header or
-   the frames), a line a JavaScript/Java stack trace hangs off, panics, crashes
-   and out-of-memory kills, failed assertions, and test verdicts that name the
-   test and carry the message (`FAILED a.py::t - ValueError: x`,
-   `TEST-UNEXPECTED-FAIL | a.html | msg`).
-2. Test runner verdicts (8): `--- FAIL:`, gtest `[  FAILED  ]`, JUnit
-   `<<< FAILURE!`, Gradle `X > t() FAILED`, pytest `FAILED x::y`, `not ok`, RSpec
-   `Failure/Error:`, ...; their summaries ("3 failing", "Failures: 2") get 7.
-3. Error-level markers (7): a line that starts with `error:`, `ERROR`, `fatal:`,
-   `E: `, `##[error]`, `CMake Error`, or was logged at an error level.
-4. Problem phrases (3-6): "No such file or directory", "command not found",
-   "permission denied", "could not", "timed out", an error word anywhere.
+Repeats of a line (the same text but for its digits) are one candidate, shown
+at their best-scoring line, and lines with the same signature
+(`signature.signature`) are shown once; for the two best, where they first
+occurred (or, when that is the best line, where they last did) is listed too.
+A line scoring no more than `MIN_SCORE` is not listed.
 
-Then what makes a line less likely: lines that only say a step failed
-(`boilerplate.is_generic`: they are skipped), wrappers reporting a command's exit
-status, build tools' closing boilerplate ("[Help 1]", "See above for more
-details"), warnings (also a WARN log level), information-level log lines, retry
-noise, stack frames, echoed commands and compiler command lines (`-Werror`),
-counters of zero failures, tests that passed, exceptions without a message,
-very long lines. Lines after the step's exit ("Process completed with exit code
-1", Travis's `The command ... exited with 1`) belong to cleanup and lose points;
-lines just before an exit or a failed command gain one; among equals the later
-line wins ("the last error before the step exited"). The same line repeated (by
-signature) is one candidate, shown at its last occurrence (build tools repeat
-the errors in their closing report, which is where people look).
-
-Speed: the lower-cased log is searched a block at a time, from the end, with
-`bytes.find` for a few trigger words; only the lines holding one are decoded and
-scored (their first 400 characters), at most the last 50,000 of them, and only
-the best few hundred are kept: time is linear in the log (bounded on logs full of
-errors) and memory is bounded.
+Work per log is bounded: only the last `MAX_SCORED` lines holding one of the
+rules' prefilter strings are looked at (`FailureLines.cut_before` says when
+that left lines out), found in one pass from the end of the log (Hyperscan, or
+`bytes.find` on lower-cased blocks where it is missing). Within them, lines are
+taken best upper bound first: a bound from the strings a line holds and its
+place, then from its evidence, then its exact score; a line whose bound cannot
+reach the lines already found is never decoded (the best line costs least: the
+next four may have to be told apart from many alike). `reference_failure_lines`
+does the same plainly, every line and every rule (the tests hold the two to the
+same answers).
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+import json
+import math
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
 
+import numpy as np
+
+from citriage.scanner import failure_rules as rules
 from citriage.scanner.boilerplate import is_generic
 from citriage.scanner.engine import Match
-from citriage.scanner.logtext import LogText, count_newlines
+from citriage.scanner.logtext import LogText
 from citriage.scanner.ranking import RankedPattern, best_match
 from citriage.scanner.signature import signature
 
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - depends on the platform
+    hyperscan = None  # type: ignore[assignment]
+
 DEFAULT_LIMIT = 5
-RECENCY = 1.0  # weight of the position in the log (later lines win among equals)
-NEAR_EXIT = 30  # lines before an exit that count as "just before" it
-SHOW_FIRST_OF = 2  # the best candidates whose first occurrence is also listed
-STRONG_MARGIN = 2.0  # a line within this of the best score is "nearly as good"
-MAX_SCORED = 50_000  # lines judged per log at most (the last ones)
-KEEP = 400  # candidates kept while scanning (the best by score)
-MAX_SCORED_CHARS = 400  # the start of a long line is enough to judge it (and bounds the time)
+MIN_SCORE = 0.0  # a line scoring no more than this says nothing (warnings, boilerplate)
+MAX_SCORED = 50_000  # lines looked at per log at most (the last ones holding a prefilter string)
+STRONG_EVIDENCE = 8  # a prior this high: a test verdict or a specific failure
+NEAR_EXIT = 30  # lines before a failed exit that count as "just before" it
+NEAR_END = 50  # lines before the end of the log that count as "near" it
+SHOW_OCCURRENCES_OF = 2  # the best candidates whose first (or last) occurrence is listed too
+BLOCK = 4 * 1024 * 1024  # the prefilter reads the log a block at a time, from the end
+MODEL_FILE = "failure_model.json"
+MODEL_FORMAT = "citriage-failure-model/1"
+_EPSILON = 1e-6  # bounds are sums of floats: a little slack keeps them bounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,402 +80,347 @@ class Candidate:
     reason: str
 
 
-# Words that any interesting line holds (lower case); found with `bytes.find` over
-# the lowered log, a block at a time.
-_TRIGGERS: tuple[bytes, ...] = (
-    b"err",
-    b"fail",
-    b"exception",
-    b"fatal",
-    b"panic",
-    b"abort",
-    b"assert",
-    b"traceback",
-    b"segmentation",
-    b"sanitizer",
-    b"undefined",
-    b"denied",
-    b"not found",
-    b"no such",
-    b"cannot",
-    b"can't",
-    b"could not",
-    b"couldn't",
-    b"unable",
-    b"timed out",
-    b"timeout",
-    b"killed",
-    b"expected",
-    b"refused",
-    b"invalid",
-    b"missing",
-    b"unexpected",
-    b"mismatch",
-    b"crash",
-    b"violation",
-    b"leak",
-    b"exceeded",
-    b"refusing",
-    b"not ok",
-    b"exited",
-    b"exit code",
-    b"exit status",
-    b"e  ",
-    "\u2717".encode(),
-    "\u2716".encode(),
-    "\u00d7".encode(),
-)
-BLOCK = 8 * 1024 * 1024
+@dataclass(frozen=True)
+class FailureLines:
+    """The finder's answer for one log."""
 
-# Leading decorations that say nothing: timestamps and log-level prefixes of CI tools.
-_TIMESTAMP = r"(?:\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?|\d\d:\d\d:\d\d(?:[.,]\d+)?)"
-_PREFIX = re.compile(
-    rf"""^(?:
-        [^\t\n]{{0,80}}\t[^\t\n]{{0,200}}\t(?={_TIMESTAMP})   # GitHub's job<TAB>step<TAB> columns
-      | \s*\[[^\]]{{0,60}}{_TIMESTAMP}[^\]]{{0,20}}\]\s*        # [task 2025-02-13T21:47:57.540Z]
-    )?
-    \s*\[?{_TIMESTAMP}\]?\s*                                   # a timestamp
-    |^\s*\[?{_TIMESTAMP}\]?\s*
-    """,
-    re.VERBOSE,
-)
-# A log level after the timestamp ("INFO - ", "[WARN]"): kept apart as a hint.
-_LEVEL = re.compile(
-    r"^(?:\[(?P<a>[A-Z]{3,8}|(?i:error|warn|warning|info|debug))\]\s*"
-    r"|(?P<b>[A-Z]{3,8})(?:\s+-\s+|:\s+|\s{2,}))"
-)
-_LOCATION = re.compile(r"^\S+?(?::\d+(?::\d+)?:|:\[\d+,\d+\]|\(\d+(?:,\d+)?\):?)\s")
-# Process tags of test harnesses ("PID 123 | ", "GECKO(123) | ").
-_TAG = re.compile(r"^(?:[A-Za-z]+ ?\(?\d+\)? \| )+")
-_QUIET_LEVELS = frozenset({"INFO", "DEBUG", "TRACE", "NOTICE", "VERBOSE"})
-_WARNING_LEVELS = frozenset({"WARN", "WARNING"})
-_ERROR_LEVELS = frozenset({"ERROR", "FATAL", "CRITICAL", "SEVERE"})
+    candidates: list[Candidate]
+    cut_before: int = 0  # lines before this one were not looked at (0: the whole log was)
+    looked_at: int = 0  # lines holding a prefilter string that were looked at
+    judged: int = 0  # of those, lines decoded and judged (the rest could not score enough)
+
+
+# -- the model ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Rule:
-    score: float
-    reason: str
-    keywords: tuple[str, ...]  # lower-case words one of which the line must hold
-    regex: re.Pattern[str]
+class Model:
+    """Learned weights, one per feature of `failure_rules.FEATURES`."""
 
-    def fits(self, body: str, lowered: str) -> bool:
-        return any(word in lowered for word in self.keywords) and bool(self.regex.search(body))
+    weights: tuple[float, ...]
 
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Model:
+        if data.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a failure-line model (format {data.get('format')!r})")
+        named: Mapping[str, float] = data["weights"]
+        unknown = set(named) - set(rules.FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features in the model: {', '.join(sorted(unknown))}")
+        return cls(tuple(float(named.get(name, 0.0)) for name in rules.FEATURES))
 
-def _rule(score: float, reason: str, keywords: str, expression: str) -> _Rule:
-    return _Rule(score, reason, tuple(keywords.split("|")), re.compile(expression))
-
-
-# Ordered by score, highest first: the first rule that fits gives the line its score.
-_RULES: tuple[_Rule, ...] = (
-    # -- 1. specific failures ------------------------------------------------------
-    _rule(
-        10,
-        "sanitizer",
-        "sanitizer|runtime error|==error",
-        r"ERROR: \w*Sanitizer|SUMMARY: \w*Sanitizer|WARNING: ThreadSanitizer"
-        r"|\bruntime error: |==\d+==ERROR",
-    ),
-    _rule(
-        10,
-        "compiler error",
-        "error",
-        r"^\S[^:]*?(?::\d+(?::\d+)?:|\(\d+(?:,\d+)?\)\s*:?)\s*(?:fatal )?error\b"
-        r"|^(?:[\w.+-]+: )?(?:fatal )?error(?:\[E\d+\])?: "
-        r"|\berror [A-Z]{1,4}\d{2,5}\s*:"
-        r"|^\[ERROR\] \S+:\[\d+,\d+\] ",
-    ),
-    _rule(
-        10,
-        "linker error",
-        "undefined|unresolved|multiple definition|ld: ",
-        r"undefined reference to|undefined symbol|unresolved external symbol|multiple definition of"
-        r"|ld: (?:error|cannot find|library not found)",
-    ),
-    _rule(
-        10,
-        "exception",
-        "error|exception|interrupt|exit|failure|fault",
-        r"^\s*(?:E\s+|Caused by: |Exception in thread \"[^\"]*\" |Uncaught )?"
-        r"(?:(?:[A-Za-z_][\w$]*(?:\.|::))+(?:[A-Z][\w$]*?)?|[A-Z][\w$]*?)"
-        r"(?:Error|Exception|Interrupt|Exit|Failure|Fault)(?::|$)",
-    ),
-    _rule(
-        10, "panic", "panic|fatal", r"^panic: |\bpanicked at\b|^fatal error: |Fatal Python error"
-    ),
-    _rule(
-        10,
-        "crash",
-        "segmentation|core dumped|sig|bus error|memory|oom|killed",
-        r"Segmentation fault|core dumped|\bSIG(?:SEGV|ABRT|BUS|ILL|FPE)\b|Bus error"
-        r"|[Oo]ut of memory|OutOfMemory|\bOOM\b|Cannot allocate memory|Killed\s*$",
-    ),
-    _rule(
-        10,
-        "assertion",
-        "assert",
-        r"\bAssertion\b.*\bfailed|\bAssertionError\b|Failed asserting that|XCTAssert\w* failed"
-        r"|^E\s+assert\b|\bassert(?:ion)? failed",
-    ),
-    _rule(
-        9,
-        "assertion",
-        "expected",
-        r"(?i)\bexpected\b.*\b(?:but (?:was|got|received)|got|actual|received"
-        r"|to (?:equal|be|have|contain))\b",
-    ),
-    # -- 2. test runner verdicts ---------------------------------------------------
-    # A test runner's verdict that names the test and carries the message too
-    # ("FAILED a.py::t - ValueError: x", "TEST-UNEXPECTED-FAIL | a.html | x").
-    _rule(
-        10,
-        "test failed",
-        "failed|test-unexpected|process-crash",
-        r"^FAILED\s+(?:\[[^\]]*\]\s+)?\S+::\S+ - \S|TEST-UNEXPECTED-[A-Z]+ \| \S+ \| \S"
-        r"|PROCESS-CRASH \| \S",
-    ),
-    _rule(
-        8,
-        "test failed",
-        "fail|error|not ok|!!!|\u25cf|\u2717|\u2716|\u00d7|) ",
-        r"--- FAIL: |\[\s+FAILED\s+\]\s+\S|<<< (?:FAILURE|ERROR)!|^FAILED\s+(?:\[[^\]]*\]\s+)?\S+::"
-        r"|^not ok \d+|TEST-UNEXPECTED-[A-Z]+|^!{3,} .+ !{3,}$|^\S.* > .+ FAILED$"
-        r"|Failure/Error:|^\s*\d+\) (?:Failure|Error):|^\s*\d+\) \S.*(?:Test|test)"
-        r"|\u25cf .+ \u203a "
-        r"|^\s*[\u2717\u2716\u00d7]\s+\S|^\s*\S+\s+\.\.\.\s+(?:FAIL|ERROR)\b|^(?:FAIL|ERROR): \w",
-    ),
-    _rule(
-        7,
-        "test summary",
-        "fail|error",
-        r"^FAIL\b|Tests in error:|Failed tests:|FAILURES!|There (?:was|were) \d+ (?:failure|error)"
-        r"|(?i:\b[1-9]\d* (?:tests? )?(?:failed|failing|failures?|errors?)\b)"
-        r"|(?i:(?:failures|failed|errors)[:=]\s*[1-9])",
-    ),
-    # -- 3. error-level markers ----------------------------------------------------
-    _rule(
-        7,
-        "error marker",
-        "error|fatal|critical|fail|e: |err!",
-        r"^(?:\[|\()?(?:ERROR|FATAL|CRITICAL|FAILURE|Error|error|fatal|FAILED|Failed)(?:\]|\))?"
-        r"(?::|\s+-|\s)\s*\S"
-        r"|^##\[error\]\S|^E: |^CMake Error|^npm ERR! |^ERR!|\bERROR\b\s*[:\-]"
-        r"|\w(?:Error|Exception)\b: \S",
-    ),
-    # -- 4. problem phrases --------------------------------------------------------
-    _rule(
-        6,
-        "problem",
-        "no such|not found|denied|refused|not exist|not defined|no matching",
-        r"No such file or directory|command not found|[Pp]ermission denied|[Aa]ccess denied"
-        r"|Connection refused|(?i:not found)|does not exist|is not defined|[Nn]o matching",
-    ),
-    _rule(
-        5,
-        "problem",
-        "could|cannot|can't|unable|failed to|time|unexpected|invalid|mismatch|missing|exceeded"
-        "|refus",
-        r"(?i)\b(?:could not|couldn't|cannot|can't|unable to|failed to|timed out|timeout"
-        r"|unexpected|invalid|mismatch|missing|(?:limit|quota) exceeded|refusing to)\b",
-    ),
-    _rule(
-        5,
-        "error word",
-        "err|fail",
-        r"\b(?:error|ERROR|Error|errors)\b|\bfail(?:ed|ure|s)?\b|\bFAIL(?:ED|URE)?\b",
-    ),
-    _rule(
-        3,
-        "error word",
-        "err|fail|exception|fatal|abort",
-        r"(?i)\b(?:err|fail|exception|fatal|abort)",
-    ),
-)
-
-_ERROR_LEVEL_RULE = _rule(7, "error marker", "", r"")
-
-# What makes a line less likely to explain the failure (added up).
-_PENALTIES: tuple[_Rule, ...] = (
-    _rule(
-        -5,
-        "retry noise",
-        "retr|attempt",
-        r"(?i)\bretry|\bretrying\b|will be retried|\battempt \d+ (?:of|/)",
-    ),
-    _rule(
-        -6,
-        "stack frame",
-        "at |file |0x|from ",
-        r"^\s+at\s|^\s*File \".*\", line \d+|^\s*#\d+\s+0x|^\s*\d+:\s+0x|^\s+from\s\S"
-        r"|^at [\w$.<>\[\]/]+[(:]",  # behind a log level ("[error] \tat a.B.c(B.java:3)")
-    ),
-    _rule(-2, "traceback header", "traceback", r"^Traceback \(most recent call last\)"),
-    # Warnings (not "warnings treated as errors").
-    _rule(
-        -4, "warning", "warn|deprecat", r"(?i)\bwarn(?:ing)?s?\b(?!.*treated as error)|\bDeprecat"
-    ),
-    # Commands being echoed, compiler command lines.
-    _rule(
-        -4,
-        "command",
-        "$|+|>|#|run |-w",
-        r"^\s*(?:\$|\+{1,3}|>|#)\s|^##\[command\]|^Run\s|-W(?:no-)?error",
-    ),
-    # Passing tests and clean summaries.
-    _rule(-5, "passed", "pass|ok|\u2713|\u2714", r"\bPASS(?:ED)?\b|\s(?:ok|OK)\s*$|\u2713|\u2714"),
-    _rule(
-        -6,
-        "nothing failed",
-        "0",
-        r"(?i)(?:\b0 (?:errors?|failures?|failed|failing)\b|(?:errors?|failures?|failed)[:=]\s*0\b)"
-        r"(?!.*[1-9]\d* (?:errors?|failures?|failed))"
-        r"|^\s*[\w ()/+.-]*\b(?:errors?|failures?|failed|fail)\b[\w ()/+.-]*\s{2,}0\s*$",
-    ),
-    # Wrappers: a command's exit status, a runner's "N/M failed" summary.
-    _rule(
-        -3,
-        "wrapper",
-        "exit|status|failed|code",
-        r"(?i)(?:exited|failed|returned|terminated|finished) with (?:exit )?(?:code|status)"
-        r"|non-zero exit|exit (?:code|status):? [1-9]|returned [1-9]\d* exit status|\d+/\d+ failed",
-    ),
-    # Build tools' closing boilerplate.
-    _rule(
-        -6,
-        "tool boilerplate",
-        "help|re-run|stack trace|more information|total time|see above|refer to"
-        r"|complete log|build failed with|build failure|for details|after correcting|-rf :",
-        r"^\[Help \d+\] |[Rr]e-run (?:Maven|Gradle|with)|full stack trace of the errors"
-        r"|For more information about the errors|Total time:|See above for more details"
-        r"|A complete log of this run|Build failed with an exception|^BUILD FAILURE"
-        r"|(?:[Ss]ee|[Cc]heck) .* for (?:more )?details|After correcting the problems|\s-rf :"
-        r"|^-> \[Help \d+\]|[Pp]lease refer to .* for the individual test results",
-    ),
-    # An exception without a message says less than one with it.
-    _rule(
-        -2,
-        "bare exception",
-        "error:|exception:|interrupt:|exit:|failure:|fault:",
-        r"^[\w$.:]*(?:Error|Exception|Interrupt|Exit|Failure|Fault):?\s*$",
-    ),
-    _rule(-3, "npm noise", "npm err!", r"^npm ERR!"),
-    # Uploading reports or artifacts after the failure; a row of a statistics table
-    # ("Cache errors      2").
-    _rule(
-        -4,
-        "upload noise",
-        "upload|credentials",
-        r"(?i)failed to (?:\w+ and )?upload|upload(?:ing)? \w+ failed|unable to locate credentials",
-    ),
-    _rule(
-        -3,
-        "statistics",
-        "err|fail",
-        r"^\s*[A-Za-z][\w ()/+.-]*\b(?:errors?|failures?|failed)\b[\w ()/+.-]*?\s{3,}\d+\s*$",
-    ),
-    # The GitHub Actions runner's own closing words.
-    _rule(
-        -6,
-        "runner boilerplate",
-        "custom container|runner administrator",
-        r"Executing the custom container implementation failed|contact your self hosted runner",
-    ),
-    # Words that hold "err" or "fail" without being an error.
-    _rule(
-        -3,
-        "not an error",
-        "stderr|errno|error|fail",
-        r"(?i)\b(?:stderr|errno|on-?error|error_?handl|fail(?:over|safe)|ignore.?errors?|allow.?fail)"
-        r"|(?i:\berror (?:messages|reporting|handling)\b)",
-    ),
-)
-
-# A timeout that is a setting ("Password prompt timeout: 0.0 minutes", "Read timeout => 0"),
-# unless an error level says it happened.
-_SETTING = re.compile(r"(?i)^[a-z][\w .-]*?\btime-?out\s*(?::|=>?)\s*[\d.]+\s*\w*\s*$")
-
-# The first frame of a JavaScript or Java stack trace, right after its exception line.
-_FRAME_NEXT = re.compile(rb"[ \t]+at [\w$.<>\[\]/ ]+[(:]")
-
-# A command's failed exit reported by whoever ran it.
-_WRAPPER = re.compile(
-    r"(?i)(?:exited|failed|returned|terminated|finished) with (?:exit )?(?:code|status):? [1-9]"
-    r"|non-zero exit|exit (?:code|status):? [1-9]|returned [1-9]\d* exit status"
-)
-
-# Lines that mark the end of a failed step (after them comes cleanup).
-_STEP_EXIT = re.compile(
-    r"^\s*(?:##\[error\]\s*)?(?:Error:\s*)?Process completed with exit code [1-9]"
-    r"|^\s*Exited with code (?:exit status )?[1-9]"
-    r"|^The command \".*\" exited with [1-9]"
-    r"|^\s*ERROR: Job failed"
-    r"|^Done\. Your build exited with [1-9]"
-    r"|^Build step '.*' marked build as failure"
-)
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "format": MODEL_FORMAT,
+            "weights": dict(zip(rules.FEATURES, self.weights, strict=True)),
+        }
 
 
-# An error word that is a part of a name: a module (Text.Pandoc.Error), a file
-# (src/error.c, .xsession-errors), a setting (error_log), a package
-# (exceptions-0.10.0); not an event. Blanked before the rules look.
-_NAMED_AFTER_ERROR = re.compile(
-    r"(?<=\w[./-])(?:[Ee]rrors?|[Ff]ail\w*)\b(?![:(])"
-    r"|\b(?:[Ee]rrors?|[Ee]xceptions?|[Ff]ail\w*)(?=[_-]\w|\.\d)"
-)
+@cache
+def default_model() -> Model:
+    """The weights shipped with the package."""
+    text = resources.files("citriage.scanner").joinpath(MODEL_FILE).read_text(encoding="utf-8")
+    return Model.from_mapping(json.loads(text))
 
 
-def _blank(m: re.Match[str]) -> str:
-    return "_" * len(m.group())
+# -- judging one line --------------------------------------------------------------------
+
+Features = tuple[tuple[int, float], ...]  # (index into FEATURES, value), ascending
 
 
-def score_line(text: str) -> tuple[float, str]:
-    """The score of one line on its own, and the rule that gave it (0 when it says nothing)."""
-    if is_generic(text):
-        return 0.0, "generic"
-    body = _PREFIX.sub("", text[:MAX_SCORED_CHARS], count=1)
-    level = _LEVEL.match(body)
-    level_name = ""
-    if level:
-        level_name = (level.group("a") or level.group("b")).upper()
-        body = body[level.end() :].lstrip()
-    body = _TAG.sub("", body, count=1)
-    if not body.strip() or is_generic(body):
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A candidate line on its own: its content features (evidence, modifiers, shape)."""
+
+    features: Features
+    reason: str  # what its evidence says ("compiler error", "exception", ...)
+    evidence: int  # the index of its evidence feature (its kind)
+
+
+_LEVEL_EVIDENCE = rules.INDEX["error level"]
+
+
+def _evidence(body: rules.Body, candidates: Iterable[rules.Rule]) -> list[rules.Rule]:
+    """The rules of `candidates` that fit the body, in order."""
+    return [rule for rule in candidates if rule.fits(body.text)]
+
+
+def _judged(text: str, body: rules.Body, fitting: Sequence[rules.Rule]) -> Judged | None:
+    if fitting:  # the first rule that fits is the evidence; the others count
+        name, reason = fitting[0].name, fitting[0].reason
+    elif body.level in rules.ERROR_LEVELS:
+        name, reason = "error level", "error level"
+    else:
+        return None
+    index = rules.INDEX
+    features = {index[name]: 1.0}
+    if len(fitting) > 1:
+        features[index["more evidence"]] = len(fitting) - 1.0
+    for modifier in rules.MODIFIERS:
+        if modifier.fits(body.text):
+            features[index[modifier.name]] = 1.0
+    if body.level in rules.ERROR_LEVELS:  # "ERROR: Timeout: 600": an error says it happened
+        features.pop(index["setting"], None)
+    strong = rules.PRIORS[name] >= STRONG_EVIDENCE
+    for shape in rules.shape_features(text, body, strong=strong):
+        features[shape] = 1.0
+    return Judged(tuple(sorted(features.items())), reason, index[name])
+
+
+def judge(text: str) -> Judged | None:
+    """The content features of a line, or None when it is no candidate."""
+    body = rules.body_of(text)
+    if body is None:
+        return None
+    return _judged(text, body, _evidence(body, rules.EVIDENCE))
+
+
+def score_line(text: str, model: Model | None = None) -> tuple[float, str]:
+    """The content score of one line on its own and its reason ((0, "") for no candidate)."""
+    judged = judge(text)
+    if judged is None:
         return 0.0, ""
-    body = _NAMED_AFTER_ERROR.sub(_blank, body)
-    lowered = body.lower()
-    rule = next((rule for rule in _RULES if rule.fits(body, lowered)), None)
-    if rule is None:
-        if level_name not in _ERROR_LEVELS:
-            return 0.0, ""
-        rule = _ERROR_LEVEL_RULE  # "[error] * class X does not have ...": the level says it
-    score = rule.score
-    reason = rule.reason
-    if level_name in _ERROR_LEVELS and _LOCATION.match(body):
-        score, reason = 10, "compiler error"  # "[error] src/x.scala:10:8: message"
-    score += sum(p.score for p in _PENALTIES if p.fits(body, lowered))
-    if level_name not in _ERROR_LEVELS and _SETTING.match(body):
-        score -= 5
-    if score < 8:
-        # The tool's own log level: information rarely explains a failure, warnings less
-        # than errors.
-        if level_name in _QUIET_LEVELS:
-            score -= 2
-        elif level_name in _WARNING_LEVELS:
-            score -= 4
-        elif level_name in _ERROR_LEVELS:
-            score += 1
-    if len(text) > 500:
-        score -= 2
-    return score, reason
+    weights = (model or default_model()).weights
+    return math.fsum(weights[i] * v for i, v in judged.features), judged.reason
+
+
+def repeat_key(line: bytes) -> bytes:
+    """What repeats of a line share: its text but for the digits (counters, times, ids)."""
+    return line.translate(None, b"0123456789")
+
+
+# -- a passing log -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a passing log of the same job and step says: the signatures of its lines that
+    hold a prefilter string. A failed log's line found there says little."""
+
+    signatures: frozenset[str]
+
+    @classmethod
+    def of(cls, log: LogText) -> Baseline:
+        data = log.data
+        return cls(
+            frozenset(
+                signature(data[start:end].decode("utf-8", "replace"))
+                for _line, start, end, _mask in _holding_lines(data, log.line_count)
+            )
+        )
+
+
+# -- the place of a line in the log -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Exits:
+    exits: list[int]  # lines where a step ended in failure
+    closings: list[int]  # those and the lines reporting a command's failed exit
+
+
+def place_features(
+    line: int, exits: _Exits, total: int, first: bool, repeats: int
+) -> list[tuple[int, float]]:
+    """(feature index, value) of what a line's place says, before judging it."""
+    index = rules.INDEX
+    values: list[tuple[int, float]] = [(index["position"], line / total)]
+    if total - line < NEAR_END:
+        values.append((index["near end"], 1.0))
+    if exits.exits and line > exits.exits[0]:
+        values.append((index["after exit"], 1.0))
+    if exits.exits and line > exits.exits[-1]:
+        values.append((index["after last exit"], 1.0))
+    after = bisect.bisect_right(exits.closings, line)
+    next_closing = exits.closings[after] if after < len(exits.closings) else total + 1
+    if after < len(exits.closings) and next_closing - line <= NEAR_EXIT:
+        values.append((index["before exit"], 1.0))
+    values.append((index["exit distance"], math.log10(next_closing - line) / 5))
+    if first:
+        values.append((index["first occurrence"], 1.0))
+    if repeats > 1:
+        values.append((index["repeats"], math.log2(repeats) / 10))
+    return values
+
+
+def _score(weights: Sequence[float], *groups: Iterable[tuple[int, float]]) -> float:
+    return math.fsum(weights[i] * v for group in groups for i, v in group)
 
 
 @dataclass(slots=True)
-class _Kept:
-    score: float
+class ScoredLine:
+    """A candidate with everything the model looks at, and its score."""
+
     line: int
     text: str
-    reason: str
-    key: str
+    key: bytes  # repeat_key of the line
+    judged: Judged
+    context: list[tuple[int, float]]
+    score: float = 0.0
+
+
+def _line_context(
+    place: list[tuple[int, float]], frame_next: bool, first_of_kind: bool, in_baseline: bool
+) -> list[tuple[int, float]]:
+    context = list(place)
+    if frame_next:
+        context.append((rules.INDEX["frame next"], 1.0))
+    if first_of_kind:
+        context.append((rules.INDEX["first of its kind"], 1.0))
+    if in_baseline:
+        context.append((rules.INDEX["in passing log"], 1.0))
+    return sorted(context)
+
+
+def rerank(items: list[ScoredLine], model: Model, limit: int = DEFAULT_LIMIT) -> list[Candidate]:
+    """Candidates already judged (`candidate_lines`), scored and ranked with `model`."""
+    for item in items:
+        item.score = _score(model.weights, item.judged.features, item.context)
+    return _rank(items, limit)
+
+
+def _rank(items: list[ScoredLine], limit: int) -> list[Candidate]:
+    """The best `limit` candidates (see the module doc), from all of them scored."""
+    best: dict[bytes, ScoredLine] = {}
+    first: dict[bytes, ScoredLine] = {}
+    last: dict[bytes, ScoredLine] = {}
+    for item in items:  # in line order: ties keep the later line
+        first.setdefault(item.key, item)
+        last[item.key] = item
+        kept = best.get(item.key)
+        if kept is None or item.score >= kept.score:
+            best[item.key] = item
+    ranked = sorted(best.values(), key=lambda i: (-i.score, -i.line))
+    walk = _Walk(limit)
+    ranked = [item for item in ranked if item.score > MIN_SCORE]
+    for item in ranked:
+        if walk.add(item, lambda key: (first[key], last[key])):
+            break
+    return walk.found
+
+
+class _Walk:
+    """The ranked list, one group (of repeats) at a time, best first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.found: list[Candidate] = []
+        self.signatures: set[str] = set()
+        self.groups = 0
+
+    def add(self, item: ScoredLine, ends: Any) -> bool:
+        """Add the best line of the next group; True when the list is full."""
+        key = signature(item.text)
+        if key in self.signatures:
+            return False  # the same failure in other words (hex ids, paths)
+        self.signatures.add(key)
+        self.found.append(_candidate(item, item.judged.reason))
+        if self.groups < SHOW_OCCURRENCES_OF and len(self.found) < self.limit:
+            first, last = ends(item.key)
+            if first is not item:
+                self.found.append(_candidate(first, "first occurrence"))
+            elif last is not item:
+                self.found.append(_candidate(last, "last occurrence"))
+        self.groups += 1
+        del self.found[self.limit :]
+        return len(self.found) >= self.limit
+
+
+def _candidate(item: ScoredLine, reason: str) -> Candidate:
+    return Candidate(item.line, item.text, round(item.score, 3), reason)
+
+
+# -- the plain reference -------------------------------------------------------------------
+
+
+def _holds(line: bytes) -> bool:
+    lowered = line.lower()
+    return any(s in lowered for s in _PREFILTER_BYTES)
+
+
+def reference_lines(
+    log: LogText, *, baseline: Baseline | None = None, model: Model | None = None
+) -> tuple[list[ScoredLine], int, int]:
+    """Every candidate scored, plainly: each line, each rule. Also the first line looked at
+    when the bound cut the log (else 0), and the number of lines looked at."""
+    model = model or default_model()
+    lines = log.data.split(b"\n")[:-1] if log.data else []
+    holding = [n for n, line in enumerate(lines, 1) if _holds(line)]
+    scope = holding[-MAX_SCORED:]
+    exits = _Exits([], [])
+    for n in scope:
+        ends = rules.closing(lines[n - 1].decode("utf-8", "replace"))
+        if ends == "exit":
+            exits.exits.append(n)
+        if ends:
+            exits.closings.append(n)
+    exit_lines = set(exits.exits)
+    others = [n for n in scope if n not in exit_lines]
+    counts: dict[bytes, int] = {}
+    for n in others:
+        key = repeat_key(lines[n - 1])
+        counts[key] = counts.get(key, 0) + 1
+    seen: set[bytes] = set()
+    fitted: set[int] = set()  # the evidence rules that fit an earlier line (and error levels)
+    items = []
+    total = max(1, len(lines))
+    for n in others:
+        raw = lines[n - 1]
+        key = repeat_key(raw)
+        first = key not in seen
+        seen.add(key)
+        text = raw.decode("utf-8", "replace")
+        body = rules.body_of(text)
+        if body is None:
+            continue
+        fitting = _evidence(body, rules.EVIDENCE)
+        judged = _judged(text, body, fitting)
+        first_of_kind = judged is not None and judged.evidence not in fitted
+        fitted.update(rules.INDEX[rule.name] for rule in fitting)
+        if body.level in rules.ERROR_LEVELS:
+            fitted.add(_LEVEL_EVIDENCE)
+        if judged is None:
+            continue
+        frame_next = n < len(lines) and rules.FRAME_NEXT.match(lines[n]) is not None
+        in_baseline = baseline is not None and signature(text) in baseline.signatures
+        place = place_features(n, exits, total, first, counts[key])
+        context = _line_context(place, frame_next, first_of_kind, in_baseline)
+        item = ScoredLine(n, text, key, judged, context)
+        item.score = _score(model.weights, judged.features, context)
+        items.append(item)
+    cut_before = scope[0] if len(holding) > len(scope) else 0
+    return items, cut_before, len(scope)
+
+
+def reference_failure_lines(
+    log: LogText,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    baseline: Baseline | None = None,
+    model: Model | None = None,
+) -> FailureLines:
+    """`failure_lines` done plainly, line by line and rule by rule."""
+    items, cut_before, looked_at = reference_lines(log, baseline=baseline, model=model)
+    return FailureLines(_rank(items, limit), cut_before, looked_at, looked_at)
+
+
+# -- the finder ----------------------------------------------------------------------------
+
+
+def failure_lines(
+    log: LogText,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    baseline: Baseline | LogText | None = None,
+    model: Model | None = None,
+) -> FailureLines:
+    """The `limit` lines most likely to explain the failure, best first, and how much of
+    the log was looked at. `baseline`: a passing log of the same job and step (or its
+    `Baseline`, computed once for many failed logs)."""
+    if isinstance(baseline, LogText):
+        baseline = Baseline.of(baseline)
+    search = _Search(log, baseline, model or default_model())
+    return search.top(limit)
 
 
 def find_failure_lines(
@@ -474,6 +429,8 @@ def find_failure_lines(
     limit: int = DEFAULT_LIMIT,
     matches: Iterable[Match] = (),
     patterns: Mapping[int, RankedPattern] | None = None,
+    baseline: Baseline | LogText | None = None,
+    model: Model | None = None,
 ) -> list[Candidate]:
     """The `limit` lines most likely to explain the failure, in rank order (best first).
 
@@ -481,153 +438,540 @@ def find_failure_lines(
     best specific pattern match leads (DESIGN.md ranking; generic lines are
     never evidence) and the finder's candidates follow.
     """
-    found = _scan(log)
+    found = failure_lines(log, limit=limit + 1, baseline=baseline, model=model).candidates
     if patterns is not None:
         best = best_match([m for m in matches if not is_generic(m.text)], patterns.get)
         if best is not None:
             top = max((c.score for c in found), default=0.0) + 1.0
-            lead = Candidate(best.line, best.text, round(top, 2), f"pattern {best.pattern_id}")
+            lead = Candidate(best.line, best.text, round(top, 3), f"pattern {best.pattern_id}")
             found = [lead] + [c for c in found if c.line != best.line]
     return found[:limit]
-
-
-def _trigger_lines(data: bytes, limit: int) -> list[int]:
-    """Start offsets of the last `limit` lines holding a trigger word, in order.
-
-    Blocks are read from the end, so a log where nearly every line says "error"
-    costs no more than its last few blocks.
-    """
-    found: list[int] = []  # newest first
-    end = len(data)
-    while end > 0 and len(found) < limit:
-        base = data.rfind(b"\n", 0, end - BLOCK) + 1 if end > BLOCK else 0
-        block = data[base:end].lower()
-        find, rfind = block.find, block.rfind
-        starts: set[int] = set()
-        for word in _TRIGGERS:
-            pos = find(word)
-            while pos >= 0:
-                starts.add(base + rfind(b"\n", 0, pos) + 1)
-                next_line = find(b"\n", pos)
-                if next_line < 0:
-                    break
-                pos = find(word, next_line + 1)
-        found.extend(sorted(starts, reverse=True))
-        end = base
-    found = found[:limit]
-    found.reverse()
-    return found
-
-
-def _scan(log: LogText) -> list[Candidate]:
-    data = log.data
-    if not data:
-        return []
-    total = max(1, log.line_count)
-    heap: list[tuple[float, int]] = []  # a min-heap of the best: (score, line); ties keep later
-    kept: dict[int, _Kept] = {}
-    exits: list[int] = []  # lines where a step ended in failure
-    closings: list[int] = []  # those and the lines reporting a command's failed exit
-    first_seen: dict[str, tuple[int, str]] = {}  # signature -> its first line and text
-    line_no, counted_to = 1, 0
-    # Time is bounded: in a log where nearly every line says "error", only the last
-    # MAX_SCORED such lines are judged (failures are reported towards the end).
-    for start in _trigger_lines(data, MAX_SCORED):
-        end = data.find(b"\n", start)
-        if end < 0:
-            end = len(data)
-        line_no += count_newlines(data, counted_to, start)
-        counted_to = start
-        text = data[start:end].decode("utf-8", "replace")
-        if _STEP_EXIT.search(text):
-            exits.append(line_no)
-            closings.append(line_no)
-            continue
-        if _WRAPPER.search(text):
-            closings.append(line_no)
-        score, reason = score_line(text)
-        if (
-            0 < score < 10
-            and _FRAME_NEXT.match(data, end + 1)
-            and not _FRAME_NEXT.match(data, start)
-        ):
-            # The line a stack trace (JS, Java) hangs off: an exception, unless it is a wrapper.
-            score, reason = min(10.0, score + 4), "exception"
-        if score <= 0:
-            continue
-        key = signature(text)
-        first_seen.setdefault(key, (line_no, text))
-        item = _Kept(score, line_no, text, reason, key)
-        if len(heap) < KEEP:
-            heapq.heappush(heap, (score, line_no))
-            kept[line_no] = item
-        elif (score, line_no) > heap[0]:
-            _, dropped = heapq.heapreplace(heap, (score, line_no))
-            del kept[dropped]
-            kept[line_no] = item
-    return _rank(list(kept.values()), exits, closings, total, first_seen)
-
-
-def _rank(
-    items: list[_Kept],
-    exits: list[int],
-    closings: list[int],
-    total: int,
-    first_seen: dict[str, tuple[int, str]],
-) -> list[Candidate]:
-    first_exit = exits[0] if exits else None
-    last_exit = exits[-1] if exits else None
-    for item in items:
-        # Cleanup after the step exited rarely explains the failure.
-        if first_exit is not None and item.line > first_exit:
-            item.score -= 1.0
-        if last_exit is not None and item.line > last_exit:
-            item.score -= 2.0
-        # The last errors before a command or step exited.
-        after = bisect.bisect_right(closings, item.line)
-        if after < len(closings) and closings[after] - item.line <= NEAR_EXIT:
-            item.score += 1.0
-        # Among equals, the later line.
-        item.score += RECENCY * item.line / total
-    # The same line repeated is one candidate: its best score, at its last occurrence (where
-    # a tool's closing report repeats it, just before the step exited).
-    groups: dict[str, _Kept] = {}
-    for item in sorted(items, key=lambda i: i.line, reverse=True):
-        kept = groups.get(item.key)
-        if kept is None:
-            groups[item.key] = item
-        elif item.score > kept.score:
-            kept.score = item.score
-    ranked = [i for i in sorted(groups.values(), key=lambda i: (-i.score, -i.line)) if i.score > 0]
-    found: list[Candidate] = []
-    for place, item in enumerate(ranked):
-        found.append(Candidate(item.line, item.text, round(item.score, 2), item.reason))
-        # Where the best lines first appeared: a test runner repeats one error per failed
-        # test, a later pass repeats the first one, and the first holds the context.
-        first_line, first_text = first_seen[item.key]
-        if place < SHOW_FIRST_OF and first_line != item.line:
-            found.append(
-                Candidate(first_line, first_text, round(item.score, 2), "first occurrence")
-            )
-    return _with_earliest_strong(found)
-
-
-def _with_earliest_strong(found: list[Candidate]) -> list[Candidate]:
-    """The earliest of the lines scoring nearly as well as the best moves up to second.
-
-    In a cascade of errors the first is most often the cause and the later ones its
-    consequences, while the closing lines (which score best) tend to be the last ones.
-    """
-    if not found:
-        return found
-    strong = [c for c in found if c.score >= found[0].score - STRONG_MARGIN]
-    earliest = found.index(min(strong, key=lambda c: c.line))
-    if earliest > 1:
-        found.insert(1, found.pop(earliest))
-    return found
 
 
 def best_failure_line(log: LogText) -> Candidate | None:
     """The single most likely line (None when nothing in the log looks like a failure)."""
     found = find_failure_lines(log, limit=1)
     return found[0] if found else None
+
+
+def candidate_lines(
+    log: LogText, *, baseline: Baseline | None = None, model: Model | None = None
+) -> list[ScoredLine]:
+    """Every candidate with its features and score, in line order (for training)."""
+    search = _Search(log, baseline, model or default_model())
+    scored = (search.scored(i) for i in range(search.count))
+    return [item for item in scored if item is not None]
+
+
+# Stages of a line in the search: what its bound is made of (the strings it holds and its
+# place; its evidence; everything).
+_PLACED, _EVIDENCED, _SCORED = 0, 1, 2
+
+
+class _Search:
+    """The lines of one log looked at, taken best bound first."""
+
+    def __init__(self, log: LogText, baseline: Baseline | None, model: Model) -> None:
+        self.data = data = log.data
+        self.baseline = baseline
+        self.weights = model.weights
+        self.total = max(1, log.line_count)
+        numbers, starts, stops, masks, self.cut_before = _scope(data, self.total)
+        self.looked_at = len(numbers)
+        exits = _Exits([], [])
+        keep = np.ones(len(numbers), dtype=bool)
+        for i in np.flatnonzero(masks & _EXIT_BIT).tolist():
+            ends = rules.closing(data[starts[i] : stops[i]].decode("utf-8", "replace"))
+            if ends:
+                exits.closings.append(int(numbers[i]))
+            if ends == "exit":
+                exits.exits.append(int(numbers[i]))
+                keep[i] = False
+        self.exits = exits
+        self.numbers = numbers[keep]
+        self.masks = masks[keep]
+        self.starts: list[int] = starts[keep].tolist()
+        self.stops: list[int] = stops[keep].tolist()
+        self.count = len(self.starts)
+        self.keys = [repeat_key(data[a:b]) for a, b in zip(self.starts, self.stops, strict=True)]
+        self.members: dict[bytes, list[int]] = {}
+        for i, key in enumerate(self.keys):
+            self.members.setdefault(key, []).append(i)
+        self.frame_next = _frames_next(data, stops[keep])
+        self.judged = 0  # lines decoded
+        self._body: dict[int, tuple[rules.Body, str] | None] = {}
+        self._kind: dict[int, int | None] = {}
+        self._scored: dict[int, ScoredLine | None] = {}
+        self._first_fit: dict[int, int | None] = {}  # kind -> first line it fits (so far)
+        self._scanned: dict[int, int] = {}  # kind -> lines scanned for it
+        self._place: dict[int, list[tuple[int, float]]] = {}
+
+    # -- what a line is, computed once and on demand ---------------------------------------
+
+    def line(self, i: int) -> int:
+        return int(self.numbers[i])
+
+    def place(self, i: int) -> list[tuple[int, float]]:
+        place = self._place.get(i)
+        if place is None:
+            members = self.members[self.keys[i]]
+            place = place_features(
+                self.line(i), self.exits, self.total, members[0] == i, len(members)
+            )
+            self._place[i] = place
+        return place
+
+    def body(self, i: int) -> tuple[rules.Body, str] | None:
+        """The line's body and its lower case (None: no body)."""
+        if i not in self._body:
+            self.judged += 1
+            text = self.data[self.starts[i] : self.stops[i]].decode("utf-8", "replace")
+            body = rules.body_of(text)
+            self._body[i] = None if body is None else (body, body.text.lower())
+        return self._body[i]
+
+    def kind(self, i: int) -> int | None:
+        """The index of the line's evidence feature (None: no candidate)."""
+        if i not in self._kind:
+            found = self.body(i)
+            kind = None
+            if found is not None:
+                body, lowered = found
+                mask = int(self.masks[i])
+                kind = next(
+                    (
+                        rules.INDEX[r.name]
+                        for r in _rules(mask)
+                        if r.fits_lowered(body.text, lowered)
+                    ),
+                    _LEVEL_EVIDENCE if body.level in rules.ERROR_LEVELS else None,
+                )
+            self._kind[i] = kind
+        return self._kind[i]
+
+    def fits(self, i: int, kind: int) -> bool:
+        """Does the rule of evidence `kind` fit the line (the error level: is it one)?"""
+        if not int(self.masks[i]) & _KIND_BIT[kind]:
+            return False
+        lowered = self.data[self.starts[i] : self.stops[i]].lower()
+        if kind == _LEVEL_EVIDENCE:
+            if not any(s in lowered for s in _KIND_LITERALS[kind]):
+                return False
+        elif not any(any(s in lowered for s in literals) for literals in _PARTS_OF[kind]):
+            return False
+        found = self.body(i)
+        if found is None:
+            return False
+        body, body_lowered = found
+        if kind == _LEVEL_EVIDENCE:
+            return body.level in rules.ERROR_LEVELS
+        return _RULE_OF[kind].fits_lowered(body.text, body_lowered)
+
+    def first_of_kind(self, i: int, kind: int) -> bool:
+        """Is no line before this one fitting the rule of its evidence? (Lines are scanned
+        from the first, once per kind, as far as needed.)"""
+        first = self._first_fit.get(kind)
+        if first is None:
+            scanned = self._scanned.get(kind, 0)
+            while scanned < i and first is None:
+                if self.fits(scanned, kind):
+                    first = scanned
+                scanned += 1
+            self._scanned[kind] = scanned
+            self._first_fit[kind] = first
+        return first is None or first >= i
+
+    def scored(self, i: int) -> ScoredLine | None:
+        """The line with its exact score (None: no candidate)."""
+        if i not in self._scored:
+            self._scored[i] = self._score_line(i)
+        return self._scored[i]
+
+    def _score_line(self, i: int) -> ScoredLine | None:
+        kind = self.kind(i)
+        if kind is None:
+            return None
+        found = self.body(i)
+        assert found is not None
+        body, lowered = found
+        text = self.data[self.starts[i] : self.stops[i]].decode("utf-8", "replace")
+        fitting = [r for r in _rules(int(self.masks[i])) if r.fits_lowered(body.text, lowered)]
+        judged = _judged(text, body, fitting)
+        assert judged is not None
+        frame_next = bool(self.frame_next[i])
+        first_of_kind = self.first_of_kind(i, kind)
+        in_baseline = self.baseline is not None and signature(text) in self.baseline.signatures
+        context = _line_context(self.place(i), frame_next, first_of_kind, in_baseline)
+        item = ScoredLine(self.line(i), text, self.keys[i], judged, context)
+        item.score = _score(self.weights, judged.features, context)
+        return item
+
+    # -- bounds ---------------------------------------------------------------------------
+
+    def placed_bounds(self) -> np.ndarray:
+        """For every line, an upper bound of its score from the strings it holds and its
+        place (the same sums as `place_features`, vectorised)."""
+        w, index = self.weights, rules.INDEX
+        line = self.numbers.astype(np.float64)
+        unique, inverse = np.unique(self.masks, return_inverse=True)
+        content = np.array([_content_bound(int(m), w) for m in unique])[inverse.reshape(-1)]
+        total = float(self.total)
+        place = w[index["position"]] * line / total
+        place += w[index["near end"]] * (total - line < NEAR_END)
+        exits = self.exits.exits
+        if exits:
+            place += w[index["after exit"]] * (line > exits[0])
+            place += w[index["after last exit"]] * (line > exits[-1])
+        closings = np.array([*self.exits.closings, total + 1], dtype=np.float64)
+        after = np.searchsorted(closings, line, side="right")
+        next_closing = closings[after]
+        has_next = after < len(closings) - 1
+        place += w[index["before exit"]] * (has_next & (next_closing - line <= NEAR_EXIT))
+        place += w[index["exit distance"]] * np.log10(next_closing - line) / 5
+        first = np.zeros(self.count, dtype=bool)
+        repeats = np.ones(self.count, dtype=np.float64)
+        for members in self.members.values():
+            first[members[0]] = True
+            repeats[members] = len(members)
+        place += w[index["first occurrence"]] * first
+        place += w[index["repeats"]] * np.where(repeats > 1, np.log2(repeats) / 10, 0.0)
+        place += w[index["frame next"]] * self.frame_next
+        context = max(0.0, w[index["first of its kind"]]) + max(0.0, w[index["in passing log"]])
+        bounds: np.ndarray = content + place + context + _EPSILON
+        return bounds
+
+    def evidenced_bound(self, i: int) -> float:
+        """An upper bound of the line's score once its evidence is known."""
+        kind = self.kind(i)
+        if kind is None:
+            return -math.inf
+        w, index = self.weights, rules.INDEX
+        content = _evidence_bound(kind, len(_rules(int(self.masks[i]))), w)
+        context = max(0.0, w[index["in passing log"]])
+        if self.frame_next[i]:
+            context += w[index["frame next"]]
+        first = self._first_fit.get(kind)
+        if first is None or first >= i:  # no earlier line of its kind known yet
+            context += max(0.0, w[index["first of its kind"]])
+        return _score(w, self.place(i)) + content + context + _EPSILON
+
+    # -- the search -----------------------------------------------------------------------
+
+    def top(self, limit: int) -> FailureLines:
+        """The best `limit` candidates, as `_rank` would give them from all candidates."""
+        bounds = self.placed_bounds()
+        # Best first; among equal bounds the later line (as ties are broken in the ranking).
+        order = np.lexsort((-self.numbers, -bounds)).tolist()
+        pending: list[tuple[float, int, int, int]] = []  # (-bound, -line, index, stage)
+        walk = _Walk(limit)
+        taken: set[bytes] = set()
+        position = 0
+        while len(walk.found) < limit:
+            if position < len(order) and bounds[order[position]] > -math.inf:
+                i = order[position]
+                head = (-float(bounds[i]), -self.line(i), i, _PLACED)
+                if not pending or head < pending[0]:
+                    position += 1
+                    entry = head
+                else:
+                    entry = heapq.heappop(pending)
+            elif pending:
+                entry = heapq.heappop(pending)
+            else:
+                break
+            bound, _line, i, stage = entry
+            if -bound <= MIN_SCORE:
+                break  # nothing left says anything
+            if self.keys[i] in taken:
+                continue  # its group's best line is already out
+            if stage == _PLACED:
+                self._push(pending, i, _EVIDENCED, self.evidenced_bound(i))
+                continue
+            if stage == _EVIDENCED:
+                item = self.scored(i)
+                if item is not None:
+                    self._push(pending, i, _SCORED, item.score)
+                continue
+            # Exact, and no line left can score higher: the best of its group.
+            taken.add(self.keys[i])
+            item = self.scored(i)
+            assert item is not None
+            if walk.add(item, self.ends):
+                break
+        return FailureLines(walk.found, self.cut_before, self.looked_at, self.judged)
+
+    def _push(
+        self, pending: list[tuple[float, int, int, int]], i: int, stage: int, bound: float
+    ) -> None:
+        if bound > -math.inf:
+            heapq.heappush(pending, (-bound, -self.line(i), i, stage))
+
+    def ends(self, key: bytes) -> tuple[ScoredLine, ScoredLine]:
+        """The first and the last candidate of a group of repeats."""
+        members = self.members[key]
+        first = next(item for i in members if (item := self.scored(i)) is not None)
+        last = next(item for i in reversed(members) if (item := self.scored(i)) is not None)
+        return first, last
+
+
+# -- the prefilter -------------------------------------------------------------------------
+
+_LEVEL_LITERALS = frozenset(level.lower() for level in rules.ERROR_LEVELS)
+_EVIDENCE_LITERALS = frozenset(
+    s for rule in rules.EVIDENCE for part in rule.parts for s in part.literals
+)
+# Every string whose presence lets a line be a candidate or an exit, in lower case.
+PREFILTER: tuple[str, ...] = tuple(
+    sorted(_EVIDENCE_LITERALS | _LEVEL_LITERALS | rules.EXIT_LITERALS)
+)
+_PREFILTER_BYTES = tuple(s.encode() for s in PREFILTER)
+# The one-pass search looks for the fewest strings: one holding another is found with it.
+# The strings of exits are looked for as they are (few lines are exits; many hold "exit").
+_CANDIDATE_STRINGS = _EVIDENCE_LITERALS | _LEVEL_LITERALS
+_SEARCHED: tuple[str, ...] = tuple(
+    sorted(
+        {s for s in _CANDIDATE_STRINGS if not any(o != s and o in s for o in _CANDIDATE_STRINGS)}
+        | rules.EXIT_LITERALS
+    )
+)
+
+# What a line holding a searched string may be: a bit per evidence rule, the error level,
+# an exit.
+_RULE_BIT = {rule.name: 1 << n for n, rule in enumerate(rules.EVIDENCE)}
+_LEVEL_BIT = 1 << len(rules.EVIDENCE)
+_EXIT_BIT = 1 << (len(rules.EVIDENCE) + 1)
+_KIND_BIT = {rules.INDEX[name]: bit for name, bit in _RULE_BIT.items()} | {
+    _LEVEL_EVIDENCE: _LEVEL_BIT
+}
+_RULE_OF = {rules.INDEX[rule.name]: rule for rule in rules.EVIDENCE}
+_PARTS_OF = {  # the strings of each part of each rule, one of which its matches hold
+    rules.INDEX[rule.name]: [tuple(s.encode() for s in p.literals) for p in rule.parts]
+    for rule in rules.EVIDENCE
+}
+# The strings one of which a line holds (in lower case) when a rule may fit it.
+_KIND_LITERALS: dict[int, tuple[bytes, ...]] = {
+    rules.INDEX[rule.name]: tuple({s.encode() for part in rule.parts for s in part.literals})
+    for rule in rules.EVIDENCE
+} | {_LEVEL_EVIDENCE: tuple(s.encode() for s in _LEVEL_LITERALS)}
+
+
+def _mask_of(searched: str) -> int:
+    """The rules a line may fit when it holds `searched` (any string holding it counts)."""
+    mask = 0
+    for rule in rules.EVIDENCE:
+        if any(searched in s for part in rule.parts for s in part.literals):
+            mask |= _RULE_BIT[rule.name]
+    if any(searched in s for s in _LEVEL_LITERALS):
+        mask |= _LEVEL_BIT
+    if searched in rules.EXIT_LITERALS:
+        mask |= _EXIT_BIT
+    return mask
+
+
+_MASKS = np.array([_mask_of(s) for s in _SEARCHED], dtype=np.int64)
+
+
+@cache
+def _rules(mask: int) -> tuple[rules.Rule, ...]:
+    """The evidence rules a mask allows, in order."""
+    return tuple(rule for rule in rules.EVIDENCE if mask & _RULE_BIT[rule.name])
+
+
+@cache
+def _content_bound(mask: int, weights: tuple[float, ...]) -> float:
+    """The most a line's content can add when it holds strings giving `mask`."""
+    kinds = [rules.INDEX[rule.name] for rule in _rules(mask)]
+    if mask & _LEVEL_BIT:
+        kinds.append(_LEVEL_EVIDENCE)
+    if not kinds:
+        return -math.inf
+    return max(weights[kind] for kind in kinds) + _content_rest(mask, weights)
+
+
+@cache
+def _content_rest(mask: int, weights: tuple[float, ...]) -> float:
+    """The most the rest of a line's content (besides its evidence) can add."""
+    return _evidence_bound(_LEVEL_EVIDENCE, len(_rules(mask)), weights) - weights[_LEVEL_EVIDENCE]
+
+
+@cache
+def _evidence_bound(kind: int, fitting: int, weights: tuple[float, ...]) -> float:
+    """The most a line's content can add with evidence `kind` and `fitting` rules fitting."""
+    more = max(0.0, weights[rules.INDEX["more evidence"]]) * max(0, fitting - 1)
+    return weights[kind] + more + _rest_bound(weights)
+
+
+@cache
+def _rest_bound(weights: tuple[float, ...]) -> float:
+    """The most modifiers and shape can add."""
+    names = [m.name for m in rules.MODIFIERS] + list(rules.SHAPE_FEATURES)
+    return sum(max(0.0, weights[rules.INDEX[name]]) for name in names)
+
+
+def _frames_next(data: bytes, stops: np.ndarray) -> np.ndarray:
+    """For lines ending at `stops`: does a stack frame line follow? (Only lines followed by
+    an indented line are matched against the frame regex.)"""
+    found = np.zeros(len(stops), dtype=bool)
+    after = stops + 1
+    inside = after < len(data)
+    following = np.zeros(len(stops), dtype=np.uint8)
+    following[inside] = np.frombuffer(data, dtype=np.uint8)[after[inside]]
+    for i in np.flatnonzero((following == 32) | (following == 9)).tolist():
+        found[i] = rules.FRAME_NEXT.match(data, int(after[i])) is not None
+    return found
+
+
+Scope = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]
+
+
+def _scope(data: bytes, total: int) -> Scope:
+    """The last MAX_SCORED lines holding a prefilter string, in order, as arrays of line
+    numbers, starts, ends and masks; and the first of them when more lines held one."""
+    parts = []
+    found = 0
+    for part in _holding_blocks(data, total):
+        parts.append(part)
+        found += len(part[0])
+        if found > MAX_SCORED:
+            break
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty, 0
+    numbers, starts, stops, masks = (
+        np.concatenate([part[k] for part in reversed(parts)])[-MAX_SCORED:] for k in range(4)
+    )
+    return numbers, starts, stops, masks, (int(numbers[0]) if found > MAX_SCORED else 0)
+
+
+def _holding_blocks(
+    data: bytes, total: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Line numbers, starts, ends and masks of the lines holding a prefilter string, a
+    block at a time from the end of the log (each block's lines in order)."""
+    end = len(data)
+    last_line = total  # the number of the block's last line
+    while end > 0:
+        base = data.rfind(b"\n", 0, end - BLOCK) + 1 if end > BLOCK else 0
+        block = data[base:end]
+        newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+        first_line = last_line - len(newlines) + 1
+        index, starts, stops, masks = _block_lines(block, newlines)
+        yield first_line + index, base + starts, base + stops, masks
+        end = base
+        last_line = first_line - 1
+
+
+def _holding_lines(data: bytes, total: int) -> Iterator[tuple[int, int, int, int]]:
+    """(line, start, end, mask) of every line holding a prefilter string, from the end."""
+    for numbers, starts, stops, masks in _holding_blocks(data, total):
+        yield from reversed(
+            list(
+                zip(numbers.tolist(), starts.tolist(), stops.tolist(), masks.tolist(), strict=True)
+            )
+        )
+
+
+def _block_lines(
+    block: bytes, newlines: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Indexes, starts, ends and masks of the lines of `block` (which ends with a newline,
+    at `newlines`) that hold a prefilter string, in order."""
+    if _DATABASE is not None:
+        ends, ids = _hyperscan_hits(block)
+        table = _GROUP_MASKS
+    else:
+        ends, ids = _find_hits(block)
+        table = _MASKS
+    lines = np.searchsorted(newlines, np.array(ends, dtype=np.int64) - 1)
+    masks = np.zeros(len(newlines), dtype=np.int64)
+    np.bitwise_or.at(masks, lines, table[np.array(ids, dtype=np.int64)])
+    holding = np.flatnonzero(masks)
+    starts = np.concatenate(([0], newlines[:-1] + 1))[holding]
+    return holding, starts, newlines[holding], masks[holding]
+
+
+def _mask_of_line(line: bytes) -> int:
+    """What the one-pass search makes of a single line: the rules it may fit."""
+    block = line + b"\n"
+    _index, _starts, _stops, masks = _block_lines(block, np.array([len(line)]))
+    return int(masks[0]) if len(masks) else 0
+
+
+def _hyperscan_hits(block: bytes) -> tuple[list[int], list[int]]:
+    """(end, group) of the lines holding a string of each group: one report per line and
+    group, at the line's newline."""
+    ends: list[int] = []
+    ids: list[int] = []
+
+    def on_match(string_id: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
+        ends.append(end)
+        ids.append(string_id)
+
+    with _SCAN_LOCK:
+        _DATABASE.scan(block, match_event_handler=on_match)
+    return ends, ids
+
+
+def _find_hits(block: bytes) -> tuple[list[int], list[int]]:
+    """The same with `bytes.find` over the lower-cased block (without Hyperscan)."""
+    lowered = block.lower()
+    find = lowered.find
+    ends: list[int] = []
+    ids: list[int] = []
+    for string_id, string in enumerate(_SEARCHED_BYTES):
+        pos = find(string)
+        while pos >= 0:
+            ends.append(pos + len(string))
+            ids.append(string_id)
+            next_line = find(b"\n", pos)
+            if next_line < 0:
+                break
+            pos = find(string, next_line + 1)
+    return ends, ids
+
+
+_SEARCHED_BYTES = tuple(s.encode() for s in _SEARCHED)
+_SCAN_LOCK = threading.Lock()  # a Hyperscan database shares one scratch space
+
+
+# Strings that give the same mask are one Hyperscan expression, matched to the end of the
+# line: Hyperscan reports a match once per end, so a line holding several strings of a
+# group ("error ... error") costs one report, not one per string.
+_GROUPED: dict[int, list[bytes]] = {}
+for _string, _mask in zip(_SEARCHED_BYTES, _MASKS.tolist(), strict=True):
+    _GROUPED.setdefault(_mask, []).append(_string)
+_GROUP_MASKS = np.array(list(_GROUPED), dtype=np.int64)
+
+
+def _database() -> Any:
+    if hyperscan is None:  # pragma: no cover - depends on the platform
+        return None
+    expressions = [
+        b"(?:" + b"|".join(re.escape(s) for s in strings) + b")[^\n]*\n"
+        for strings in _GROUPED.values()
+    ]
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=expressions,
+        ids=list(range(len(expressions))),
+        elements=len(expressions),
+        flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
+    )
+    return database
+
+
+_DATABASE = _database()
+
+__all__ = [
+    "Baseline",
+    "Candidate",
+    "FailureLines",
+    "Model",
+    "best_failure_line",
+    "candidate_lines",
+    "default_model",
+    "failure_lines",
+    "find_failure_lines",
+    "reference_failure_lines",
+    "score_line",
+]

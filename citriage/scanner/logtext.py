@@ -14,29 +14,28 @@ import re
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 from typing import IO
 
-import ijson
 import zstandard
 
-try:
-    import numpy
-except ImportError:  # pragma: no cover - numpy only makes counting faster
-    numpy = None  # type: ignore[assignment]
 try:  # optional C helpers, built with the package when a compiler is there
     from citriage.scanner import _cstrip
 except ImportError:  # pragma: no cover - depends on the build
     _cstrip = None  # type: ignore[assignment]
 
-from citriage.scanner.terminal import Stripper, needs
+from citriage.scanner import step_output
+from citriage.scanner.terminal import EMULATOR_WINDOW, Stripper, needs, starts_with_gha_timestamp
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 RAW_LINE_MAX = 8 * 1024 * 1024  # a raw line (before stripping) longer than this is cut
 READ_SIZE = 4 * 1024 * 1024
+# A plain file longer than the cap is stripped from its end backwards until the cap is
+# full, reading at most this many times the cap (a log of progress bars strips to little).
+READ_LIMIT = 4
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -55,7 +54,9 @@ def count_newlines(data: bytes, start: int = 0, end: int | None = None) -> int:
         return data.count(b"\n", start, end)
     if _cstrip is not None:
         return _cstrip.count_newlines(data, start, end)
-    if numpy is None:
+    try:  # imported here: it takes longer to import than most scans (0.1 s)
+        import numpy
+    except ImportError:  # pragma: no cover - numpy only makes counting faster
         return data.count(b"\n", start, end)
     return int(numpy.count_nonzero(numpy.frombuffer(data, numpy.uint8, end - start, start) == 10))
 
@@ -74,16 +75,19 @@ class LogText:
     """A stripped log. `data` holds its lines, each ending with `\\n`."""
 
     data: bytes
-    input_bytes: int = 0  # bytes read from the source (compressed size for .gz/.zst)
+    # bytes read from the source (compressed size for .gz/.zst; for a long plain file
+    # read from its end, the part read)
+    input_bytes: int = 0
     raw_bytes: int = 0  # log text before stripping (after decompression / JSON decoding)
     truncated: bool = False  # the size cap dropped the head of the log
-    dropped_lines: int = 0  # lines dropped by the size cap
+    # lines dropped by the size cap (in the part of a long file that was not read: its newlines)
+    dropped_lines: int = 0
     stripped: bool = False  # escapes, controls, timestamps or trailing blanks were removed
     clipped_lines: int = 0  # lines cut at MAX_LINE_BYTES
     source_format: str = "text"  # text | circleci-json
     compression: str = ""  # "", gzip, zstd
     warnings: list[str] = field(default_factory=list)
-    _offsets: list[int] | None = field(default=None, repr=False)
+    _offsets: Sequence[int] | None = field(default=None, repr=False)
     _line_count: int | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,8 +118,11 @@ class LogText:
     def lines(self) -> list[str]:
         return self.text.split("\n") if self.data else []
 
-    def line_offsets(self) -> list[int]:
+    def line_offsets(self) -> Sequence[int]:
         """Byte offset of the start of every line (computed once, on demand)."""
+        if self._offsets is None and _cstrip is not None:
+            # 8 bytes a line: a list of ints would take 40
+            self._offsets = memoryview(_cstrip.line_starts(self.data)).cast("q")
         if self._offsets is None:
             starts = [0]
             starts.extend(accumulate(len(part) + 1 for part in self.data.split(b"\n")))
@@ -124,8 +131,10 @@ class LogText:
         return self._offsets
 
     def line(self, number: int) -> str:
-        """Line `number` (1-based)."""
-        if self._offsets is None and number > self.line_count // 2:
+        """Line `number` (1-based). One of the last few is found from the end without
+        indexing the log; any other builds the index once (a viewer asking for 500 lines
+        in the second half of a long log would otherwise walk back from the end 500 times)."""
+        if self._offsets is None and self.line_count - number < UNINDEXED_TAIL:
             return self.line_from_end(self.line_count - number)
         start = self.line_offsets()[number - 1]
         return self.data[start : self.data.index(b"\n", start)].decode("utf-8")
@@ -153,6 +162,10 @@ class LogText:
             pos = start
             found.append(Marker(line, m.group(1).decode(), m.group(2).decode("utf-8")))
         return found
+
+
+# Lines this close to the end are found by walking back from it (no index of the log).
+UNINDEXED_TAIL = 32
 
 
 def _open_source(source: bytes | str | os.PathLike[str] | IO[bytes]) -> IO[bytes]:
@@ -245,83 +258,37 @@ def _looks_like_circleci_json(head: bytes) -> bool:
     return rest.startswith(b"{") or rest.startswith(b"]")
 
 
-class _BlockStream(io.RawIOBase):
-    """A file-like view of an iterator of byte blocks (for ijson)."""
-
-    def __init__(self, blocks: Iterator[bytes]) -> None:
-        self.blocks = blocks
-        self.pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self.pending:
-            try:
-                self.pending = next(self.blocks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-
-class _NotCircleCIOutput(Exception):
-    """The input started like CircleCI step output but is not JSON."""
-
-
-def _circleci_messages(blocks: Iterator[bytes], problems: list[str]) -> Iterator[bytes]:
-    """The `message` of every `out` and `err` entry, in order, parsed as a stream.
-
-    Broken JSON after at least one entry keeps what was parsed (and says so);
-    broken JSON before any entry means this was not step output after all.
-    """
-    entries = 0
-    try:
-        for item in ijson.items(_BlockStream(blocks), "item"):
-            entries += 1
-            if isinstance(item, dict):
-                message = item.get("message")
-                if isinstance(message, str):
-                    yield message.encode("utf-8", "surrogatepass")
-    except ijson.JSONError as exc:
-        if entries == 0:
-            raise _NotCircleCIOutput from exc
-        problems.append(f"step output JSON is broken after {entries} entries; kept those")
-
-
 def _lines(blocks: Iterator[bytes], cut: list[int]) -> Iterator[bytes]:
     """Re-block a byte stream so every piece ends at a newline.
 
     A line longer than RAW_LINE_MAX keeps its head; the rest up to the next
-    newline is dropped (counted in `cut`).
+    newline is dropped (counted in `cut`). A block is copied once at most: the
+    line it finishes goes out as a piece of its own.
     """
     carry = b""
     skipping = False
     for block in blocks:
+        start = 0
         if skipping:
-            newline = block.find(b"\n")
-            if newline < 0:
+            start = block.find(b"\n") + 1
+            if not start:
                 continue
-            block = block[newline + 1 :]
             skipping = False
-        data = carry + block if carry else block
-        if data.endswith(b"\n"):
-            yield data
-            carry = b""
-            continue
-        newline = data.rfind(b"\n")
-        if newline < 0:
-            if len(data) > RAW_LINE_MAX:
-                yield data[:RAW_LINE_MAX] + b"\n"
+        last = block.rfind(b"\n", start) + 1
+        if not last:
+            carry += block[start:] if start else block
+            if len(carry) > RAW_LINE_MAX:
+                yield carry[:RAW_LINE_MAX] + b"\n"
                 cut[0] += 1
                 carry, skipping = b"", True
-            else:
-                carry = data
             continue
-        yield data[: newline + 1]
-        carry = data[newline + 1 :]
+        if carry:
+            first = block.find(b"\n", start) + 1
+            yield carry + block[start:first]
+            carry, start = b"", first
+        if start < last:
+            yield block if start == 0 and last == len(block) else block[start:last]
+        carry = block[last:]
     if carry:
         yield carry + b"\n"  # the text's lines all end with a newline, the last one too
 
@@ -361,7 +328,14 @@ class _Tail:
             self.dropped_lines += first.count(b"\n", 0, newline + 1)
 
     def join(self) -> bytes:
-        return b"".join(self.chunks)
+        """The text kept, taken out of the tail (peak memory: the text and one chunk)."""
+        if len(self.chunks) == 1:
+            return self.chunks.pop()
+        pieces = list(self.chunks)
+        self.chunks.clear()
+        if _cstrip is not None:
+            return _cstrip.join_chunks(pieces)  # frees each piece once copied
+        return b"".join(pieces)
 
 
 def read_log(
@@ -423,10 +397,20 @@ def _read(
     size = _size_left(stream)
     counter = _CountingReader(stream)
     problems: list[str] = []
+    plain = head[:4] not in (b"", GZIP_MAGIC + head[2:4], ZSTD_MAGIC)
     if (
-        head[:4] not in (b"", GZIP_MAGIC + head[2:4], ZSTD_MAGIC)
+        plain
+        and size is not None
+        and size > max_bytes
+        and type(stream) in _POSITIONED
+        and not (json_allowed and _looks_like_circleci_json(head))
+    ):
+        return _read_from_end(stream, start, size, head, max_bytes, gha_timestamps)
+    if (
+        plain
         and size is not None
         and size <= max_bytes
+        and not (json_allowed and _looks_like_circleci_json(head))  # JSON goes in blocks
     ):
         # A plain file that fits: one read. Clean text then goes through in one
         # piece; text to strip goes in blocks (one large strip is slower and
@@ -435,6 +419,7 @@ def _read(
         counter.count = len(whole)
         is_clean = not needs(whole)
         blocks, compression = (iter([whole]) if is_clean else _slices(whole)), ""
+        del whole  # freed once the last block is read, before the kept text is joined
     else:
         is_clean = False
         raw = io.BufferedReader(counter, buffer_size=READ_SIZE)
@@ -446,7 +431,7 @@ def _read(
     blocks = _chain(first, blocks)
     if json_allowed and _looks_like_circleci_json(first[:4096]):
         source_format = "circleci-json"
-        blocks = _circleci_messages(blocks, problems)
+        blocks = step_output.messages(blocks, problems)
         is_clean = False  # decoded messages may hold escapes the JSON text spelled out
     raw_size = [0]
     cut = [0]
@@ -457,7 +442,7 @@ def _read(
     try:
         for piece in _lines(_counted(blocks, raw_size), cut):
             tail.add(stripper.feed(piece, todo))
-    except _NotCircleCIOutput:
+    except step_output.NotStepOutput:
         return None
     except OSError as exc:
         problems.append(f"reading stopped: {exc}; kept what was read")
@@ -474,14 +459,153 @@ def _read(
         compression=compression,
         warnings=problems,
     )
-    if log.clipped_lines:
-        log.warnings.append(f"{log.clipped_lines} overlong line(s) cut")
+    _add_stripping_warnings(log, stripper.lost_moves)
     return log
 
 
+def _add_stripping_warnings(log: LogText, lost_moves: int) -> None:
+    if log.clipped_lines:
+        log.warnings.append(f"{log.clipped_lines} overlong line(s) cut")
+    if lost_moves:
+        log.warnings.append(
+            f"{lost_moves} cursor move(s) went above the {EMULATOR_WINDOW} lines kept for "
+            "rewriting; they rewrote the oldest kept line"
+        )
+
+
+# Streams whose bytes can be read at any offset without decoding (files, in-memory buffers).
+_POSITIONED = (io.BufferedReader, io.FileIO, io.BytesIO)
+
+
+def _read_from_end(
+    stream: IO[bytes],
+    start: int,
+    size: int,
+    head: bytes,
+    max_bytes: int,
+    gha_timestamps: bool | None,
+) -> LogText:
+    """A plain log longer than the cap, stripped backwards from its end a window at a
+    time until the cap is full: what it costs depends on the cap, not on the file.
+
+    Each window starts at a line start and is stripped forward on its own (a cursor
+    move cannot reach into the window before it). At most READ_LIMIT caps are read;
+    the warnings say when that left the cap unfilled.
+    """
+    if gha_timestamps is None:
+        gha_timestamps = starts_with_gha_timestamp(head)
+    end = start + size  # where the text not stripped yet ends
+    lowest = max(start, end - READ_LIMIT * max_bytes)  # where reading must stop
+    read_from = end
+    span = max_bytes + max_bytes // 20 + (64 << 10)  # raw bytes of the next window
+    windows: list[list[bytes]] = []  # the text of each window, from the end backwards
+    have = clipped = lost_moves = 0
+    stripped = False
+    while end > lowest and have < max_bytes:
+        begin = max(lowest, end - span)
+        read_from = min(read_from, begin)
+        text, line_start, stripper, cut = _strip_window(
+            stream, begin, end, begin == start, gha_timestamps
+        )
+        if line_start >= end:  # the window lies inside one line: look further back
+            if begin == lowest:
+                break
+            span *= 2
+            continue
+        produced = sum(map(len, text))
+        windows.append(text)
+        del text  # the windows hold the only reference, so that the join can free pieces
+        have += produced
+        stripped |= stripper.stripped
+        clipped += stripper.clipped_lines + cut
+        lost_moves += stripper.lost_moves
+        # The next window: what the rest of the cap needs at this window's raw/text ratio.
+        span = int((max_bytes - have) * (end - line_start) / max(produced, 1) * 1.1) + (64 << 10)
+        end = line_start
+    tail = _Tail(max_bytes)
+    while windows:  # taken out as they go in, so that the tail holds the only copy
+        for piece in windows.pop():
+            tail.add(piece)
+    unread = end - start
+    problems = []
+    if unread and have < max_bytes:
+        problems.append(
+            f"read only the last {(start + size - read_from) / 1e6:,.0f} MB of "
+            f"{size / 1e6:,.0f} MB "
+            f"(at most {READ_LIMIT} times the size cap is stripped per log)"
+        )
+    log = LogText(
+        data=tail.join(),
+        input_bytes=start + size - read_from,
+        raw_bytes=size,
+        truncated=tail.truncated or unread > 0,
+        dropped_lines=tail.dropped_lines
+        + (_count_raw_newlines(stream, start, unread) if unread else 0),
+        stripped=stripped,
+        clipped_lines=clipped,
+        warnings=problems,
+    )
+    _add_stripping_warnings(log, lost_moves)
+    return log
+
+
+def _strip_window(
+    stream: IO[bytes], begin: int, end: int, at_log_start: bool, gha_timestamps: bool
+) -> tuple[list[bytes], int, Stripper, int]:
+    """The text of stream[begin:end) from its first line start (the part before that
+    belongs to the window before), where that line starts, the stripper, and the raw
+    lines cut."""
+    blocks = _file_blocks(stream, begin, end)
+    line_start = begin
+    if not at_log_start:
+        for block in blocks:
+            newline = block.find(b"\n")
+            if newline >= 0:
+                line_start += newline + 1
+                blocks = _chain(block[newline + 1 :], blocks)
+                break
+            line_start += len(block)
+    stripper = Stripper(gha_timestamps=gha_timestamps, at_log_start=at_log_start)
+    cut = [0]
+    text = [piece for raw in _lines(blocks, cut) if (piece := stripper.feed(raw))]
+    if last := stripper.finish():
+        text.append(last)
+    return text, line_start, stripper, cut[0]
+
+
+def _read_at(stream: IO[bytes], offset: int, size: int) -> bytes:
+    read_file = getattr(_cstrip, "read_file", None)
+    if read_file is not None and type(stream) in (io.BufferedReader, io.FileIO):
+        return read_file(stream.fileno(), offset, size)  # type: ignore[no-any-return]
+    stream.seek(offset)
+    return stream.read(size)
+
+
+def _file_blocks(stream: IO[bytes], begin: int, end: int) -> Iterator[bytes]:
+    while begin < end:
+        block = _read_at(stream, begin, min(READ_SIZE, end - begin))
+        if not block:  # the file shrank
+            return
+        yield block
+        begin += len(block)
+
+
+def _count_raw_newlines(stream: IO[bytes], offset: int, size: int) -> int:
+    count = getattr(_cstrip, "count_file_newlines", None)
+    if count is not None and type(stream) in (io.BufferedReader, io.FileIO):
+        return count(stream.fileno(), offset, size)  # type: ignore[no-any-return]
+    return sum(block.count(b"\n") for block in _file_blocks(stream, offset, offset + size))
+
+
 def _slices(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), READ_SIZE):
-        yield data[start : start + READ_SIZE]
+    """`data` in pieces of about READ_SIZE, each cut after a newline where there is one."""
+    start = 0
+    while start < len(data):
+        stop = data.rfind(b"\n", start, start + READ_SIZE) + 1
+        if stop <= start:  # a line longer than a piece
+            stop = start + READ_SIZE
+        yield data[start:stop]
+        start = stop
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from citriage.rules import parse_time
 from citriage.scanner import regex_analysis
 
 FORMAT = "citriage-patterns/1"
@@ -100,9 +101,10 @@ def validate(pattern: Pattern) -> None:
         risk = regex_analysis.backtracking_risk(pattern.expression)
         if risk:
             raise PatternError(
-                f"{where}: rejected because it could make the regex engine backtrack "
-                f"catastrophically: {risk}. Rewrite it without nested repetition, "
-                "for example with a possessive quantifier (`a++`) or an atomic group (`(?>...)`)."
+                f"{where}: rejected because a backtracking regex engine could take "
+                f"exponential or very long time on it: {risk}. Rewrite it so that each part "
+                "of a line can be matched in only one way: merge neighbouring repetitions, "
+                "or separate them with text they cannot match."
             )
     for tag in pattern.tags:
         if not tag or any(c.isspace() for c in tag):
@@ -115,12 +117,10 @@ def validate(pattern: Pattern) -> None:
 def _parse_time(value: Any, where: str) -> datetime | None:
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise PatternError(f"{where}: 'created' is not an ISO 8601 time: {value!r}") from None
+    parsed = parse_time(value)
+    if parsed is None:
+        raise PatternError(f"{where}: 'created' is not an ISO 8601 time: {value!r}")
+    return parsed
 
 
 def from_drci_entry(entry: Any) -> Pattern:
@@ -235,12 +235,23 @@ def from_dict(data: Any, position: int) -> Pattern:
     ).validated()
 
 
-def loads(text: str | bytes, source: str = "<patterns>") -> list[Pattern]:
-    """Patterns from a document in either format (JSON or YAML), validated."""
+def _document(text: str | bytes, source: str) -> Any:
+    """JSON is read as JSON (fast); anything else as YAML, with libyaml when it is there."""
+    if not text.strip():
+        return None
     try:
-        document = yaml.safe_load(text) if text.strip() else None
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise PatternError(f"{source}: not valid YAML or JSON: {exc}") from None
+
+
+def loads(text: str | bytes, source: str = "<patterns>") -> list[Pattern]:
+    """Patterns from a document in either format (JSON or YAML), validated."""
+    document = _document(text, source)
     if isinstance(document, list):
         patterns = [from_drci_entry(entry) for entry in document]
     elif isinstance(document, dict) and document.get("format") == FORMAT:

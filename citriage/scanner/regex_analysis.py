@@ -14,6 +14,8 @@ hold for exactly the syntax `re` accepts):
 
 from __future__ import annotations
 
+import array
+import functools
 import re
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
@@ -41,12 +43,19 @@ def parse(expression: str) -> Any:
     return sre_parse.parse(expression, 0)
 
 
-def required_literals(expression: str) -> frozenset[str] | None:
-    """Strings one of which every match contains, or None when there is no useful set."""
+def required_literals(
+    expression: str, *, fold_case: bool = False, min_length: int = MIN_PREFILTER_LENGTH
+) -> frozenset[str] | None:
+    """Strings one of which every match contains, or None when there is no useful set
+    (one of them shorter than `min_length` characters).
+
+    With `fold_case` the strings are in (ASCII) lower case and meant for a
+    case-insensitive search, so parts of the regex that ignore case count too.
+    """
     tree = parse(expression)
     ignore_case = bool(tree.state.flags & re.IGNORECASE)
-    best = _best_literals(list(tree), ignore_case)
-    if best is None or min(len(s) for s in best) < MIN_PREFILTER_LENGTH:
+    best = _best_literals(list(tree), ignore_case, fold_case)
+    if best is None or min(len(s) for s in best) < min_length:
         return None
     return best
 
@@ -55,8 +64,10 @@ def _score(candidate: frozenset[str]) -> tuple[int, int]:
     return (min(len(s) for s in candidate), -len(candidate))
 
 
-def _best_literals(items: list[Any], ignore_case: bool) -> frozenset[str] | None:
-    """Best required-literal set of a sequence of parse items."""
+def _best_literals(
+    items: list[Any], ignore_case: bool, fold: bool = False
+) -> frozenset[str] | None:
+    """Best required-literal set of a sequence of parse items (lower case when `fold`)."""
     candidates: list[frozenset[str]] = []
     run: list[str] = []
 
@@ -66,11 +77,11 @@ def _best_literals(items: list[Any], ignore_case: bool) -> frozenset[str] | None
             run.clear()
 
     for op, av in items:
-        if op is LITERAL and not ignore_case:
-            run.append(chr(av))
+        if op is LITERAL and (fold or not ignore_case):
+            run.append(_fold(chr(av)) if fold else chr(av))
             continue
-        if op is IN and not ignore_case and len(av) == 1 and av[0][0] is LITERAL:
-            run.append(chr(av[0][1]))  # a one-character class such as [.]
+        if op is IN and (fold or not ignore_case) and (char := _one_char(av, fold)) is not None:
+            run.append(char)  # a one-character class such as [.] (or [Ee] when folding case)
             continue
         if op is AT:
             continue  # zero-width: the text around it is still contiguous
@@ -81,17 +92,19 @@ def _best_literals(items: list[Any], ignore_case: bool) -> frozenset[str] | None
             case = (ignore_case or bool(add_flags & re.IGNORECASE)) and not (
                 del_flags & re.IGNORECASE
             )
-            sub = _best_literals(list(body), case)
+            sub = _best_literals(list(body), case, fold)
         elif op in REPEATS and av[0] >= 1:
-            sub = _best_literals(list(av[2]), ignore_case)
+            sub = _best_literals(list(av[2]), ignore_case, fold)
         elif op is BRANCH:
-            options = [_best_literals(list(branch), ignore_case) for branch in av[1]]
+            options = [_best_literals(list(branch), ignore_case, fold) for branch in av[1]]
             if all(option is not None for option in options):
                 sub = frozenset().union(*(o for o in options if o is not None))
         elif op is ATOMIC_GROUP and ATOMIC_GROUP is not None:
-            sub = _best_literals(list(av), ignore_case)
+            sub = _best_literals(list(av), ignore_case, fold)
         elif op is ASSERT and av[0] == 1:  # a positive lookahead's text is on the line too
-            sub = _best_literals(list(av[1]), ignore_case)
+            sub = _best_literals(list(av[1]), ignore_case, fold)
+        elif op is IN and fold and all(item_op is LITERAL for item_op, _ in av):
+            sub = frozenset(_fold(chr(char)) for _, char in av)  # `✗|✖` parses as a class
         if sub:
             candidates.append(sub)
     end_run()
@@ -99,6 +112,18 @@ def _best_literals(items: list[Any], ignore_case: bool) -> frozenset[str] | None
     if not candidates:
         return None
     return max(candidates, key=_score)
+
+
+def _fold(char: str) -> str:
+    return char.lower() if char.isascii() else char
+
+
+def _one_char(items: Any, fold: bool) -> str | None:
+    """The one character a class such as `[.]` stands for (`[Ee]` too when folding case)."""
+    if not items or any(op is not LITERAL for op, _av in items):
+        return None
+    chars = {_fold(chr(av)) if fold else chr(av) for _op, av in items}
+    return chars.pop() if len(chars) == 1 else None
 
 
 def _width(items: Any) -> tuple[int, int]:
@@ -113,15 +138,27 @@ def backtracking_risk(expression: str) -> str | None:
     text in more than one way: a nested variable repetition with nothing to
     separate the iterations (`(a+)+`, `(\\w+\\s?)*`), or alternatives that can
     match the same text (`(a|a)+`). A body delimited by a character the inner
-    repetitions cannot match (`(-[a-z]+)*`, `(\\d+\\.)+`) is safe.
+    repetitions cannot match (`(-[a-z]+)*`, `(\\d+\\.)+`) is safe. A repeated group
+    of varying length is safe only when no character can both start and end it
+    (`(a|aa)+` and `(=|==)+` can divide a run of `a` or `=` in many ways).
+
+    Polynomial backtracking needs unbounded repetitions in a row that can all
+    match one character (`a*a*a*b`, `.*.*.*Z`): on a long line of that
+    character, every way of sharing it out among them is tried. More than
+    MAX_CHAINED in a row are refused.
+
+    (Scanning runs on RE2, which never backtracks; these rules keep the library
+    safe for the time-limited fallback engine and for anyone reusing it.)
     """
     tree = parse(expression)
     if _count_wildcards(tree) > MAX_WILDCARDS:
         return f"more than {MAX_WILDCARDS} unbounded wildcards such as `.*` (slow on long lines)"
-    return _risk(tree)
+    flags = tree.state.flags
+    return _risk(tree) or _split_risk(list(tree), flags) or _chain_risk(list(tree), flags)
 
 
 MAX_WILDCARDS = 4
+MAX_CHAINED = 3
 
 
 _BROAD_CATEGORIES = {
@@ -306,4 +343,270 @@ def _first_literal(items: Any) -> int | None:
         return int(av)
     if op is SUBPATTERN:
         return _first_literal(av[3])
+    return None
+
+
+# -- character sets ----------------------------------------------------------
+#
+# The exact set of characters a one-character item (`a`, `[^\s]`, `\w`, `.`
+# under the flags in force) matches, as sorted, merged, inclusive code point
+# ranges. Only characters a stripped line can hold count: no newline, no
+# surrogate. Sets that depend on Unicode tables or case folding are asked of
+# `re` itself, so they are exactly what the running Python matches.
+
+Ranges = tuple[tuple[int, int], ...]
+
+NEWLINE = 0x0A
+MAX_CODE_POINT = 0x10FFFF
+_SURROGATES = (0xD800, 0xDFFF)
+LINE_CHARACTERS: Ranges = ((0, NEWLINE - 1), (NEWLINE + 1, 0xD7FF), (0xE000, MAX_CODE_POINT))
+CHARACTER_ITEMS = (LITERAL, sre_constants.NOT_LITERAL, sre_constants.ANY, IN)
+
+
+def merged(ranges: list[tuple[int, int]]) -> Ranges:
+    """Sorted, merged ranges, limited to characters a line can hold."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return intersection(tuple(out), LINE_CHARACTERS)
+
+
+def intersection(a: Ranges, b: Ranges) -> Ranges:
+    out = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def complement(ranges: Ranges) -> Ranges:
+    gaps, start = [], 0
+    for lo, hi in ranges:
+        if lo > start:
+            gaps.append((start, lo - 1))
+        start = hi + 1
+    if start <= MAX_CODE_POINT:
+        gaps.append((start, MAX_CODE_POINT))
+    return merged(gaps)
+
+
+@functools.cache
+def _every_line_character() -> str:
+    code_points = array.array("I", range(_SURROGATES[0]))
+    code_points.extend(range(_SURROGATES[1] + 1, MAX_CODE_POINT + 1))
+    return code_points.tobytes().decode("utf-32-le").replace("\n", "")
+
+
+@functools.cache
+def _asked_of_re(regex: str) -> Ranges:
+    """The characters a one-character regex matches, found by running it on all of them."""
+    found = sorted(map(ord, re.findall(regex, _every_line_character())))
+    ranges: list[tuple[int, int]] = []
+    for code in found:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return merged(ranges)
+
+
+def _flag_prefix(flags: int) -> str:
+    return ("(?i)" if flags & re.IGNORECASE else "") + ("(?a)" if flags & re.ASCII else "")
+
+
+_NEGATED_CATEGORY = {
+    sre_constants.CATEGORY_NOT_DIGIT: sre_constants.CATEGORY_DIGIT,
+    sre_constants.CATEGORY_NOT_SPACE: sre_constants.CATEGORY_SPACE,
+    sre_constants.CATEGORY_NOT_WORD: sre_constants.CATEGORY_WORD,
+}
+
+
+def _category(category: Any, flags: int) -> Ranges:
+    """`\\d`, `\\s`, `\\w` and their negations (the large ones as complements of small ones)."""
+    prefix = "(?a)" if flags & re.ASCII else ""
+    if category in _NEGATED_CATEGORY:
+        return complement(_asked_of_re(prefix + _CATEGORY_CLASS[_NEGATED_CATEGORY[category]]))
+    return _asked_of_re(prefix + _CATEGORY_CLASS[category])
+
+
+def char_set(item: Any, flags: int) -> Ranges:
+    """Exactly the characters the one-character parse item matches on a line."""
+    op, av = item
+    ignore_case = bool(flags & re.IGNORECASE)
+    if op is sre_constants.ANY:
+        return LINE_CHARACTERS
+    if op is LITERAL and not ignore_case:
+        return merged([(av, av)])
+    if op is sre_constants.NOT_LITERAL and not ignore_case:
+        return complement(merged([(av, av)]))
+    if op is IN and not ignore_case:
+        parts: list[tuple[int, int]] = []
+        negate = False
+        for kind, value in av:
+            if kind is sre_constants.NEGATE:
+                negate = True
+            elif kind is LITERAL:
+                parts.append((value, value))
+            elif kind is sre_constants.RANGE:
+                parts.append(value)
+            elif kind is sre_constants.CATEGORY:
+                parts.extend(_category(value, flags))
+            else:
+                return _asked_of_re(_flag_prefix(flags) + sre_unparse_class(av))
+        found = merged(parts)
+        return complement(found) if negate else found
+    if op is LITERAL:
+        return _asked_of_re(_flag_prefix(flags) + re.escape(chr(av)))
+    if op is sre_constants.NOT_LITERAL:
+        return _asked_of_re(_flag_prefix(flags) + f"[^{re.escape(chr(av))}]")
+    if op is IN:
+        return _asked_of_re(_flag_prefix(flags) + sre_unparse_class(av))
+    raise ValueError(f"not a one-character item: {op}")
+
+
+# -- ambiguity from character sets -------------------------------------------
+
+
+def _shown(ranges: Ranges) -> str:
+    """One character of the set, as a person reads it."""
+    for preferred in "a=- ":
+        if intersection(ranges, ((ord(preferred), ord(preferred)),)):
+            return repr(preferred)
+    some = [chr(c) for lo, hi in ranges for c in range(lo, min(hi, lo + 200) + 1)]
+    return repr(next((c for c in some if c.isprintable()), some[0]))
+
+
+def _edge(items: list[Any], flags: int, last: bool) -> tuple[Ranges, bool]:
+    """The characters a match of `items` can start (or end) with, and whether it can be empty."""
+    chars: Ranges = ()
+    for op, av in reversed(items) if last else items:
+        found, may_be_empty = _edge_of_item(op, av, flags, last)
+        chars = merged([*chars, *found])
+        if not may_be_empty:
+            return chars, False
+    return chars, True
+
+
+def _edge_of_item(op: Any, av: Any, flags: int, last: bool) -> tuple[Ranges, bool]:
+    if op in CHARACTER_ITEMS:
+        return char_set((op, av), flags), False
+    if op is SUBPATTERN:
+        return _edge(list(av[3]), (flags | av[1]) & ~av[2], last)
+    if op is BRANCH:
+        edges = [_edge(list(branch), flags, last) for branch in av[1]]
+        return merged([r for chars, _ in edges for r in chars]), any(e for _, e in edges)
+    if op in REPEATS:
+        chars, may_be_empty = _edge(list(av[2]), flags, last)
+        return chars, may_be_empty or av[0] == 0
+    if op is ATOMIC_GROUP and ATOMIC_GROUP is not None:
+        return _edge(list(av), flags, last)
+    if op in (AT, ASSERT, ASSERT_NOT):
+        return (), True  # zero-width
+    return LINE_CHARACTERS, True  # backreferences, conditionals: could be anything
+
+
+def _nested(op: Any, av: Any, flags: int) -> list[tuple[list[Any], int]]:
+    """The item sequences directly inside an item, with the flags in force there."""
+    if op is SUBPATTERN:
+        return [(list(av[3]), (flags | av[1]) & ~av[2])]
+    if op in REPEATS:
+        return [(list(av[2]), flags)]
+    if op is ATOMIC_GROUP and ATOMIC_GROUP is not None:
+        return [(list(av), flags)]
+    return [(list(child), flags) for child in _children(op, av)]
+
+
+def _split_risk(items: list[Any], flags: int) -> str | None:
+    """A repeated group of varying width that can end with a character it can start with.
+
+    Then a run of such text can be divided into repetitions in several ways, as
+    in `(a|aa)+` or `(=|==)+`, and each way is tried.
+    """
+    for op, av in items:
+        if op in REPEATS and op is not POSSESSIVE_REPEAT and av[1] > 1:
+            body = av[2]
+            low, high = _width(body)
+            atomic = len(body) == 1 and body[0][0] is ATOMIC_GROUP  # never divided again
+            if low != high and not atomic:
+                first, _ = _edge(list(body), flags, last=False)
+                last, _ = _edge(list(body), flags, last=True)
+                both = intersection(first, last)
+                if both:
+                    return (
+                        "a repeated group of varying length that can both start and end with "
+                        f"{_shown(both)}, so a run of such text can be divided into repetitions "
+                        "in many ways (as in `(a|aa)+`)"
+                    )
+        for inner, inner_flags in _nested(op, av, flags):
+            found = _split_risk(inner, inner_flags)
+            if found:
+                return found
+    return None
+
+
+def _single_character(items: list[Any], flags: int) -> tuple[list[Any], int] | None:
+    """The one-character item a body consists of (through groups), with its flags."""
+    while len(items) == 1 and items[0][0] is SUBPATTERN:
+        _group, add_flags, del_flags, body = items[0][1]
+        items, flags = list(body), (flags | add_flags) & ~del_flags
+    if len(items) == 1 and items[0][0] in CHARACTER_ITEMS:
+        return items[0], flags
+    return None
+
+
+def _chain_risk(items: list[Any], flags: int) -> str | None:
+    """More than MAX_CHAINED unbounded one-character repetitions in a row sharing a character."""
+    longest, witness = 0, LINE_CHARACTERS
+    length, common = 0, LINE_CHARACTERS
+
+    def flatten(sequence: list[Any], flags: int) -> list[tuple[Any, Any, int]]:
+        out = []
+        for op, av in sequence:
+            if op is SUBPATTERN:
+                out.extend(flatten(list(av[3]), (flags | av[1]) & ~av[2]))
+            else:
+                out.append((op, av, flags))
+        return out
+
+    for op, av, item_flags in flatten(items, flags):
+        if op in REPEATS and op is not POSSESSIVE_REPEAT:
+            single = _single_character(list(av[2]), item_flags)
+            if single is not None:
+                chars = char_set(*single)
+                if av[1] == MAXREPEAT:  # a star: joins the run if it shares a character
+                    shared = intersection(common, chars) if length else chars
+                    length, common = (length + 1, shared) if shared else (1, chars)
+                    if length > longest:
+                        longest, witness = length, common
+                elif av[0] >= 1 and length:  # required characters between the stars
+                    common = intersection(common, chars)
+                    length = length if common else 0
+                continue
+        if op in CHARACTER_ITEMS:
+            if length:
+                common = intersection(common, char_set((op, av), item_flags))
+                length = length if common else 0
+            continue
+        if op is AT:
+            continue
+        length = 0  # something else: a new run starts after it
+        for inner, inner_flags in _nested(op, av, item_flags):
+            found = _chain_risk(inner, inner_flags)
+            if found:
+                return found
+    if longest > MAX_CHAINED:
+        return (
+            f"{longest} unbounded repetitions in a row that can all match {_shown(witness)} "
+            f"(as in `a*a*a*a*b` or `.*.*.*.*Z`): on a long line of such text every way of "
+            f"sharing it out among them is tried, about (line length)^{longest} ways"
+        )
     return None

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 # C0 controls other than tab and newline; ESC included (left over from broken sequences).
 _C0_DELETE = bytes(b for b in range(0x20) if b not in (0x09, 0x0A))
-_C0_DELETE_STR = {c: None for c in range(0x20) if c not in (0x09, 0x0A)}
+_C0_DELETE_BUT_CR = _C0_DELETE.replace(b"\r", b"")
 
 # Escape sequences that never move the cursor: SGR and other non-moving CSI,
 # OSC (hyperlinks, titles; BEL or ST terminated), APC/DCS/PM/SOS (Buildkite's
@@ -38,6 +39,13 @@ def strip_simple_escapes(chunk: bytes) -> bytes:
     if _cstrip is not None:
         return _cstrip.strip_escapes(chunk)
     return _SIMPLE_ESCAPE.sub(b"", chunk)
+
+
+def has_cursor_escape(chunk: bytes) -> bool:
+    """Whether `chunk` holds an escape that moves the cursor, erases or saves/restores."""
+    if _cstrip is not None:
+        return _cstrip.has_cursor_escape(chunk)  # one look at each ESC (the regex: several)
+    return _CURSOR_ESCAPE.search(chunk) is not None
 
 
 def strip_timestamps(chunk: bytes) -> bytes:
@@ -78,8 +86,9 @@ def is_utf8(chunk: bytes) -> bool:
     return True
 
 
-# Escapes that need the emulator: cursor movement, erasing, save/restore (and backspace).
-_CURSOR_ESCAPE = re.compile(rb"\x1b(?:\[[0-9;?]*[ABCDEFGHJKfsu]|[78])")
+# Escapes that need the emulator: cursor movement, erasing, save/restore (and backspace);
+# every CSI sequence the emulator acts on (see _EMULATOR_TOKEN and _Emulator._csi).
+_CURSOR_ESCAPE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[A-HJKfsu]|[78])")
 
 _EMULATOR_TOKEN = re.compile(
     r"(?P<text>[^\x00-\x08\x0a-\x1f]+)"
@@ -89,7 +98,7 @@ _EMULATOR_TOKEN = re.compile(
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b[P_^X][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b(?:[ -/]*[0-~])?"
-    r"|[\x00-\x07\x0b\x0c\x0e-\x1f]+"
+    r"|[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f]+"  # other controls (not ESC: it starts a sequence)
 )
 
 # GitHub Actions prefixes every line with an ISO timestamp and a space.
@@ -106,7 +115,8 @@ except ImportError:  # pragma: no cover - depends on the platform
     hyperscan = None  # type: ignore[assignment]
 
 MAX_LINE_BYTES = 16 * 1024  # longer lines are cut: bounds the cost of a regex on one line
-EMULATOR_WINDOW = 500
+EMULATOR_WINDOW = 500  # lines above the cursor that cursor movement can still reach
+COLUMN_LIMIT = MAX_LINE_BYTES  # cursor moves stop here: what lies further right is cut anyway
 
 
 # What a chunk may need done to it; found in one Hyperscan pass where available.
@@ -159,12 +169,15 @@ def needs(chunk: bytes) -> set[int]:
 
 
 def _overlay_carriage_returns(line: bytes) -> bytes:
-    """`abc\\rxy` shows `xyc`: every segment after a CR overwrites from column 0."""
-    segments = line.split(b"\r")
+    """`abc\\rxy` shows `xyc`: every segment after a CR overwrites from column 0.
+
+    Columns are characters (`line` is valid UTF-8); other controls take none, as in
+    the emulator."""
+    segments = line.translate(None, _C0_DELETE_BUT_CR).decode("utf-8").split("\r")
     shown = segments[0]
     for segment in segments[1:]:
         shown = segment + shown[len(segment) :]
-    return shown
+    return shown.encode("utf-8")
 
 
 def _overlay_lines_with_cr(chunk: bytes) -> bytes:
@@ -193,26 +206,44 @@ def _cut_utf8(data: bytes, limit: int) -> bytes:
     return data[:end]
 
 
+class _Screen(Protocol):
+    """What the stripper needs of an emulator (`_Emulator`, or `_cstrip.Emulator`)."""
+
+    lost_moves: int
+
+    def feed(self, chunk: bytes, /) -> bytes: ...
+    def finish(self) -> bytes: ...
+
+
 @dataclass
 class _Emulator:
     """A terminal screen reduced to what affects the final text of a log.
 
-    Line feed implies carriage return (as CI log renderers do). Lines that
-    scroll more than EMULATOR_WINDOW lines above the cursor are final.
+    Line feed implies carriage return (as CI log renderers do). The emulator
+    keeps the cursor's line and EMULATOR_WINDOW lines above it; a line that
+    scrolls further up is final. Cursor moves stop at COLUMN_LIMIT columns (a
+    longer line is cut anyway) and go down at most EMULATOR_WINDOW lines at a
+    time, so memory and work stay bounded whatever the input. `_cstrip.Emulator`
+    does exactly the same in C; the tests hold the two together.
     """
 
     lines: list[str] = field(default_factory=lambda: [""])
     row: int = 0
     col: int = 0
     saved: tuple[int, int] = (0, 0)
+    scrolled: bool = False  # some line has left the window
+    lost_moves: int = 0  # moves that aimed above the window (they stop at its top)
+    _done: list[str] = field(default_factory=list)
 
-    def feed(self, text: str) -> list[str]:
-        for m in _EMULATOR_TOKEN.finditer(text):
+    def feed(self, chunk: bytes) -> bytes:
+        """Emulate `chunk`; the lines that became final, each ending with a newline."""
+        for m in _EMULATOR_TOKEN.finditer(chunk.decode("utf-8", "replace")):
             kind = m.lastgroup
             if kind == "text":
                 self._write(m.group(0))
             elif kind == "newline":
-                self._newline()
+                self._move_to_row(self.row + 1)
+                self.col = 0
             elif kind == "cr":
                 self.col = 0
             elif kind == "backspace":
@@ -221,16 +252,26 @@ class _Emulator:
                 self._csi(m.group("params"), m.group("csi"))
             elif kind == "esc":
                 self._save_restore(m.group("esc"))
-        return self._scroll()
+        return self._take(self._done)
 
-    def finish(self) -> list[str]:
-        done, self.lines = self.lines, [""]
+    def finish(self) -> bytes:
+        """The lines still held, as final (the emulator starts over afterwards)."""
+        done = self._done + self.lines
+        self._done, self.lines = [], [""]
         self.row = self.col = 0
         self.saved = (0, 0)
-        # A final empty line is the one the last newline opened; nothing was written there.
-        if done and done[-1] == "":
+        # A final blank line is the one the last newline opened (or blanks written there).
+        if not done[-1].rstrip(" \t"):
             done.pop()
-        return done
+        return self._take(done)
+
+    @staticmethod
+    def _take(lines: list[str]) -> bytes:
+        if not lines:
+            return b""
+        text = "\n".join(line.rstrip(" \t") for line in lines) + "\n"
+        lines.clear()
+        return text.encode("utf-8")
 
     def _write(self, text: str) -> None:
         line = self.lines[self.row]
@@ -239,15 +280,20 @@ class _Emulator:
         self.lines[self.row] = line[: self.col] + text + line[self.col + len(text) :]
         self.col += len(text)
 
-    def _newline(self) -> None:
-        self._move_to_row(self.row + 1)
-        self.col = 0
-
     def _move_to_row(self, row: int) -> None:
-        row = max(0, row)
+        if row < 0:
+            self.lost_moves += self.scrolled
+            row = 0
         while row >= len(self.lines):
             self.lines.append("")
         self.row = row
+        excess = row - EMULATOR_WINDOW
+        if excess > 0:
+            self._done.extend(self.lines[:excess])
+            del self.lines[:excess]
+            self.row -= excess
+            self.saved = (self.saved[0] - excess, self.saved[1])
+            self.scrolled = True
 
     def _save_restore(self, which: str) -> None:
         if which in ("7", "s"):
@@ -262,49 +308,47 @@ class _Emulator:
             return
         if final not in "ABCDEFGHJKf":
             return
-        numbers = [int(p) if p.isdigit() else 0 for p in params.lstrip("?").split(";")]
+        numbers = [_csi_number(p) for p in params.lstrip("?").split(";")]
         n = max(1, numbers[0])
         if final == "A":
             self._move_to_row(self.row - n)
         elif final == "B":
-            self._move_to_row(self.row + n)
+            self._move_to_row(self.row + min(n, EMULATOR_WINDOW))
         elif final == "C":
-            self.col += n
+            self.col = max(self.col, min(self.col + n, COLUMN_LIMIT))
         elif final == "D":
             self.col = max(0, self.col - n)
         elif final == "E":
-            self._move_to_row(self.row + n)
+            self._move_to_row(self.row + min(n, EMULATOR_WINDOW))
             self.col = 0
         elif final == "F":
             self._move_to_row(self.row - n)
             self.col = 0
         elif final == "G":
-            self.col = n - 1
+            self.col = min(n, COLUMN_LIMIT) - 1
         elif final in "Hf":
             # Absolute rows refer to a screen a log does not have; keep the column.
-            self.col = (max(1, numbers[1]) if len(numbers) > 1 else 1) - 1
+            self.col = min(max(1, numbers[1]) if len(numbers) > 1 else 1, COLUMN_LIMIT) - 1
         elif final == "K":
             line = self.lines[self.row]
             mode = numbers[0]
             if mode == 0:
                 self.lines[self.row] = line[: self.col]
-            elif mode == 1:
-                self.lines[self.row] = " " * self.col + line[self.col + 1 :]
+            elif mode == 1:  # from the start of the line through the cursor
+                self.lines[self.row] = " " * (self.col + 1) + line[self.col + 1 :]
             else:
                 self.lines[self.row] = ""
         elif final == "J" and numbers[0] == 0:
             self.lines[self.row] = self.lines[self.row][: self.col]
             del self.lines[self.row + 1 :]
 
-    def _scroll(self) -> list[str]:
-        excess = min(self.row, self.saved[0], len(self.lines) - 1) - EMULATOR_WINDOW
-        if excess <= 0:
-            return []
-        done = self.lines[:excess]
-        del self.lines[:excess]
-        self.row -= excess
-        self.saved = (self.saved[0] - excess, self.saved[1])
-        return done
+
+def _csi_number(param: str) -> int:
+    """A CSI parameter's value: 0 when empty or not a number, at most 999,999,999."""
+    if not param.isdigit():
+        return 0
+    digits = param.lstrip("0")
+    return int(digits or "0") if len(digits) <= 9 else 999_999_999
 
 
 @dataclass
@@ -320,15 +364,17 @@ class Stripper:
     gha_timestamps: bool | None = None  # None: decide from the first line
     stripped: bool = False
     clipped_lines: int = 0
-    _emulator: _Emulator | None = None
-    _at_start: bool = True
+    lost_moves: int = 0  # cursor moves that aimed above the emulator's window
+    at_log_start: bool = True  # False: the first chunk starts in the middle of a log
+    _emulator: _Screen | None = None
+    _alone: Any = None  # the C emulator that strips chunks without cursor moves
 
     def feed(self, chunk: bytes, todo: set[int] | None = None) -> bytes:
         """`todo`: what `needs(chunk)` would say, when the caller knows it already (an
         empty set for a piece of text found clean; more than needed takes slower paths)."""
         if not chunk:
             return b""
-        first_chunk = self._at_start
+        first_chunk = self.at_log_start
         if first_chunk:
             chunk = self._strip_start(chunk)  # the first line's timestamp is gone already
         if self.gha_timestamps:
@@ -340,17 +386,25 @@ class Stripper:
             else:
                 chunk = strip_timestamps(chunk)  # chunks end at a newline: each starts a line
             self.stripped |= len(chunk) != before
+        if not chunk.isascii() and not is_utf8(chunk):
+            # Bad bytes first (columns count characters, and a later fix-up could
+            # otherwise join bytes that escapes or controls stood between).
+            chunk = chunk.decode("utf-8", "replace").encode("utf-8")
         if todo is None:
             todo = needs(chunk)
-        if BACKSPACE in todo or (ESCAPE in todo and _CURSOR_ESCAPE.search(chunk)):
+        if BACKSPACE in todo or (ESCAPE in todo and has_cursor_escape(chunk)):
             return self._emulate(chunk)
-        return self._flush_emulator() + self._fast(chunk, todo)
+        done = self._flush_emulator()
+        if todo and _cstrip is not None and chunk.endswith(b"\n"):
+            # Without cursor moves a fresh emulator gives what _fast does, faster in C.
+            return done + self._emulate_alone(chunk)
+        return done + self._fast(chunk, todo)
 
     def finish(self) -> bytes:
         return self._flush_emulator()
 
     def _strip_start(self, chunk: bytes) -> bytes:
-        self._at_start = False
+        self.at_log_start = False
         if chunk.startswith(b"\xef\xbb\xbf"):
             chunk = chunk[3:]
         if self.gha_timestamps is None:
@@ -362,6 +416,7 @@ class Stripper:
 
     def _fast(self, chunk: bytes, todo: set[int]) -> bytes:
         original = len(chunk)
+        ended_line = chunk.endswith(b"\n")
         if ESCAPE in todo:
             chunk = strip_simple_escapes(chunk)
         # A CR right before LF changes nothing (the C0 delete below drops it);
@@ -374,53 +429,68 @@ class Stripper:
             chunk = chunk.translate(None, _C0_DELETE)
         if todo:  # blanks may be left where escapes or controls were removed
             chunk = strip_trailing_blanks(chunk)
+        if chunk and not chunk.endswith(b"\n") and ended_line:
+            chunk += b"\n"  # an escape string ran over the last newline: the line still ends
         self.stripped |= len(chunk) != original
-        if not chunk.isascii() and not is_utf8(chunk):
-            chunk = chunk.decode("utf-8", "replace").encode("utf-8")
         return self._clip_long_lines(chunk)
+
+    def _emulate_alone(self, chunk: bytes) -> bytes:
+        if self._alone is None:  # kept: its buffers serve the next chunk too
+            self._alone = _cstrip.Emulator()
+        done = self._alone.feed_all(chunk)
+        self.stripped |= len(done) != len(chunk)
+        return self._clip_long_lines(done)
 
     def _emulate(self, chunk: bytes) -> bytes:
         self.stripped = True
         if self._emulator is None:
-            self._emulator = _Emulator()
-        done = self._emulator.feed(chunk.decode("utf-8", "replace"))
-        return self._emit(done)
+            self._emulator = _cstrip.Emulator() if _cstrip is not None else _Emulator()
+        return self._clip_long_lines(self._emulator.feed(chunk))
 
     def _flush_emulator(self) -> bytes:
         if self._emulator is None:
             return b""
         done = self._emulator.finish()
+        self.lost_moves += self._emulator.lost_moves
         self._emulator = None
-        return self._emit(done)
-
-    def _emit(self, lines: list[str]) -> bytes:
-        if not lines:
-            return b""
-        text = "\n".join(line.translate(_C0_DELETE_STR).rstrip(" \t") for line in lines) + "\n"
-        return self._clip_long_lines(text.encode("utf-8"))
+        return self._clip_long_lines(done)
 
     def _clip_long_lines(self, chunk: bytes) -> bytes:
-        if len(chunk) <= MAX_LINE_BYTES or not _has_long_line(chunk):
+        if len(chunk) <= MAX_LINE_BYTES:
             return chunk
-        lines = chunk.split(b"\n")
-        for i, line in enumerate(lines):
-            if len(line) > MAX_LINE_BYTES:
-                lines[i] = _cut_utf8(line, MAX_LINE_BYTES)
-                self.clipped_lines += 1
+        pieces = []
+        done = 0
+        for start, end in _long_lines(chunk):
+            pieces.append(chunk[done:start])
+            pieces.append(_cut_utf8(chunk[start:end], MAX_LINE_BYTES))
+            done = end
+            self.clipped_lines += 1
+        if not pieces:
+            return chunk
         self.stripped = True
-        return b"\n".join(lines)
+        pieces.append(chunk[done:])
+        return b"".join(pieces)
 
 
-def _has_long_line(chunk: bytes) -> bool:
+def _long_lines(chunk: bytes) -> Iterator[tuple[int, int]]:
+    """Where the lines longer than MAX_LINE_BYTES start and end (before their newline)."""
     # Jump a window at a time: rfind finds the last newline of each window,
-    # so a window without one means a line longer than the window.
+    # so a window without one starts a line longer than the window.
     pos, end = 0, len(chunk)
     while end - pos > MAX_LINE_BYTES:
         newline = chunk.rfind(b"\n", pos, pos + MAX_LINE_BYTES + 1)
-        if newline < 0:
-            return True
-        pos = newline + 1
-    return False
+        if newline >= 0:
+            pos = newline + 1
+            continue
+        line_end = chunk.find(b"\n", pos)
+        line_end = end if line_end < 0 else line_end
+        yield pos, line_end
+        pos = line_end + 1
+
+
+def starts_with_gha_timestamp(head: bytes) -> bool:
+    """Whether a log that starts with `head` carries GitHub Actions timestamps."""
+    return _GHA_TIMESTAMP_FIRST.match(head) is not None
 
 
 def strip_text(raw: bytes) -> str:

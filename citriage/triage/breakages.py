@@ -22,6 +22,7 @@ def snapshot(breakage: Breakage) -> dict[str, Any]:
         "jobs": list(breakage.jobs),
         "description": breakage.description,
         "category": breakage.category,
+        "issue_url": breakage.issue_url,
     }
 
 
@@ -43,6 +44,7 @@ def create_breakage(
     jobs: Sequence[str] = (),
     description: str = "",
     category: str = "code",
+    issue_url: str = "",
     reporter: str = "",
 ) -> Breakage:
     """Validate and save a new breakage (ValidationError names the problem)."""
@@ -53,6 +55,7 @@ def create_breakage(
         jobs=sorted(set(jobs)),
         description=description,
         category=category,
+        issue_url=issue_url,
         reporter=reporter,
     )
     breakage.full_clean()
@@ -65,11 +68,12 @@ def create_breakage(
 def update_breakage(
     breakage: Breakage, *, editor: str, action: str = "edited", **values: Any
 ) -> Breakage:
-    """Change some fields (cause, fix, jobs, description, category), validated, with history.
+    """Change some fields (cause, fix, jobs, description, category, issue_url), validated,
+    with history.
     On a validation error nothing is saved and the row in the database is unchanged."""
     before = snapshot(breakage)
     for name, value in values.items():
-        if name not in ("cause", "fix", "jobs", "description", "category"):
+        if name not in ("cause", "fix", "jobs", "description", "category", "issue_url"):
             raise ValueError(f"cannot change {name!r} of a breakage")
         setattr(breakage, name, sorted(set(value)) if name == "jobs" else value)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from citriage.ci.models import Commit, Repository
@@ -12,7 +12,6 @@ from citriage.triage.inference import InferredSpan, infer_spans
 from citriage.triage.models import Breakage, CommitSummary, Verdict
 
 STATES = ("known breakage", "flaky", "unexplained")
-FLAKY = {Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED}
 
 
 def commit_state(summary: CommitSummary | None) -> str | None:
@@ -39,6 +38,11 @@ class Health:
     lag_times: list[str]
     lag: list[int]  # per built commit: commits since the newest all-green one
     current_lag: int | None
+    built: int = 0  # commits with a summary
+    # commits missing jobs their CI configuration expects (or whose workflows failed to
+    # start): how many, and the newest, with what is missing
+    with_missing: int = 0
+    missing: list[tuple[Commit, list[str]]] = field(default_factory=list)
 
 
 def _hours(delta: timedelta | None) -> float:
@@ -60,16 +64,22 @@ def compute(repository: Repository, *, commits: int = 1000) -> Health:
     per_day: dict[date, Counter[str]] = defaultdict(Counter)
     lag_times, lag = [], []
     newest_green: int | None = None
+    built = 0
+    missing: list[tuple[Commit, list[str]]] = []
     for commit in branch:
         summary = summaries.get(commit.sha)
         if summary is None:
             continue  # not built (yet)
+        built += 1
+        unreported = summary.missing_jobs + [f"{w} (did not start)" for w in summary.not_started]
+        if unreported:
+            missing.append((commit, unreported))
         day = (commit.committed_at or summary.updated).date()
         state = commit_state(summary)
         per_day[day]["commits"] += 1
         if state:
             per_day[day][state] += 1
-        elif summary.pending == 0:
+        elif summary.pending == 0 and not unreported and not summary.waiting_jobs:
             newest_green = commit.branch_position
         if newest_green is not None:
             lag_times.append((commit.committed_at or summary.updated).isoformat())
@@ -110,4 +120,7 @@ def compute(repository: Repository, *, commits: int = 1000) -> Health:
         lag_times,
         lag,
         lag[-1] if lag else None,
+        built,
+        len(missing),
+        missing[::-1][:10],
     )

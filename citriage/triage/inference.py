@@ -8,7 +8,7 @@ pull request failure.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from citriage.ci.models import (
@@ -66,27 +66,45 @@ def infer_spans(
     on rerun is flakiness, not breakage); commits where the job did not run are
     skipped over. A run ends at a pass (its fix) or where the failure changes.
     """
-    commits = {
-        c.pk: c
-        for c in Commit.objects.filter(
-            repository=repository, branch_position__range=(low, high)
-        ).only("id", "sha", "branch_position", "message", "committed_at")
-    }
+    commits = list(
+        Commit.objects.filter(repository=repository, branch_position__range=(low, high)).only(
+            "id", "sha", "branch_position", "message", "committed_at"
+        )
+    )
     if not commits:
         return []
     attempts = JobAttempt.objects.filter(
         repository=repository,
-        commit_id__in=list(commits),
+        commit_id__in=[c.pk for c in commits],
         status=JobStatus.COMPLETED,
-        conclusion__in=[Conclusion.SUCCESS, *FAILED_CONCLUSIONS],
+        conclusion__in=RESULTS,
     )
     if jobs is not None:
         attempts = attempts.filter(name__in=list(jobs))
+    rows = attempts.values_list("pk", "name", "conclusion", "attempt", "commit_id")
+    return spans_of(repository, commits, rows)
+
+
+# The conclusions inference reads: a pass, or a failure.
+RESULTS = (Conclusion.SUCCESS, *FAILED_CONCLUSIONS)
+
+
+def spans_of(
+    repository: Repository,
+    commits: Sequence[Commit],
+    attempts: Iterable[tuple[int, str, str, int, int | None]],
+) -> list[InferredSpan]:
+    """The runs among these default-branch commits (consecutive positions), from their
+    completed attempts that passed or failed: (id, job, conclusion, attempt, commit id).
+    The timeline passes the attempts it has read anyway."""
+    if not commits:
+        return []
+    by_pk = {c.pk: c for c in commits}
     # (job, commit) -> passed?, latest failed attempt
     outcome: dict[tuple[str, int], tuple[bool, int, int]] = {}
-    for pk, name, conclusion, attempt, commit_id in attempts.values_list(
-        "pk", "name", "conclusion", "attempt", "commit_id"
-    ):
+    for pk, name, conclusion, attempt, commit_id in attempts:
+        if commit_id is None:
+            continue
         passed, latest_attempt, latest_pk = outcome.get((name, commit_id), (False, -1, 0))
         if conclusion == Conclusion.SUCCESS:
             passed = True
@@ -96,8 +114,8 @@ def infer_spans(
     signatures = failure_signatures(pk for passed, _, pk in outcome.values() if not passed)
     by_job: dict[str, list[tuple[Commit, Signature | None]]] = defaultdict(list)
     for (name, commit_id), (passed, _, pk) in outcome.items():
-        by_job[name].append((commits[commit_id], None if passed else signatures.get(pk)))
-    top = max(c.branch_position or 0 for c in commits.values())
+        by_job[name].append((by_pk[commit_id], None if passed else signatures.get(pk)))
+    top = max(c.branch_position or 0 for c in commits)
     head = (
         Commit.objects.filter(repository=repository, branch_position__isnull=False)
         .order_by("-branch_position")

@@ -68,6 +68,9 @@ class Breakage(models.Model):
     jobs = models.JSONField(default=list, blank=True, help_text="names of the affected jobs")
     description = models.TextField(blank=True)
     category = models.CharField(max_length=40, default="code")
+    issue_url = models.URLField(
+        max_length=500, blank=True, help_text="the issue tracking it (GitHub, Jira, ...)"
+    )
     reporter = models.CharField(max_length=100, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
@@ -144,6 +147,7 @@ class MergeBase(models.Model):
 class Verdict(models.TextChoices):
     FLAKY_PATTERN = "flaky_pattern", "flaky (pattern)"
     FLAKY_CONFIRMED = "flaky_confirmed", "flaky (passed on rerun)"
+    FLAKY_MARKED = "flaky_marked", "flaky (marked)"
     KNOWN_PROBLEM = "known_problem", "known problem"
     INFRA = "infra", "infrastructure"
     TIMEOUT = "timeout", "timeout"
@@ -151,6 +155,37 @@ class Verdict(models.TextChoices):
     UNMATCHED = "unmatched", "unmatched"
     NEW = "new", "new"
     PENDING = "pending", "logs pending"
+
+
+# Every verdict that says "flaky", whatever the evidence.
+FLAKY_VERDICTS = (Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED, Verdict.FLAKY_MARKED)
+
+
+class Classification(models.TextChoices):
+    """What a person said one failure was, without writing a pattern (as in PyTorch HUD)."""
+
+    FLAKY = "flaky", "flaky"
+    INFRA = "infra", "infrastructure"
+    BROKEN_TRUNK = "broken_trunk", "broken trunk"
+    OTHER = "other", "other"
+
+
+class FailureClassification(models.Model):
+    """A person's word on one failed job attempt; an input of its verdict
+    (citriage.triage.verdicts), shown with who said it and when."""
+
+    job = models.OneToOneField(
+        "ci.JobAttempt", on_delete=models.CASCADE, primary_key=True, related_name="classification"
+    )
+    kind = models.CharField(max_length=20, choices=Classification.choices)
+    note = models.TextField(blank=True)
+    by = models.CharField(max_length=100, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    def describe(self) -> str:
+        note = f": {self.note}" if self.note else ""
+        when = self.at.strftime("%Y-%m-%d %H:%M")
+        return f"classified as {self.get_kind_display()} by {self.by or 'someone'} at {when}{note}"
 
 
 class JobVerdict(models.Model):
@@ -174,6 +209,9 @@ class JobVerdict(models.Model):
     superseded = models.BooleanField(
         default=False, help_text="a later attempt of the same job on the commit exists"
     )
+    # The job's failing tests (up to 50), each {"id", "name", "outcome", "group", "since",
+    # "message"}; group: new, known (failing on the default branch), failed_before.
+    tests = models.JSONField(default=list, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -193,6 +231,14 @@ class CommitSummary(models.Model):
     excused = models.PositiveIntegerField(default=0)
     pending = models.PositiveIntegerField(default=0)
     foreign_failures = models.PositiveIntegerField(default=0)
+    # The jobs the commit's CI configuration expects (see citriage.triage.expected):
+    # how many count, how many reported, how many are still awaited, which are missing,
+    # workflows that failed to start
+    expected_jobs = models.PositiveIntegerField(default=0)
+    reported_jobs = models.PositiveIntegerField(default=0)
+    waiting_jobs = models.PositiveIntegerField(default=0)
+    missing_jobs = models.JSONField(default=list, blank=True)
+    not_started = models.JSONField(default=list, blank=True)
     all_excused = models.BooleanField(default=True)
     # A hash of every verdict of the commit and their reasons: what a report shows.
     digest = models.CharField(max_length=64, blank=True)

@@ -11,7 +11,8 @@ A stale commit is summarized by one task (citriage.triage.summary), queued by a
 worker once the commit has been quiet for CITRIAGE_VERDICT_REFRESH_SECONDS, so a
 burst of changes costs one recomputation. A change that is new CI data (a job
 recorded, a check, a fetch that ended) also makes a report owed: it is posted once
-the commit has been quiet for CITRIAGE_COOL_OFF_SECONDS.
+the commit has been quiet for CITRIAGE_COOL_OFF_SECONDS, or, where the commit's CI
+configuration says which jobs to expect, when they are all in (`report_time`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -31,8 +32,10 @@ from django.utils import timezone
 from citriage.ci import signals as ci_signals
 from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttempt, Repository
 from citriage.patterns import signals as pattern_signals
+from citriage.testresults import signals as test_signals
+from citriage.triage.expected import Coverage
 from citriage.triage.inference import INFER_WINDOW
-from citriage.triage.models import Breakage, MergeBase, PendingSummary
+from citriage.triage.models import Breakage, CommitSummary, MergeBase, PendingSummary
 
 Span = tuple[int | None, int | None, Sequence[str]]
 
@@ -81,6 +84,30 @@ def _touch_sql(live: bool) -> str:
         "refresh_at = COALESCE(refresh_at, %s), next_at = COALESCE(refresh_at, %s)"
         f"{report} WHERE repository_id = %s AND sha = %s"
     )
+
+
+def report_time(
+    owed_at: datetime | None, coverage: Coverage, summary: CommitSummary, now: datetime
+) -> datetime | None:
+    """When the commit's report is next due (None: nothing is owed). `owed_at` is what the
+    cool-off says (set by `touch` for new CI data).
+
+    Where the commit's configuration says which jobs to expect, the report waits for
+    them instead: it is due as soon as every expected job has finished or is missing
+    (at once; after the cool-off while logs of failures are still being read), and
+    otherwise when the next job turns missing or when the commit has waited the longest
+    time allowed (then it is posted with what is in). Failures that nothing excuses are
+    told early, after the cool-off, and the report is updated when the rest is in."""
+    if not coverage.known or not coverage.expected:
+        return owed_at
+    if not coverage.outstanding or (coverage.bound is not None and now >= coverage.bound):
+        if owed_at is None or summary.pending:
+            return owed_at
+        return min(owed_at, now)
+    wake = min(t for t in (coverage.deadline, coverage.bound) if t is not None)
+    if owed_at is not None and summary.failures > summary.excused:
+        return min(owed_at, wake)
+    return wake
 
 
 def jobs_changed(jobs: Iterable[JobAttempt], *, live: bool = False) -> None:
@@ -188,6 +215,10 @@ def _commit_changed(sender: Any, repository: Repository, sha: str, **_: Any) -> 
     touch(repository.pk, [sha], live=True)
 
 
+def _test_results_stored(sender: Any, job: JobAttempt, **_: Any) -> None:
+    touch(job.repository_id, [job.sha], live=True)
+
+
 def _best_matches_changed(sender: Any, job_ids: list[int], **_: Any) -> None:
     jobs_changed(JobAttempt.objects.filter(pk__in=job_ids).only("id", "repository_id", "sha"))
 
@@ -223,6 +254,9 @@ def _breakage_before_delete(sender: type[Breakage], instance: Breakage, **_: Any
 def connect() -> None:
     ci_signals.jobs_recorded.connect(_jobs_recorded, dispatch_uid="triage-jobs-recorded")
     ci_signals.commit_changed.connect(_commit_changed, dispatch_uid="triage-commit-changed")
+    test_signals.test_results_stored.connect(
+        _test_results_stored, dispatch_uid="triage-test-results-stored"
+    )
     pattern_signals.best_matches_changed.connect(
         _best_matches_changed, dispatch_uid="triage-best-matches-changed"
     )

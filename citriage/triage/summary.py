@@ -22,7 +22,7 @@ from citriage.ci.models import Commit, JobAttempt, Repository, StoredLog
 from citriage.ci.tasks import request_rerun
 from citriage.patterns import scanning
 from citriage.providers.base import RateLimited
-from citriage.triage import refresh, signals, verdicts
+from citriage.triage import expected, refresh, signals, verdicts
 from citriage.triage.models import CommitSummary, JobVerdict, PendingSummary, Verdict
 
 logger = logging.getLogger(__name__)
@@ -61,15 +61,37 @@ def summarize_commit(repository: Repository, sha: str) -> str:
     return summarize(repository.pk, sha)
 
 
+def summarize_stale(*, rounds: int = 100) -> int:
+    """Recompute, here and now, every commit whose verdicts are stale (what workers do
+    when they are due; a recomputation can make others stale: their turn comes next).
+    Reports whose cool-off is not over wait for it. How many commits were summarized."""
+    done = 0
+    for _ in range(rounds):
+        stale = list(
+            PendingSummary.objects.filter(refresh_at__isnull=False).values_list(
+                "repository_id", "sha"
+            )
+        )
+        if not stale:
+            break
+        for repository_id, sha in stale:
+            summarize(repository_id, sha)
+            done += 1
+    return done
+
+
 def summarize(repository_id: int, sha: str) -> str:
     """Recompute the commit's verdicts and summary; post its report when due."""
-    pending = PendingSummary.objects.get(repository_id=repository_id, sha=sha)
+    pending = PendingSummary.objects.filter(repository_id=repository_id, sha=sha).first()
+    if pending is None:  # pruned meanwhile: nothing is owed any more
+        return "nothing owed"
     seen, now = pending.last_event_at, timezone.now()
     repository = Repository.objects.get(pk=repository_id)
     # Logs stored but not yet scanned: scanned now, so that the verdicts see their matches.
     scanning.scan_logs(StoredLog.objects.filter(job__repository=repository, job__sha=sha))
     before = CommitSummary.objects.filter(repository=repository, sha=sha).first()
-    summary = verdicts.recompute_commit(repository, sha)
+    coverage = expected.coverage(repository, sha, now=now)
+    summary = verdicts.recompute_commit(repository, sha, coverage)
     notes = [f"{summary.failures} failure(s), {summary.excused} excused"]
     changed = before is not None and before.digest != summary.digest
     commit = Commit.objects.filter(repository=repository, sha=sha).first()
@@ -85,10 +107,15 @@ def summarize(repository_id: int, sha: str) -> str:
     if report_at is None and changed and _recent(repository, sha):
         report_at = now + timedelta(seconds=settings.COOL_OFF_SECONDS)
         notes.append("verdicts changed: report owed after the cool-off")
+    if coverage.expected:
+        notes.append(f"{coverage.reported} of {coverage.expected} expected jobs reported")
+    report_at = refresh.report_time(report_at, coverage, summary, now)
+    # once posted, what is still owed: a later report when the expected jobs are in
+    then = refresh.report_time(None, coverage, summary, now) if _recent(repository, sha) else None
     outcome = None
     if report_at is not None and report_at <= now:
         outcome = _report(repository, summary, notes)
-    _close(pending, seen, now, report_at, outcome)
+    _close(pending, seen, now, report_at, outcome, then)
     return "; ".join(notes)
 
 
@@ -119,9 +146,12 @@ def _close(
     now: datetime,
     report_at: datetime | None,
     outcome: Outcome | None,
+    then: datetime | None = None,
 ) -> None:
     """What is still owed: fresh verdicts again if changes arrived meanwhile; the report
-    if it is not due yet or failed (then after a growing delay)."""
+    if it is not due yet or failed (then after a growing delay) or was held back by a
+    rate limit (then from when it ends, no try counted), or, once posted, again at
+    `then` (expected jobs are still to come)."""
     with transaction.atomic():
         row = PendingSummary.objects.select_for_update().get(pk=pending.pk)
         if row.last_event_at == seen:  # no change arrived while this ran
@@ -129,13 +159,16 @@ def _close(
         row.task, row.summarized_at = None, now
         if outcome is None:
             pass
-        elif not outcome.error and (row.report_at is None or row.report_at <= now):
-            row.report_at, row.reported_at = None, now
-            row.report_attempts, row.report_error = 0, ""
+        elif not outcome.error:
+            row.reported_at, row.report_attempts, row.report_error = now, 0, ""
+            if row.report_at is None or row.report_at <= now:
+                # (a later one stays: new data arrived meanwhile); else the report owed
+                # when the expected jobs are in, if they are still to come
+                row.report_at = then
         elif outcome.retry_at is not None:  # a rate limit: not a failed try
             row.report_at = max(row.report_at or now, outcome.retry_at)
             row.report_error = outcome.error
-        elif outcome.error:
+        else:
             row.report_attempts += 1
             delay = timedelta(seconds=queueing.backoff(row.report_attempts, first=15.0))
             row.report_at = max(row.report_at or now, now + delay)

@@ -18,14 +18,24 @@ from django.db.models import Q
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttempt, Repository
-from citriage.triage.inference import InferredSpan, infer_spans
+from citriage.ci.models import (
+    FAILED_CONCLUSIONS,
+    Commit,
+    Conclusion,
+    JobAttempt,
+    JobStatus,
+    Repository,
+)
+from citriage.triage import expected
+from citriage.triage.inference import RESULTS, InferredSpan, spans_of
 from citriage.triage.models import Breakage, Verdict
 from citriage.triage.reverts import find_reverts
 
 # "Title (#123)" (squash merges) or "Merge pull request #123 from ..." (merge commits)
 PULL_REFERENCE = re.compile(r"\(#(\d+)\)\s*$|^Merge pull request #(\d+) ")
 PREFIX = re.compile(r"[-_/ :.(]")
+COLUMN_PX = 16  # the width of a job's column (triage.css)
+LABEL_CHAR_PX = 7  # about one character of a group label
 ICONS: dict[str, str] = {
     Verdict.NEW: "✗",
     Verdict.UNMATCHED: "?",
@@ -35,6 +45,7 @@ ICONS: dict[str, str] = {
     Verdict.KNOWN_PROBLEM: "■",
     Verdict.FLAKY_PATTERN: "~",
     Verdict.FLAKY_CONFIRMED: "≈",
+    Verdict.FLAKY_MARKED: "~",
     Verdict.PENDING: "…",
 }
 
@@ -42,6 +53,14 @@ ICONS: dict[str, str] = {
 def job_prefix(name: str) -> str:
     """The group a job's column goes in: its name up to the first separator."""
     return PREFIX.split(name.strip(), maxsplit=1)[0] or name
+
+
+# Expected jobs that did not report (citriage.triage.expected): mark, css class, what
+UNREPORTED = {
+    expected.MISSING: ("!", "miss", "expected, never reported: missing"),
+    expected.WAITING: ("…", "wait", "expected, not reported yet"),
+    expected.NOT_STARTED: ("⊘", "nost", "expected, but its workflow failed to start"),
+}
 
 
 @dataclass
@@ -52,6 +71,7 @@ class Row:
     revert_of: Commit | None = None
     in_revert: bool = False
     breakages: list[int] = field(default_factory=list)
+    tally: str = ""  # "N of M jobs reported", while some expected job has not
 
 
 @dataclass
@@ -69,8 +89,23 @@ class Grid:
     def jobs(self) -> list[str]:
         return [name for _, names in self.groups for name in names]
 
+    @property
+    def headers(self) -> list[tuple[str, int, bool]]:
+        """Each group's label, its number of columns, and whether the label is too long to
+        lie across them (it is then written upright, like the job names)."""
+        return [
+            (prefix, len(names), len(prefix) * LABEL_CHAR_PX > len(names) * COLUMN_PX)
+            for prefix, names in self.groups
+        ]
 
-def _cell(job: str, attempts: list[dict[str, object]], annotated: list[int], inferred: bool) -> str:
+
+def _cell(
+    job: str,
+    attempts: list[dict[str, object]],
+    annotated: list[int],
+    inferred: bool,
+    unreported: str = "",
+) -> str:
     classes = ["c"]
     if len(attempts) == 1 and attempts[0]["conclusion"] == Conclusion.SUCCESS:
         # Most cells: one element, no link (the column header names the job).
@@ -99,9 +134,26 @@ def _cell(job: str, attempts: list[dict[str, object]], annotated: list[int], inf
             continue
         title = escape(f"{job} #{a['attempt']}: {what}")
         marks.append(f'<a class="{css}" href="/jobs/{a["pk"]}/" title="{title}">{icon}</a>')
+    if not attempts and unreported in UNREPORTED:
+        icon, css, what = UNREPORTED[unreported]
+        marks.append(f'<span class="{css}" title="{escape(f"{job}: {what}")}">{icon}</span>')
     data = f' data-breakages="{",".join(map(str, annotated))}"' if annotated else ""
     content = "".join(marks) if marks or "ok" not in classes else "✓"
     return f'<td class="{" ".join(classes)}"{data}>{content}</td>'
+
+
+PASSED_CELL = '<td class="c ok">✓</td>'
+
+
+def _success(name: str, pk: int) -> dict[str, Any]:
+    """An attempt that passed (the attempt number is only shown for failures)."""
+    return {
+        "pk": pk,
+        "name": name,
+        "attempt": 1,
+        "conclusion": Conclusion.SUCCESS,
+        "verdict__verdict": None,
+    }
 
 
 def build(
@@ -121,26 +173,55 @@ def build(
     low = commits[-1].branch_position or 0
     high = commits[0].branch_position or 0
     attempts: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    passed_once: dict[tuple[int, str], int] = {}  # one attempt, passed (most cells): its id
     names: set[str] = set()
     failing_names: set[str] = set()
-    for a in (
+    results: list[tuple[int, str, str, int, int]] = []  # what inference reads
+    page_attempts = (
         JobAttempt.objects.filter(repository=repository, commit_id__in=[c.pk for c in commits])
         .order_by("attempt", "pk")
-        .values("pk", "name", "attempt", "conclusion", "commit_id", "verdict__verdict")
-    ):
-        attempts[(a["commit_id"], a["name"])].append(dict(a))
-        names.add(str(a["name"]))
-        if a["conclusion"] != Conclusion.SUCCESS:
-            failing_names.add(str(a["name"]))
+        .values_list(
+            "pk", "name", "attempt", "conclusion", "status", "commit_id", "verdict__verdict"
+        )
+    )
+    for pk, name, attempt, conclusion, status, commit_id, verdict in page_attempts:
+        if status == JobStatus.COMPLETED and conclusion in RESULTS:
+            results.append((pk, name, conclusion, attempt, commit_id))
+        key = (commit_id, name)
+        if conclusion == Conclusion.SUCCESS and key not in attempts and key not in passed_once:
+            passed_once[key] = pk
+            names.add(name)
+            continue
+        if key in passed_once:  # a second attempt after all: keep both
+            attempts[key].append(_success(name, passed_once.pop(key)))
+        attempts[key].append(
+            {
+                "pk": pk,
+                "name": name,
+                "attempt": attempt,
+                "conclusion": conclusion,
+                "verdict__verdict": verdict,
+            }
+        )
+        names.add(name)
+        if conclusion != Conclusion.SUCCESS:
+            failing_names.add(name)
+    # expected jobs that did not report: shown in their own columns like failures
+    coverage = expected.coverages(repository, [c.sha for c in commits])
+    unreported: dict[tuple[int, str], str] = {}
+    for commit in commits:
+        for job in coverage[commit.sha].jobs:
+            if job.state in UNREPORTED:
+                unreported[(commit.pk, job.name)] = job.state
+                names.add(job.name)
+                failing_names.add(job.name)
     found = list(
         Breakage.objects.filter(repository=repository, cause__branch_position__lte=high)
         .filter(Q(fix__isnull=True) | Q(fix__branch_position__gt=low))
         .select_related("cause", "fix")
         .order_by("cause__branch_position")
     )
-    inferred = [
-        s for s in infer_spans(repository, low=low, high=high) if not s.weak and s.job in names
-    ]
+    inferred = [s for s in spans_of(repository, commits, results) if not s.weak]
     shown = sorted(names if show_green else failing_names | _breakage_jobs(found, names))
     groups = [
         (prefix, list(group))
@@ -171,15 +252,16 @@ def build(
         ]
         cells = []
         for name in columns:
-            annotated = [b.pk for b in covering if b.covers_job(name)]
-            cells.append(
-                _cell(
-                    name,
-                    attempts.get((commit.pk, name), []),
-                    annotated,
-                    (name, position) in inferred_at,
-                )
-            )
+            key = (commit.pk, name)
+            annotated = [b.pk for b in covering if b.covers_job(name)] if covering else []
+            inferred_here = (name, position) in inferred_at
+            if key in passed_once and not annotated and not inferred_here:
+                cells.append(PASSED_CELL)  # most cells: nothing to say but "passed"
+                continue
+            here = attempts.get(key)
+            if here is None:
+                here = [_success(name, passed_once[key])] if key in passed_once else []
+            cells.append(_cell(name, here, annotated, inferred_here, unreported.get(key, "")))
         match = PULL_REFERENCE.search(commit.title)
         rows.append(
             Row(
@@ -189,6 +271,7 @@ def build(
                 revert_of.get(commit.pk),
                 any(start <= position <= end for start, end in revert_ranges if end is not None),
                 [b.pk for b in covering],
+                _tally(coverage[commit.sha]),
             )
         )
     return Grid(
@@ -201,6 +284,12 @@ def build(
         page,
         pages,
     )
+
+
+def _tally(coverage: expected.Coverage) -> str:
+    if coverage.expected and coverage.reported < coverage.expected:
+        return f"{coverage.reported} of {coverage.expected} jobs reported"
+    return ""
 
 
 def job_prefix_key(name: str) -> tuple[str, str]:

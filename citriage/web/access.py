@@ -18,12 +18,15 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect
+from ninja.errors import HttpError
+from ninja.security import SessionAuth
 
 from citriage.ci import github_app
 from citriage.providers.base import ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 WRITERS = "citriage-writers"
+# Open without a login session (the upload of test reports has its own token).
 OPEN_PREFIXES = (
     "/accounts/",
     "/admin/",
@@ -33,6 +36,7 @@ OPEN_PREFIXES = (
     "/readyz",
     "/metrics",
     "/github/setup",
+    "/api/test-reports",
 )
 
 
@@ -63,6 +67,20 @@ class LoginRequiredForReadingMiddleware:
                 return JsonResponse({"detail": "log in to read this"}, status=401)
             return redirect(f"{settings.LOGIN_URL}?next={request.path}")
         return self.get_response(request)
+
+
+class WriterAuth(SessionAuth):
+    """API writes: a logged-in session of someone allowed to change things (CSRF checked)."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        if not can_write(request.user):
+            raise HttpError(403, "you may read but not change: ask to be given access")
+        return request.user
+
+
+writer = WriterAuth()
 
 
 def write_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -16,7 +16,6 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
-from ninja.security import SessionAuth
 
 from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt, StoredLog
 from citriage.ci.tasks import request_rerun
@@ -27,25 +26,13 @@ from citriage.patterns.tasks import scan_backlog_task
 from citriage.scanner.patterns import PatternError
 from citriage.web import system as system_state
 from citriage.web import workbench
-from citriage.web.access import can_write
+from citriage.web.access import writer
 from citriage.web.tasks import backtest_task
 
 MAX_WINDOW = 2000  # lines per request of the log viewer
 MAX_LINE = 5000  # characters of one line sent to the log viewer
 
 
-class WriterAuth(SessionAuth):
-    """A logged-in session of someone allowed to change things (CSRF checked)."""
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        if not request.user.is_authenticated:
-            return None
-        if not can_write(request.user):
-            raise HttpError(403, "you may read but not change: ask to be given access")
-        return request.user
-
-
-writer = WriterAuth()
 router = Router()
 
 
@@ -62,6 +49,7 @@ class PatternOut(Schema):
     specificity: int
     lines_from_end: int | None
     is_retired: bool
+    retired_reason: str
     author: str
     created: datetime
     supersedes_id: int | None
@@ -81,6 +69,7 @@ class PatternOut(Schema):
             specificity=row.specificity,
             lines_from_end=row.lines_from_end,
             is_retired=row.is_retired,
+            retired_reason=row.retired_reason,
             author=row.author,
             created=row.created,
             supersedes_id=row.supersedes_id,
@@ -126,6 +115,7 @@ class LineMatch(Schema):
 class TryOut(Schema):
     total: int
     matches: list[LineMatch]
+    timed_out: str
 
 
 class BacktestOut(Schema):
@@ -136,6 +126,7 @@ class BacktestOut(Schema):
     best_match_changes: int
     passing_logs_scanned: int
     passing_logs_matched: int
+    timed_out_logs: int
     jobs: list[workbench.JobHit]
 
 
@@ -224,7 +215,11 @@ def try_pattern(request: HttpRequest, data: TryIn) -> TryOut:
     pattern = _candidate(data)
     log = get_object_or_404(StoredLog.objects.select_related("step"), pk=data.log_id)
     result = workbench.try_on_log(pattern, log)
-    return TryOut(total=result.total, matches=[LineMatch(**m) for m in result.matches])  # type: ignore[arg-type]
+    return TryOut(
+        total=result.total,
+        matches=[LineMatch(**m) for m in result.matches],  # type: ignore[arg-type]
+        timed_out=result.timed_out,
+    )
 
 
 class BacktestQueued(Schema):
@@ -485,3 +480,5 @@ api = NinjaAPI(title="citriage", version="1", urls_namespace="api")
 api.add_router("/", router)
 api.add_router("/", "citriage.web.branch_api.router")
 api.add_router("/", "citriage.web.cluster_api.router")
+api.add_router("/", "citriage.web.testresult_api.router")
+api.add_router("/", "citriage.web.commit_api.router")

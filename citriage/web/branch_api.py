@@ -38,6 +38,7 @@ class BreakageOut(Schema):
     jobs: list[str]
     description: str
     category: str
+    issue_url: str
     reporter: str
     created: datetime
 
@@ -67,6 +68,7 @@ def _out(breakage: Breakage) -> dict[str, object]:
         "jobs": breakage.jobs,
         "description": breakage.description,
         "category": breakage.category,
+        "issue_url": breakage.issue_url,
         "reporter": breakage.reporter,
         "created": breakage.created,
     }

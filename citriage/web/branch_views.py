@@ -84,6 +84,13 @@ class BreakageForm(forms.Form):
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     category = forms.ChoiceField(choices=[])
+    issue_url = forms.URLField(
+        assume_scheme="https",
+        label="issue",
+        required=False,
+        max_length=500,
+        help_text="link to the issue tracking it",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -97,6 +104,7 @@ class BreakageForm(forms.Form):
             "jobs": _jobs(data["jobs"]),
             "description": data["description"],
             "category": data["category"],
+            "issue_url": data["issue_url"],
         }
 
     @classmethod
@@ -108,6 +116,7 @@ class BreakageForm(forms.Form):
                 "jobs": "\n".join(breakage.jobs),
                 "description": breakage.description,
                 "category": breakage.category,
+                "issue_url": breakage.issue_url,
             }
         )
 
@@ -135,6 +144,7 @@ def timeline_page(request: HttpRequest) -> HttpResponse:
     show_green = request.GET.get("green") == "1"
     grid = timeline.build(repository, page=page, per_page=per_page, show_green=show_green)
     open_breakages = Breakage.objects.filter(repository=repository).select_related("cause", "fix")
+    choices = list(open_breakages.order_by("-cause__branch_position")[:50])
     return render(
         request,
         "web/timeline.html",
@@ -144,7 +154,9 @@ def timeline_page(request: HttpRequest) -> HttpResponse:
             "repositories": Repository.objects.order_by("owner", "name"),
             "show_green": show_green,
             "per_page": per_page,
-            "breakage_choices": open_breakages.order_by("-cause__branch_position")[:50],
+            "breakage_choices": choices,
+            # what "fixed it" or "add jobs" most likely means: the newest ongoing breakage
+            "default_breakage": next((b.pk for b in choices if b.ongoing), None),
             "categories": breakage_categories(),
             "github_url": timeline.pull_url(repository, 0).rsplit("/pull/", 1)[0],
         },
@@ -391,7 +403,10 @@ def health_page(request: HttpRequest) -> HttpResponse:
     state = health.compute(repository)
     percentages = cast(dict[str, Sequence[int]], state.shares)  # floats plot the same
     shares = charts.stacked_bars([d.isoformat() for d in state.days], percentages, HEALTH_COLOURS)
-    shares["layout"] = {**shares["layout"], "yaxis": {"title": "% of commits", "range": [0, 100]}}
+    shares["layout"] = {
+        **shares["layout"],
+        "yaxis": {"title": "% of commits", "range": [0, 100], "automargin": True},
+    }
     time_to_fix = {
         "data": [
             {
@@ -409,11 +424,19 @@ def health_page(request: HttpRequest) -> HttpResponse:
                 "marker": {"color": "#d4a72c"},
             },
         ],
-        "layout": {**charts.LAYOUT, "yaxis": {"title": "hours to fix"}, "barmode": "group"},
+        "layout": {
+            **charts.LAYOUT,
+            "yaxis": {"title": "hours to fix", "automargin": True},
+            "xaxis": {"automargin": True, "tickangle": -30},
+            "barmode": "group",
+        },
     }
     lag = {
         "data": [{"type": "scatter", "mode": "lines", "x": state.lag_times, "y": state.lag}],
-        "layout": {**charts.LAYOUT, "yaxis": {"title": "commits behind head"}},
+        "layout": {
+            **charts.LAYOUT,
+            "yaxis": {"title": "commits behind head", "automargin": True},
+        },
     }
     return render(
         request,

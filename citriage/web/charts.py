@@ -19,6 +19,7 @@ VERDICT_COLOURS = {
     Verdict.KNOWN_PROBLEM: "#0969da",
     Verdict.FLAKY_PATTERN: "#1a7f37",
     Verdict.FLAKY_CONFIRMED: "#4ac26b",
+    Verdict.FLAKY_MARKED: "#2da44e",
     Verdict.PENDING: "#d0d7de",
 }
 LAYOUT = {
@@ -27,6 +28,9 @@ LAYOUT = {
     "barmode": "stack",
     "legend": {"orientation": "h"},
     "font": {"size": 11},
+    # room for the tick labels (dates, job names) instead of cutting them
+    "xaxis": {"automargin": True},
+    "yaxis": {"automargin": True},
 }
 
 

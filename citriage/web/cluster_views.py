@@ -26,10 +26,14 @@ def workbench_url(expression: str, is_regex: bool, job_id: int) -> str:
 
 
 def clusters(request: HttpRequest) -> HttpResponse:
-    _rows, total = queries.cluster_rows(1)
-    pages = Paginator(range(total), PER_PAGE)
-    page = pages.get_page(request.GET.get("page"))
-    found, _ = queries.clusters(PER_PAGE, (page.number - 1) * PER_PAGE)
+    asked = request.GET.get("page", "")
+    number = int(asked) if asked.isdigit() and int(asked) > 0 else 1
+    # One pass of the (costly) grouping gives the page and the count; a page past the
+    # end is asked again as the last one.
+    found, total = queries.clusters(PER_PAGE, (number - 1) * PER_PAGE)
+    page = Paginator(range(total), PER_PAGE).get_page(number)
+    if page.number != number:
+        found, total = queries.clusters(PER_PAGE, (page.number - 1) * PER_PAGE)
     rows = []
     for cluster in found:
         link = None

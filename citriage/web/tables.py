@@ -6,6 +6,7 @@ from typing import Any
 
 import django_filters
 import django_tables2 as tables
+from django import forms
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
@@ -13,6 +14,7 @@ from django.utils.html import format_html
 from citriage.ci.models import JobAttempt
 from citriage.patterns.models import Pattern, Tag
 from citriage.web.charts import sparkline
+from citriage.web.templatetags.triage_tags import match_html, verdict_label
 
 
 class PatternFilter(django_filters.FilterSet):
@@ -20,7 +22,11 @@ class PatternFilter(django_filters.FilterSet):
     tag = django_filters.ModelChoiceFilter(
         queryset=Tag.objects.all(), field_name="tags", to_field_name="name", label="tag"
     )
-    retired = django_filters.BooleanFilter(field_name="is_retired", label="retired")
+    retired = django_filters.BooleanFilter(
+        field_name="is_retired",
+        label="retired",
+        widget=forms.Select(choices=[("", "any"), ("false", "no"), ("true", "yes")]),
+    )
 
     class Meta:
         model = Pattern
@@ -86,7 +92,7 @@ class FailedJobTable(tables.Table):
     finished_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="finished")
     verdict = tables.Column(accessor="verdict__verdict", default="—")
     best = tables.Column(
-        accessor="best__match__text", verbose_name="best match", default="—", orderable=False
+        accessor="best__match", verbose_name="best match", default="—", orderable=False
     )
 
     class Meta:
@@ -97,11 +103,10 @@ class FailedJobTable(tables.Table):
 
     def render_sha(self, value: str, record: JobAttempt) -> str:
         url = reverse("web:commit", kwargs={"sha": value})
-        return format_html('<a href="{}"><code>{}</code></a>', url, value[:10])
+        return format_html('<a href="{}"><code class="sha">{}</code></a>', url, value[:10])
 
     def render_verdict(self, value: str) -> str:
-        return format_html('<span class="verdict v-{}">{}</span>', value, value.replace("_", " "))
+        return format_html('<span class="verdict v-{}">{}</span>', value, verdict_label(value))
 
-    def render_best(self, value: str) -> str:
-        shown = value if len(value) <= 160 else value[:157] + "…"
-        return format_html("<code>{}</code>", shown)
+    def render_best(self, value: Any) -> str:
+        return match_html(value, 160)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from citriage.web import branch_views, cluster_views, views
+from citriage.web import branch_views, cluster_views, pull_views, testresult_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -17,9 +17,22 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job, name="job"),
     path("jobs/<int:pk>/<str:action>", views.job_action, name="job-action"),
     path("commits/<str:sha>/", views.commit, name="commit"),
+    path("pulls/", pull_views.pull_list, name="pulls"),
+    path("pulls/<int:number>/", pull_views.pull_by_number, name="pull-number"),
+    path(
+        "pulls/<str:owner>/<str:name>/<int:number>/",
+        pull_views.pull_in_repository,
+        name="pull",
+    ),
+    path("search/", views.search_page, name="search"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("unattributed/", views.unattributed, name="unattributed"),
     path("clusters/", cluster_views.clusters, name="clusters"),
     path("flaky/", views.flaky, name="flaky"),
+    path("tests/", testresult_views.tests_page, name="tests"),
+    path("tests/tokens/", testresult_views.tokens_page, name="test-tokens"),
+    path("tests/tokens/<int:pk>/revoke", testresult_views.token_revoke, name="test-token-revoke"),
+    path("tests/<int:pk>/", testresult_views.test_page, name="test"),
     path("system/", views.system, name="system"),
     path("timeline/", branch_views.timeline_page, name="timeline"),
     path("timeline/mark", branch_views.timeline_mark, name="timeline-mark"),

@@ -8,11 +8,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncDate, TruncWeek
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
@@ -22,8 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from citriage.ci.models import (
     FAILED_CONCLUSIONS,
     Commit,
+    CommitConfig,
     JobAttempt,
-    PullRequest,
     RerunRequest,
     Step,
     StoredLog,
@@ -40,14 +42,21 @@ from citriage.ops import health, metrics, queues
 from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import BestMatch, Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
-from citriage.triage.models import CommitSummary, JobVerdict, Verdict
-from citriage.web import charts
+from citriage.rules import latest_attempts
+from citriage.triage import classifications, expected
+from citriage.triage.models import (
+    FLAKY_VERDICTS,
+    Classification,
+    CommitSummary,
+    JobVerdict,
+    Verdict,
+)
+from citriage.web import charts, history, previews, search, testresult_views
 from citriage.web import system as system_state
 from citriage.web.access import write_required
 from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
 
 DAYS_SHOWN = 14
-FLAKY = (Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED)
 
 
 def _failed_jobs() -> Any:
@@ -194,6 +203,7 @@ def pattern(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {
         "pattern": row,
+        "has_charts": bool(jobs_per_name),
         "page": page,
         "form": form,
         "scanned": scanned,
@@ -351,7 +361,9 @@ def _save_pattern(request: HttpRequest) -> HttpResponse:
 
 def job(request: HttpRequest, pk: int) -> HttpResponse:
     attempt = get_object_or_404(
-        JobAttempt.objects.select_related("repository", "commit", "verdict", "best__match"),
+        JobAttempt.objects.select_related(
+            "repository", "commit", "verdict", "best__match", "classification"
+        ),
         pk=pk,
     )
     steps = list(attempt.steps.select_related("log"))
@@ -364,25 +376,58 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
     siblings = JobAttempt.objects.filter(
         repository=attempt.repository, sha=attempt.sha, name=attempt.name
     ).order_by("attempt", "id")
+    analyses = list(FailureAnalysis.objects.filter(job=attempt).select_related("log__step"))
+    best = getattr(attempt, "best", None)
     chosen = request.GET.get("log", "")
     shown_log = next((log for log in logs if str(log.pk) == chosen), None)
     if shown_log is None and logs:
-        best = getattr(attempt, "best", None)
-        shown_log = next((log for log in logs if best and log.pk == best.match.log_id), logs[0])
+        # the log of the best match, else of the likeliest failure line, else the first
+        analysed = next((a.log_id for a in analyses if a.line), None)
+        wanted = best.match.log_id if best else analysed
+        shown_log = next((log for log in logs if log.pk == wanted), logs[0])
+    match_lines = sorted({m.line for m in matches if shown_log and m.log_id == shown_log.pk})
+    failure_lines = sorted(
+        {
+            int(c["line"])
+            for a in analyses
+            if shown_log and a.log_id == shown_log.pk
+            for c in a.candidates
+        }
+    )
     context = {
         "job": attempt,
         "verdict": getattr(attempt, "verdict", None),
-        "best": getattr(attempt, "best", None),
+        "best": best,
         "steps": steps,
         "logs": logs,
         "shown_log": shown_log,
+        "start_line": _start_line(shown_log, best, analyses),
+        "match_lines": ",".join(map(str, match_lines)),
+        "failure_lines": ",".join(map(str, failure_lines)),
         "matches": matches,
         "siblings": siblings,
         "reruns": RerunRequest.objects.filter(job=attempt).order_by("-requested_at")[:5],
         # The failure-line finder's second opinion, independent of the pattern library.
-        "analyses": FailureAnalysis.objects.filter(job=attempt).select_related("log__step"),
+        "analyses": analyses,
+        "classification": getattr(attempt, "classification", None),
+        "classifications": Classification.choices,
+        "pulls": history.pulls_of(attempt.sha, attempt.repository_id),
+        "branch_history": history.branch_history(attempt),
+        "pull_history": history.pull_history(attempt),
+        "default_branch": attempt.repository.default_branch,
+        "tests": testresult_views.job_test_list(attempt),
     }
     return render(request, "web/job.html", context)
+
+
+def _start_line(log: StoredLog | None, best: Any, analyses: list[FailureAnalysis]) -> int:
+    """Where the log viewer opens: the best match, else the likeliest failure line."""
+    if log is None:
+        return 0
+    if best is not None and best.match.log_id == log.pk:
+        return int(best.match.line)
+    line = next((a.line for a in analyses if a.log_id == log.pk and a.line), None)
+    return int(line or 0)
 
 
 @require_POST
@@ -399,6 +444,24 @@ def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             messages.success(request, "Rerun requested: it is on its way to the CI provider.")
         else:
             messages.error(request, f"Cannot rerun: {result.response}")
+    elif action == "classify":
+        try:
+            said = classifications.classify_failure(
+                attempt,
+                request.POST.get("kind", ""),
+                note=request.POST.get("note", ""),
+                by=request.user.get_username(),
+            )
+        except ValidationError as error:
+            messages.error(request, "; ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                f"Classified as {said.get_kind_display()}: the verdict is being recomputed.",
+            )
+    elif action == "unclassify":
+        if classifications.clear_classification(attempt):
+            messages.success(request, "Classification removed: the rules decide again.")
     elif action == "promote":
         match = Match.objects.filter(pk=request.POST.get("match", "0") or 0, job=attempt).first()
         if match is None:
@@ -413,26 +476,79 @@ def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 def commit(request: HttpRequest, sha: str) -> HttpResponse:
     jobs = list(
-        JobAttempt.objects.filter(sha=sha)
-        .select_related("repository", "verdict", "best__match")
-        .order_by("name", "attempt")
+        JobAttempt.objects.filter(sha=sha).select_related("repository", "verdict", "best__match")
     )
     known = Commit.objects.filter(sha=sha).select_related("repository").first()
     if not jobs and known is None:
-        raise Http404("citriage knows no such commit")
-    summaries = CommitSummary.objects.filter(sha=sha).select_related("repository")
-    heads = PullRequest.objects.filter(Q(heads__sha=sha) | Q(head_sha=sha)).distinct()
+        return _resolve_commit(request, sha)
+    jobs.sort(key=_failures_first)
+    summaries = list(CommitSummary.objects.filter(sha=sha).select_related("repository"))
+    configured = CommitConfig.objects.filter(sha=sha).select_related("repository")
+    coverages = [(c.repository, expected.coverage(c.repository, sha)) for c in configured]
+    latest = latest_attempts(
+        [j for j in jobs if j.failed and hasattr(j, "verdict")],
+        lambda j: f"{j.repository_id}/{j.name}",
+        lambda j: j.attempt,
+    )
     context = {
         "sha": sha,
         "commit": known,
         "jobs": jobs,
+        "coverages": coverages,
+        "unreported": [
+            job
+            for _, coverage in coverages
+            for job in coverage.jobs
+            if job.state in (expected.MISSING, expected.WAITING, expected.NOT_STARTED)
+        ],
+        "not_run": [
+            job
+            for _, coverage in coverages
+            for job in coverage.jobs
+            if job.state in (expected.SKIPPED, expected.MAYBE)
+        ],
+        "failed": sum(1 for j in jobs if j.failed),
         "summaries": summaries,
-        "pulls": heads,
+        "pulls": history.pulls_of(sha),
         "checks": PostedCheck.objects.filter(sha=sha),
         "comments": PostedComment.objects.filter(head_sha=sha),
         "labels": dict(Verdict.choices),
+        "test_groups": testresult_views.commit_tests([j.verdict for j in latest.values()]),
+        "previews": [previews.preview(s) for s in summaries],
     }
     return render(request, "web/commit.html", context)
+
+
+def _failures_first(job: JobAttempt) -> tuple[bool, bool, str, int]:
+    """Failures that need a look, then excused failures, then the rest; by name, attempt."""
+    verdict = getattr(job, "verdict", None) if job.failed else None
+    return (not job.failed, bool(verdict and verdict.excused), job.name, job.attempt)
+
+
+def _resolve_commit(request: HttpRequest, prefix: str) -> HttpResponse:
+    """/commits/<short sha>/: the one commit it names, or the commits it could be."""
+    if not search.SHA_PREFIX.match(prefix.lower()):
+        raise Http404("give at least 7 hexadecimal characters of a commit sha")
+    shas = search.shas_with_prefix(prefix)
+    if len(shas) == 1:
+        return redirect("web:commit", sha=shas[0])
+    if not shas:
+        raise Http404(f"citriage knows no commit starting with {prefix}")
+    hits = search.search(prefix).sections.get("commits", [])
+    return render(request, "web/commit_choice.html", {"prefix": prefix, "hits": hits})
+
+
+def search_page(request: HttpRequest) -> HttpResponse:
+    """The header's search: straight to the one thing named, else what it could be."""
+    results = search.search(request.GET.get("q", ""))
+    target = search.only_target(results)
+    if target is not None:
+        return redirect(target)
+    return render(request, "web/search.html", {"results": results, "search_query": results.query})
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    return redirect(static("web/favicon.svg"), permanent=True)
 
 
 def unattributed(request: HttpRequest) -> HttpResponse:
@@ -469,16 +585,17 @@ def flaky(request: HttpRequest) -> HttpResponse:
     """Flaky failures over time, by job and by pattern, with a drill-down list."""
     days = _days(28)
     flaky_jobs = _failed_jobs().filter(
-        verdict__verdict__in=FLAKY, finished_at__gte=_start_of(days[0])
+        verdict__verdict__in=FLAKY_VERDICTS, finished_at__gte=_start_of(days[0])
     )
     per_job: dict[str, Counter[Any]] = defaultdict(Counter)
     per_pattern: dict[str, Counter[Any]] = defaultdict(Counter)
     rows = flaky_jobs.annotate(day=TruncDate("finished_at")).values_list(
-        "day", "name", "verdict__pattern_id"
+        "day", "name", "verdict__pattern_id", "verdict__verdict"
     )
-    for day, name, pattern_id in rows:
+    for day, name, pattern_id, verdict in rows:
         per_job[name][day] += 1
-        per_pattern[f"#{pattern_id}" if pattern_id else "passed on rerun"][day] += 1
+        # no pattern: passed on rerun, or marked flaky by a person
+        per_pattern[f"#{pattern_id}" if pattern_id else str(Verdict(verdict).label)][day] += 1
 
     def top(series: dict[str, Counter[Any]], n: int = 8) -> dict[str, list[int]]:
         ranked = sorted(series, key=lambda k: -sum(series[k].values()))[:n]
@@ -497,7 +614,7 @@ def flaky(request: HttpRequest) -> HttpResponse:
         "jobs": sorted(((k, sum(v.values())) for k, v in per_job.items()), key=lambda r: -r[1])[
             :20
         ],
-        "patterns": JobVerdict.objects.filter(verdict__in=FLAKY, pattern__isnull=False)
+        "patterns": JobVerdict.objects.filter(verdict__in=FLAKY_VERDICTS, pattern__isnull=False)
         .values("pattern_id", "pattern__expression")
         .annotate(n=Count("job"))
         .order_by("-n")[:20],
@@ -519,6 +636,11 @@ def system(request: HttpRequest) -> HttpResponse:
         .order_by("queue_name"),
         "workers": system_state.worker_rows(),
         "budgets": system_state.rate_budget_rows(),
+        "owed": system_state.owed(),
+        "failing_reports": system_state.failing_reports(),
+        "failed_tasks": system_state.failed_tasks(),
+        "failed_deliveries": system_state.failed_deliveries(),
+        "failed_fetches": system_state.failed_fetches(),
         "deliveries": Delivery.objects.order_by("-received_at")[:20],
         "rejected": RejectedDelivery.objects.order_by("-received_at")[:20],
     }

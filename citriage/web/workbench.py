@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from django.conf import settings
+
 from citriage.ci.models import FAILED_CONCLUSIONS, Conclusion, StoredLog
 from citriage.logstore import load_text
 from citriage.patterns.models import Match, Pattern, PromotedMatch
@@ -63,6 +65,7 @@ def candidate(
 class TryResult:
     total: int
     matches: list[dict[str, object]]
+    timed_out: str = ""  # why it stopped, when it ran out of time on this log
 
 
 def _shown(match: engine.Match) -> dict[str, object]:
@@ -75,8 +78,14 @@ def _shown(match: engine.Match) -> dict[str, object]:
 
 
 def try_on_log(pattern: scanner_patterns.Pattern, log: StoredLog) -> TryResult:
-    found = engine.PatternSet([pattern]).scan(stored_text(log), log.step.name)
-    return TryResult(len(found), [_shown(m) for m in found[:MAX_SHOWN_MATCHES]])
+    pattern_set = engine.PatternSet([pattern], time_limit=settings.PATTERN_SECONDS)
+    report = pattern_set.run(stored_text(log), log.step.name)
+    found = report.matches
+    return TryResult(
+        len(found),
+        [_shown(m) for m in found[:MAX_SHOWN_MATCHES]],
+        next(iter(report.timed_out.values()), ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,7 @@ class Backtest:
     best_match_changes: int = 0
     passing_logs_scanned: int = 0
     passing_logs_matched: int = 0
+    timed_out_logs: int = 0  # logs it ran out of time on (saved, it would be retired)
     jobs: list[JobHit] = field(default_factory=list)
 
 
@@ -139,7 +149,7 @@ def backtest(
     shown: int = 50,
 ) -> Backtest:
     """Scan the newest stored logs with the candidate and compare with today's best matches."""
-    compiled = engine.PatternSet([pattern])
+    compiled = engine.PatternSet([pattern], time_limit=settings.PATTERN_SECONDS)
     logs = _logs_to_scan(max_logs)
     result = Backtest(logs_total=len(logs))
     deadline = time.monotonic() + time_budget
@@ -148,7 +158,9 @@ def backtest(
         if time.monotonic() > deadline:
             result.complete = False
             break
-        found = compiled.scan(stored_text(log), log.step.name)
+        report = compiled.run(stored_text(log), log.step.name)
+        found = report.matches
+        result.timed_out_logs += bool(report.timed_out)
         result.logs_scanned += 1
         passing = log.job.conclusion == Conclusion.SUCCESS
         result.passing_logs_scanned += passing

@@ -90,3 +90,16 @@ def writer(page: Any, live_server: Any, site: History) -> Any:
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest, static_files: None) -> Iterator[Any]:
+    """pytest-django's live server, serving static files the way `citriage web` does
+    (WhiteNoise, from the collected files: hashed names, compressed), not from the finders."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer(os.environ.get("DJANGO_LIVE_SERVER_ADDRESS", "localhost"), start=False)
+    server.thread.static_handler = lambda application: application
+    server.start()
+    yield server
+    server.stop()

@@ -71,11 +71,35 @@ def test_json_output_one_object_per_file(logs: dict[str, Path], corpus: Path) ->
         "file": str(logs["clean"]),
         "lines": 1,
         "truncated": False,
+        "warnings": [],
+        "timed_out": {},
+        "capped": [],
         "matches": [],
         "best": None,
         "failure_lines": [],
         "signature": None,
+        "failure_lines_looked_at": 0,
+        "failure_lines_cut_before": 0,
     }
+
+
+def test_failure_lines_can_be_left_out(logs: dict[str, Path]) -> None:
+    full = json.loads(run("scan", "--json", str(logs["plain"])).stdout)
+    bare = json.loads(run("scan", "--json", "--no-failure-lines", str(logs["plain"])).stdout)
+    assert full["failure_lines"] and "signature" in full
+    assert "failure_lines" not in bare and "signature" not in bare
+    assert bare["matches"] == full["matches"] and bare["best"] == full["best"]
+
+
+def test_work_cut_short_is_said_in_the_json(tmp_path: Path) -> None:
+    # The cursor goes back further than the emulator keeps lines: the output says so.
+    log = tmp_path / "progress.log"
+    log.write_bytes(b"".join(b"step %d\n" % i for i in range(700)) + b"\x1b[650Adone\n")
+    record = json.loads(run("scan", "--json", str(log)).stdout)
+    assert record["warnings"] == [
+        "1 cursor move(s) went above the 500 lines kept for rewriting; "
+        "they rewrote the oldest kept line"
+    ]
 
 
 def test_default_library_and_stdin(logs: dict[str, Path]) -> None:
@@ -116,3 +140,60 @@ def test_usage_errors_exit_2_with_a_message(tmp_path: Path, logs: dict[str, Path
     assert missing.returncode == 2 and "no such log file" in missing.stderr
     no_args = run("scan")
     assert no_args.returncode == 2
+
+
+def test_json_output_carries_the_warnings_of_damaged_input(tmp_path: Path) -> None:
+    damaged = tmp_path / "cut.log.gz"
+    whole = gzip.compress(
+        b"".join(b"step %d\n" % i for i in range(20_000)) + b"Segmentation fault\n"
+    )
+    damaged.write_bytes(whole[: len(whole) // 2])
+    intact = tmp_path / "whole.log.gz"
+    intact.write_bytes(whole)
+    result = run("scan", "--json", str(damaged), str(intact))
+    assert result.returncode == 0, result.stderr
+    cut, full = (json.loads(line) for line in result.stdout.splitlines())
+    assert cut["warnings"] == ["gzip stream ended early; kept what was readable"]
+    assert full["warnings"] == [] and full["timed_out"] == {} and full["capped"] == []
+    assert 0 < cut["lines"] < full["lines"]
+
+
+def test_patterns_out_of_time_and_capped_are_reported(tmp_path: Path) -> None:
+    log = tmp_path / "many.log"
+    log.write_text("".join(f"Segmentation fault {i}\n" for i in range(1500)))
+    result = run("scan", "--json", str(log))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    segfault = next(m["pattern_id"] for m in record["matches"] if "Segmentation" in m["text"])
+    assert segfault in record["capped"]
+    lines = [m["line"] for m in record["matches"] if m["pattern_id"] == segfault]
+    assert lines == [*range(1, 1000), 1500]
+    human = run("scan", str(log))
+    assert "matched more lines than are kept" in human.stdout
+
+
+def test_human_output_shows_the_likely_failure_lines_too(tmp_path: Path) -> None:
+    """The failing test is often among the finder's lines, whether or not a pattern matched
+    the log: the human output shows them beside the best match."""
+    log = tmp_path / "pytest.log"
+    log.write_text(
+        "collected 3 items\n"
+        "tests/test_io.py::test_read PASSED\n"
+        "tests/test_io.py::test_write FAILED\n"
+        "E   AssertionError: wrote 3 bytes, expected 4\n"
+        "FAILED tests/test_io.py::test_write - AssertionError: wrote 3 bytes, expected 4\n"
+        "=== 1 failed, 2 passed in 0.12s ===\n"
+    )
+    result = run("scan", str(log))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "best match:" in out and "likely failure lines" in out
+    listed = out[out.index("likely failure lines") :]
+    assert "5 | FAILED tests/test_io.py::test_write" in listed
+    assert out.index("best match:") < out.index("likely failure lines")
+
+    nothing = tmp_path / "custom.log"
+    nothing.write_text("step 1\nERROR: breaking API change: Client.connect() lost 'timeout'\n")
+    result = run("scan", str(nothing))
+    assert "no pattern matched" in result.stdout
+    assert "2 | ERROR: breaking API change" in result.stdout

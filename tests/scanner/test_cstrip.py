@@ -15,7 +15,7 @@ from tests.conftest import CORPUS
 _cstrip = terminal._cstrip
 
 # Bytes that make up escapes and timestamps, so generated inputs hit every branch.
-ALPHABET = list(b"\x1b\x07\\[]P_^X;?0123456789mABHJK -/:.TZa\n\r\t\x00\x9b\xff")
+ALPHABET = list(b"\x1b\x07\\[]P_^X;?0123456789mABHJKfsu78 -/:.TZa\n\r\t\x00\x9b\xff")
 chunks = st.lists(st.sampled_from(ALPHABET), max_size=80).map(bytes)
 stamped = st.lists(
     st.tuples(st.booleans(), chunks),
@@ -44,6 +44,14 @@ def test_the_c_helper_is_built() -> None:
 @given(chunks)
 def test_escapes_as_the_regex(chunk: bytes) -> None:
     assert _cstrip.strip_escapes(chunk) == terminal._SIMPLE_ESCAPE.sub(b"", chunk)
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=3000, deadline=None)
+@given(chunks)
+def test_cursor_escape_check_as_the_regex(chunk: bytes) -> None:
+    expected = terminal._CURSOR_ESCAPE.search(chunk) is not None
+    assert _cstrip.has_cursor_escape(chunk) is expected
 
 
 @pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
@@ -154,3 +162,15 @@ def test_file_read_from_an_offset(tmp_path: Path) -> None:
         closed = source.fileno()
     with pytest.raises(OSError, match="Bad file descriptor"):
         _cstrip.read_file(closed, 0, 10)
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"", b"x", b"abcdefghijklmnop" * 3, "é".encode()]), max_size=300))
+def test_line_starts_as_the_python_offsets(lines: list[bytes]) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+    expected = [0]
+    for line in lines[:-1]:
+        expected.append(expected[-1] + len(line) + 1)
+    got = memoryview(_cstrip.line_starts(data)).cast("q").tolist()
+    assert got == (expected if lines else [])

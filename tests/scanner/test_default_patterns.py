@@ -607,10 +607,33 @@ EXAMPLES: list[tuple[int, str]] = [
         "Failed!  - Failed:     2, Passed:   318, Skipped:     0, Total:   320, "
         "Duration: 4 s - Api.Tests.dll (net8.0)",
     ),
+    (205, "lld-link: error: undefined symbol: __declspec(dllimport) PropVariantCompareEx"),
+    (205, "ld.lld: error: undefined symbol: zlib_inflate_init"),
+    (205, "          = note: rust-lld: error: undefined symbol: __rust_probestack"),
+    (
+        206,
+        "21:30:46  WARNING -  TEST-UNEXPECTED-FAIL | dom/canvas/test/test_webgl.html | Test "
+        "timed out.",
+    ),
+    (
+        206,
+        "REFTEST TEST-UNEXPECTED-FAIL | layout/reftests/a-1.html == layout/reftests/a-1-ref.html"
+        " | image comparison, max difference: 255, number of differing pixels: 4",
+    ),
+    (
+        207,
+        "PROCESS-CRASH | application crashed [@ mozilla::dom::Node::Remove] | "
+        "dom/base/test/test_remove.html",
+    ),
+    (208, "FAIL Bug #69974 (fopen with a long path) [ext/standard/tests/file/bug69974.phpt]"),
 ]
 
 # Lines from passing jobs: no pattern may match them.
 HARMLESS = [
+    "TEST-PASS | dom/canvas/test/test_webgl.html | took 312ms",
+    "TEST-KNOWN-FAIL | dom/canvas/test/test_webgl.html | expected to fail on this platform",
+    "PASS Bug #69975 (fclose) [ext/standard/tests/file/bug69975.phpt]",
+    "SKIP Bug #69976 (needs ext/zip) [ext/zip/tests/bug69976.phpt] reason: zip not loaded",
     "All 312 tests passed",
     "Downloading numpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.whl (16.0 MB)",
     "Successfully installed requests-2.32.3 urllib3-2.2.3",
@@ -648,6 +671,19 @@ HARMLESS = [
 
 # Whole excerpts of failing logs: the cause must outrank every symptom around it.
 SCENARIOS: list[tuple[int, str]] = [
+    (
+        205,  # a link-time undefined symbol, not a shared library of another version
+        "[1/2] Linking CXX executable bin/app.exe\n"
+        "lld-link: error: undefined symbol: PropVariantCompareEx\n"
+        ">>> referenced by propsys.cpp:40\n"
+        "ninja: build stopped: subcommand failed.",
+    ),
+    (
+        6,  # at load time it is the shared library
+        "ImportError: /venv/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so: "
+        "undefined symbol: _ZN3c104cuda9SetDeviceEa\n"
+        "Error: Process completed with exit code 1.",
+    ),
     (
         191,  # disk full, not the make errors that follow
         "[ 42%] Building CXX object src/CMakeFiles/core.dir/parser.cpp.o\n"

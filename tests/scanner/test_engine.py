@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from citriage.scanner import patterns as pattern_files
-from citriage.scanner.engine import HAVE_HYPERSCAN, Match, PatternSet
+from citriage.scanner.engine import HAVE_HYPERSCAN, MAX_MATCHES_PER_PATTERN, Match, PatternSet
 from citriage.scanner.logtext import LogText, read_log
-from citriage.scanner.patterns import Pattern, PatternError
+from citriage.scanner.patterns import Pattern, PatternError, default_library
 from tests.conftest import CORPUS
 
 Found = tuple[int, int, int, int, tuple[str | None, ...]]
@@ -56,8 +56,31 @@ def flat(matches: list[Match]) -> list[Found]:
     return [(m.pattern_id, m.line, m.start, m.end, m.captures) for m in matches]
 
 
+def capped(found: list[Found]) -> tuple[list[Found], frozenset[int]]:
+    """The reference's matches as the engine keeps them: per pattern the first ones and the last."""
+    by_pattern: dict[int, list[Found]] = {}
+    for f in found:
+        by_pattern.setdefault(f[0], []).append(f)
+    kept, cut = [], set()
+    for pattern_id, matches in by_pattern.items():
+        if len(matches) >= MAX_MATCHES_PER_PATTERN:
+            cut.add(pattern_id)
+            matches = [*matches[: MAX_MATCHES_PER_PATTERN - 1], matches[-1]]
+        kept.extend(matches)
+    return sorted(kept, key=lambda f: (f[1], f[0])), frozenset(cut)
+
+
 def engines() -> list[str]:
     return ["hyperscan", "re"] if HAVE_HYPERSCAN else ["re"]
+
+
+def variants(patterns: list[Pattern]) -> list[PatternSet]:
+    """Every prefilter with RE2, and the time-limited `regex` module for every regex.
+
+    The time limit is generous: this compares answers, not speed.
+    """
+    sets = [PatternSet(patterns, engine, time_limit=600) for engine in engines()]  # type: ignore[arg-type]
+    return [*sets, PatternSet(patterns, linear=False, time_limit=600)]
 
 
 def corpus_logs() -> list[Path]:
@@ -74,14 +97,15 @@ def seed(corpus: Path) -> list[Pattern]:
 
 
 @pytest.fixture(scope="module")
-def seed_sets(seed: list[Pattern]) -> list[PatternSet]:
-    return [PatternSet(seed, engine) for engine in engines()]  # type: ignore[arg-type]
+def libraries(seed: list[Pattern]) -> dict[str, list[PatternSet]]:
+    return {"Dr. CI dump": variants(seed), "default library": variants(default_library())}
 
 
-def test_the_corpus_exercises_the_seed_patterns(corpus: Path, seed_sets: list[PatternSet]) -> None:
+def test_the_corpus_exercises_the_seed_patterns(corpus: Path, seed: list[Pattern]) -> None:
     logs = corpus_logs()
     assert len(logs) > 250
-    found = sum(len(seed_sets[0].scan(read_log(path))) for path in logs)
+    pattern_set = PatternSet(seed)
+    found = sum(len(pattern_set.scan(read_log(path))) for path in logs)
     assert found > 1000
 
 
@@ -89,15 +113,24 @@ def test_the_corpus_exercises_the_seed_patterns(corpus: Path, seed_sets: list[Pa
 @pytest.mark.parametrize(
     "path", corpus_logs(), ids=lambda p: str(p.relative_to(CORPUS)) if CORPUS in p.parents else ""
 )
-def test_seed_patterns_over_a_corpus_log_match_the_reference(
-    path: Path, seed: list[Pattern], seed_sets: list[PatternSet]
+def test_patterns_over_a_corpus_log_match_the_reference(
+    path: Path, libraries: dict[str, list[PatternSet]]
 ) -> None:
+    """Every log of the corpus, the Dr. CI dump and the default library: exactly `re`'s answers."""
     log = read_log(path)
-    expected = reference(log, seed, max_line=REFERENCE_MAX_LINE)
     long_lines = {n for n, line in enumerate(log.lines(), 1) if len(line) > REFERENCE_MAX_LINE}
-    for pattern_set in seed_sets:
-        found = [f for f in flat(pattern_set.scan(log)) if f[1] not in long_lines]
-        assert found == expected, pattern_set.engine
+    for library, pattern_sets in libraries.items():
+        expected, cut = capped(
+            reference(log, pattern_sets[0].patterns, max_line=REFERENCE_MAX_LINE)
+        )
+        for pattern_set in pattern_sets:
+            report = pattern_set.run(log)
+            assert report.timed_out == {}
+            found = [f for f in flat(report.matches) if f[1] not in long_lines]
+            where = f"{library}, {pattern_set.engine} prefilter, linear={pattern_set.linear}"
+            assert found == expected, where
+            if not long_lines:
+                assert report.capped == cut, where
 
 
 @pytest.mark.parametrize("engine", engines())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from citriage.scanner import terminal
 from citriage.scanner.terminal import MAX_LINE_BYTES, Stripper, strip_text
 
 RENDER_WRAP = 32000  # terminal-to-html wraps lines at this many columns
@@ -39,7 +40,17 @@ def terminal_cases(corpus: Path) -> list[Path]:
     return sorted((corpus / "logs" / "terminal").glob("*.raw"))
 
 
-def test_every_terminal_capture_renders_like_terminal_to_html(corpus: Path) -> None:
+@pytest.fixture(params=["c", "python"])
+def emulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the C helpers (where built) and with the Python fallback."""
+    if request.param == "python":
+        monkeypatch.setattr(terminal, "_cstrip", None)
+    elif terminal._cstrip is None:
+        pytest.skip("the C helper is not built")
+    return str(request.param)
+
+
+def test_every_terminal_capture_renders_like_terminal_to_html(corpus: Path, emulator: str) -> None:
     cases = terminal_cases(corpus)
     assert len(cases) >= 9
     for raw in cases:
@@ -75,10 +86,16 @@ def test_every_terminal_capture_renders_like_terminal_to_html(corpus: Path) -> N
         (b"one\ntwo\x1b[1A\x1b[2K\runo\n", "uno\ntwo"),
         (b"one\ntwo\x1b[1A\x1b[2Kuno\n", "   uno\ntwo"),
         (b"\xef\xbb\xbfbom", "bom"),
+        ("h\u00e9llo\rab".encode(), "abllo"),  # columns are characters, not bytes
+        (b"a\x01\x02bc\rxyz", "xyz"),  # controls take no column
+        (b"\x01\x1b[31mred", "red"),  # an escape right after another control
+        (b"abcdef\x1b[3D\x1b[1K", "    ef"),  # erase from the start through the cursor
+        (b"a\x1b[" + b"9" * 5000 + b"Cb", "a" + " " * (MAX_LINE_BYTES - 1)),  # cut at 16 KiB
+        (b"title \x1b]0;unterminated\nnext", "title"),
         (b"bad \xff\xfe utf8", "bad \ufffd\ufffd utf8"),
     ],
 )
-def test_stripping(raw: bytes, shown: str) -> None:
+def test_stripping(raw: bytes, shown: str, emulator: str) -> None:
     assert strip_text(raw) == shown
 
 

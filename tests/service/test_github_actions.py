@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -37,6 +35,7 @@ from citriage.patterns import library
 from citriage.patterns.models import Match
 from citriage.triage.models import CommitSummary, JobVerdict, Verdict
 from tests import factories
+from tests.fake_github import app_private_key
 from tests.fakes import FakeServer, Reply, Seen, json_reply, sign
 from tests.gha_corpus import load, run_view_log
 
@@ -65,6 +64,10 @@ def github(corpus: Path) -> Iterator[FakeServer]:
     )
     server.on("POST", f"{API}/check-runs", json_reply(check_run, 201))
     server.on("PATCH", f"{API}/check-runs/{check_run['id']}", json_reply(check_run))
+    # the commit's CI configuration is read too: this repository has no workflow files
+    server.on("GET", f"{API}/contents/.github/workflows", Reply(404, b'{"message": "Not Found"}'))
+    # finished jobs' test reports are looked for in their run's artifacts: there are none
+    server.on("GET", f"{API}/actions/runs/{RUN_ID}/artifacts", json_reply({"artifacts": []}))
     server.check_run_id = check_run["id"]  # type: ignore[attr-defined]
     yield server
     server.close()
@@ -72,10 +75,7 @@ def github(corpus: Path) -> Iterator[FakeServer]:
 
 @pytest.fixture
 def configured(github: FakeServer, log_store: Path, tmp_path: Path) -> Iterator[None]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = app_private_key()
     with override_settings(
         GITHUB_WEBHOOK_SECRET=SECRET,
         GITHUB_APP_ID="123",
@@ -195,7 +195,12 @@ def test_failed_job_to_split_log_match_verdict_and_check_run(
     [match] = Match.objects.filter(log=log)
     assert match.pattern.description == "gradle task failed" and match.captures == [":cidiff:test"]
     verdict = JobVerdict.objects.get(job=job)
-    assert verdict.verdict == Verdict.NEW and "gradle task failed" in verdict.reasons[0]
+    # the run has no test-report artifact: the failed test is read from the log, and named
+    assert verdict.verdict == Verdict.NEW
+    assert verdict.reasons[0] == (
+        "1 failing test(s) never failed before: LogDifferTest::testGithubParsing"
+    )
+    assert "gradle task failed" in verdict.reasons[1]
 
     # the log came through the API with the installation token, storage got no credentials
     [asked] = github.seen("GET", f"{API}/actions/jobs/{JOB_ID}/logs")

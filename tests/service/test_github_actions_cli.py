@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.fake_github import app_private_key
 from tests.fakes import FakeServer, json_reply
 from tests.gha_corpus import load
 
@@ -56,13 +55,7 @@ def test_add_a_github_actions_repository_and_backfill_it(
     github: FakeServer, tmp_path: Path
 ) -> None:
     key = tmp_path / "app.pem"
-    key.write_bytes(
-        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key.write_text(app_private_key())
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITRIAGE_")}
     env.update(
         CITRIAGE_DATA_DIR=str(tmp_path / "data"),

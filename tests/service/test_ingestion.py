@@ -23,6 +23,7 @@ from citriage.ops.worker import run_worker
 from citriage.patterns import library
 from citriage.patterns.models import Match
 from citriage.providers.circleci import CircleCI
+from citriage.testresults.models import TestRun
 from citriage.triage import refresh
 from citriage.triage.models import PendingSummary
 from citriage.triage.tasks import queue_due_summaries
@@ -70,6 +71,9 @@ def serve_build(server: FakeServer, corpus: Path, path: str = BUILD, *first: Rep
                     "https://circle-production-action-output.s3.amazonaws.com", server.url + "/s3"
                 )
     server.on("GET", path, *first, json_reply(build))
+    # CircleCI stored no test results for the build (its failed tests are read from the log)
+    tests = path.replace("/v1.1/project/github/", "/v2/project/gh/") + "/tests"
+    server.on("GET", tests, json_reply({"items": [], "next_page_token": None}))
     output = (corpus / "circleci-api/step-output/ci_runner/job_test_output.json").read_bytes()
     for n in range(1, 60):
         server.on("GET", f"/s3/{n}", Reply(200, output))
@@ -132,6 +136,12 @@ def test_failed_status_webhook_to_stored_and_matched_logs(
     assert log.scanned_through > 0 and not log.needs_full_rescan
     summary = Match.objects.get(log=log, pattern__description="RSpec summary")
     assert summary.text == "541 examples, 1 failure" and summary.captures == ["541", "1"]
+    # CircleCI had no test results: the one failed example is read from the log
+    run = TestRun.objects.get(job=job)
+    assert run.sources == ["log"]
+    assert [r.test.label for r in run.results.select_related("test")] == [
+        "test.fixtures.specs.bla_spec::hermione abracadabra transforms"
+    ]
 
     details = circleci.seen("GET", BUILD)
     assert len(details) == 1 and details[0].headers["circle-token"] == TOKEN

@@ -11,8 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 
 from citriage.ci import github_app, recording
@@ -21,7 +19,7 @@ from citriage.github.events import on_installation, on_installation_repositories
 from citriage.github.models import Delivery, DeliveryStatus
 from citriage.ops.worker import run_worker
 from citriage.triage import summary
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_private_key
 from tests.fakes import sign
 from tests.gha_corpus import load
 
@@ -33,10 +31,7 @@ HOOKS = Path("webhooks")
 @pytest.fixture
 def github(corpus: Path) -> Iterator[FakeGitHub]:
     fake = FakeGitHub(corpus)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = app_private_key()
     with override_settings(GITHUB_APP_ID="123", GITHUB_PRIVATE_KEY=pem, GITHUB_API_URL=fake.url):
         github_app._tokens.cache_clear()
         yield fake

@@ -24,8 +24,7 @@ from citriage.ci.models import JobAttempt, LogState, Provider, StoredLog
 from citriage.ci.recording import get_repository
 from citriage.ops import retention
 from citriage.ops.worker import run_worker
-from tests import factories
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_on
 from tests.fakes import deliver
 from tests.gha_corpus import load
 
@@ -101,9 +100,7 @@ def github(corpus: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def configured(github: FakeGitHub) -> Iterator[None]:
-    with factories.app_settings(
-        github.url, GITHUB_WEBHOOK_SECRET=SECRET, HTTP_BACKOFF=0.01, HTTP_RETRIES=1
-    ):
+    with app_on(github, GITHUB_WEBHOOK_SECRET=SECRET):
         get_repository(REPO, create=True, providers=[Provider.GITHUB_ACTIONS])
         yield
 

@@ -18,9 +18,10 @@ from django.utils import timezone
 from citriage.ci import actions, recording
 from citriage.ci.models import JobAttempt, LogState, Provider, RateBudget, StoredLog
 from citriage.ops.worker import run_worker
+from citriage.testresults.models import OWED, TestFetch
 from citriage.triage.models import PendingSummary
-from tests import factories, fakes
-from tests.fake_github import INSTALLATION, TOKEN, FakeGitHub
+from tests import fakes
+from tests.fake_github import INSTALLATION, TOKEN, FakeGitHub, app_on
 from tests.fakes import Reply
 from tests.gha_corpus import load
 
@@ -43,8 +44,8 @@ def github(corpus: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def configured(github: FakeGitHub, log_store: Path) -> Iterator[None]:
-    with factories.app_settings(
-        github.url,
+    with app_on(
+        github,
         GITHUB_WEBHOOK_SECRET=SECRET,
         GITHUB_RATE_RESERVE=0.5,  # reads stop below 10 of 20 calls left; reports below 1
         HTTP_BACKOFF=0.01,
@@ -215,6 +216,20 @@ def test_a_limited_log_fetch_is_deferred_for_as_long_as_asked_without_a_try(
     assert job.log_state == LogState.FETCHED and job.fetch_attempts == 0
     assert log_downloads(github, 801) == 2
     assert StoredLog.objects.filter(job=job).count() == 1
+
+
+def test_a_limited_test_results_fetch_is_deferred_without_a_try(
+    live_server: Any, corpus: Path, github: FakeGitHub, configured: None, repository: Any
+) -> None:
+    limited = Reply(429, b'{"message": "too many requests"}', {"Retry-After": "90"})
+    github.fail("GET", r"/actions/runs/\d+/artifacts", limited)
+    deliver(live_server, "workflow_job", failed_job(corpus, github, 901))
+    asked = timezone.now()
+    work()
+    owed = TestFetch.objects.get(job__provider_id="901")
+    assert owed.state in OWED and owed.attempts == 0
+    assert asked + timedelta(seconds=85) < owed.fetch_after < timezone.now() + timedelta(seconds=95)
+    assert "rate limited" in owed.error
 
 
 def test_repeated_gets_are_conditional_and_cost_no_budget(

@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import connection
 from django.utils import timezone
 
 from citriage.ci import recording
 from citriage.triage.models import PendingSummary
 from tests import factories
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_private_key
+from tests.service.test_worker_kill import start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.slow]
 
@@ -32,15 +29,6 @@ def github(corpus: Path) -> Iterator[FakeGitHub]:
     fake = FakeGitHub(corpus)
     yield fake
     fake.close()
-
-
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "citriage.cli", "worker", "--interval", "0.05"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def wait_for(condition: object, what: str, timeout: float = 120.0) -> None:
@@ -62,10 +50,7 @@ def test_a_worker_killed_mid_report_leaves_one_check_run_and_one_comment(
     now = timezone.now()
     PendingSummary.objects.update(report_at=now, next_at=now)  # its cool-off is over
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = app_private_key()
     s = connection.settings_dict
     env = {
         **os.environ,

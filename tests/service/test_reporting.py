@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from markdown_it import MarkdownIt
 
@@ -26,6 +24,7 @@ from citriage.triage import summary as commit_summary
 from citriage.triage import verdicts
 from citriage.triage.models import Breakage, CommitSummary, JobVerdict, Verdict
 from tests import factories
+from tests.fake_github import app_private_key
 from tests.fakes import FakeServer, Reply, Seen, json_reply
 
 pytestmark = pytest.mark.django_db
@@ -68,10 +67,7 @@ def github(corpus: Path) -> Iterator[FakeServer]:
 
 @pytest.fixture
 def app_settings(github: FakeServer, log_store: Path, tmp_path: Path) -> Iterator[None]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = app_private_key()
     key_file = tmp_path / "app.pem"
     key_file.write_text(pem)
     with override_settings(

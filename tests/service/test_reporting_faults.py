@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -23,7 +21,7 @@ from citriage.ci import github_app, recording
 from citriage.ci.models import JobAttempt, LogState, Provider
 from citriage.ops.worker import run_worker
 from citriage.triage.models import PendingSummary
-from tests.fake_github import FakeGitHub
+from tests.fake_github import FakeGitHub, app_private_key
 from tests.fakes import Reply, sign
 from tests.gha_corpus import load
 
@@ -51,10 +49,7 @@ def github(corpus: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def configured(github: FakeGitHub, log_store: Path) -> Iterator[None]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = app_private_key()
     with override_settings(
         GITHUB_WEBHOOK_SECRET=SECRET,
         GITHUB_APP_ID="123",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from citriage import logstore
 from citriage.ci.models import StoredLog
 from citriage.patterns import library, scanning
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
-from citriage.scanner.engine import PatternSet
+from citriage.scanner.engine import MAX_MATCHES_PER_PATTERN, PatternSet
 from citriage.scanner.logtext import read_log
 from tests import factories
 
@@ -191,14 +192,35 @@ def test_a_scan_commits_in_short_units_so_early_kills_still_progress(
     assert set(BestMatch.objects.values_list("job_id", flat=True)) == {log.job_id for log in logs}
 
 
-def test_a_pattern_matching_every_line_keeps_its_last_matches_only(
-    log_store: Path, settings: object
-) -> None:
-    pattern = library.create_pattern("tick", description="every line")
+def test_a_pattern_matching_every_line_keeps_a_bounded_number(log_store: Path) -> None:
+    library.create_pattern("tick", description="every line")
     repo = factories.repository()
-    lines = scanning.MAX_MATCHES_PER_PATTERN + 500
+    lines = MAX_MATCHES_PER_PATTERN + 500
     log = factories.failed_log(factories.job(repo), "".join(f"tick {n}\n" for n in range(lines)))
     scanning.scan_log(log.pk)
     stored = sorted(Match.objects.filter(log=log).values_list("line", flat=True))
-    assert len(stored) == scanning.MAX_MATCHES_PER_PATTERN and stored[-1] == lines
-    assert BestMatch.objects.get(job=log.job).pattern == pattern
+    assert len(stored) == MAX_MATCHES_PER_PATTERN and stored[-1] == lines  # and the last
+    assert BestMatch.objects.get(job=log.job).match.line == lines
+
+
+def test_a_stored_pattern_that_runs_out_of_time_is_retired_saying_why(
+    log_store: Path, settings: Any
+) -> None:
+    """An expression saved before the validator knew better (imported, say) and that RE2
+    cannot run: on a log where it takes too long, it is stopped and retired."""
+    settings.PATTERN_SECONDS = 0.3
+    slow = Pattern.objects.create(expression=r"(a|aa)+(?=!)", is_regex=True)  # not validated
+    fine = library.create_pattern("Segmentation fault", description="segfault")
+    repo = factories.repository()
+    log = factories.failed_log(factories.job(repo), "a" * 3000 + "\nSegmentation fault\n")
+    scanning.scan_log(log.pk)
+    slow.refresh_from_db()
+    assert (
+        slow.is_retired
+        and "CPU time" in slow.retired_reason
+        and f"log {log.pk}" in slow.retired_reason
+    )
+    assert Match.objects.filter(log=log, pattern=fine).exists()  # the others are exact
+    assert not Match.objects.filter(pattern=slow).exists()
+    log.refresh_from_db()
+    assert log.scanned_through == slow.pk or log.scanned_through >= fine.pk  # moved on

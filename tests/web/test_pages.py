@@ -147,7 +147,7 @@ def test_workbench_saves_a_pattern_that_the_backlog_applies(
         writer_client.get(f"/patterns/{created.pk}/progress").json()["scanned"] == progress["total"]
     )
     page = writer_client.get(f"/patterns/{created.pk}/").content.decode()
-    assert "expected 3 widgets, got 2" in page
+    assert "<mark>AssertionError: expected 3 widgets</mark>, got 2" in page  # the match marked
     assert BestMatch.objects.get(job=history.hostile_job).pattern_id == created.pk
 
 

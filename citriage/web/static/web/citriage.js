@@ -173,11 +173,42 @@
       if (found) jumpTo(Number(found[1]));
     }
 
+    // "next match" / "next failure line" (n, f; shift goes back), wrapping around.
+    const where = document.getElementById("logview-at");
+    function lineList(value) {
+      return (value || "").split(",").filter(Boolean).map(Number);
+    }
+    const stops = { match: lineList(view.dataset.matches), "failure line": lineList(view.dataset.failures) };
+    function step(what, forward) {
+      const lines = stops[what];
+      if (!lines.length) return;
+      const at = target || 0;
+      let index = forward ? lines.findIndex((n) => n > at) : lines.findLastIndex((n) => n < at);
+      if (index < 0) index = forward ? 0 : lines.length - 1;
+      history.replaceState(null, "", `#L${lines[index]}`);
+      jumpTo(lines[index]);
+      where.textContent = `${what} ${index + 1} of ${lines.length}: line ${lines[index]}`;
+      view.dataset.at = String(lines[index]);
+    }
+    document.getElementById("next-match").addEventListener("click", () => step("match", true));
+    document.getElementById("next-failure").addEventListener("click", () => step("failure line", true));
+    document.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+      const what = { n: "match", f: "failure line" }[event.key.toLowerCase()];
+      if (!what) return;
+      event.preventDefault();
+      step(what, event.key === event.key.toLowerCase());
+    });
+
     view.addEventListener("scroll", () => requestAnimationFrame(draw));
     window.addEventListener("hashchange", fromHash);
+    const start = Number(view.dataset.start || 0);
     if (/^#L\d+$/.test(location.hash)) {
       fromHash();
       view.scrollIntoView({ block: "start" });
+    } else if (start > 0) {
+      jumpTo(start); // the best match, or the likeliest failure line, highlighted
     } else {
       draw();
     }
@@ -215,7 +246,8 @@
       try {
         const data = await api("/workbench/try", { ...candidate, log_id: Number(logSelect.value) });
         if (mine !== ticket) return;
-        status.textContent = data.total === 0 ? "No match in this log."
+        status.textContent = data.timed_out ? `It ${data.timed_out}: saved, it would be retired.`
+          : data.total === 0 ? "No match in this log."
           : `${data.total} matching line${data.total === 1 ? "" : "s"}` + (data.total > data.matches.length ? ` (first ${data.matches.length} shown)` : "");
         status.dataset.total = String(data.total);
         for (const m of data.matches) {
@@ -265,6 +297,9 @@
         ];
         if (data.passing_logs_scanned) {
           parts.push(`hits ${data.passing_logs_matched} of ${data.passing_logs_scanned} logs of passing jobs`);
+        }
+        if (data.timed_out_logs) {
+          parts.push(`ran out of time on ${data.timed_out_logs} log${data.timed_out_logs === 1 ? "" : "s"}: saved, it would be retired`);
         }
         backtestStatus.textContent = parts.join("; ") + ".";
         backtestStatus.dataset.matched = String(data.failed_jobs_matched);

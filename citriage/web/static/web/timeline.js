@@ -4,6 +4,11 @@
 
 (function () {
   const table = document.getElementById("timeline");
+  if (table) {
+    // The job names' header row sticks just below the group labels, however tall they are.
+    const groups = table.querySelector("thead tr:first-child");
+    if (groups) table.style.setProperty("--group-row", groups.offsetHeight + "px");
+  }
   const form = document.getElementById("mark-form");
   if (!table || !form) return;
   const status = document.getElementById("selection");

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ci", "0004_owed_log_fetches"),
+        ("ci", "0006_alter_jobattempt_provider"),
     ]
 
     operations = [

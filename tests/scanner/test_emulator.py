@@ -1,0 +1,130 @@
+"""The C terminal emulator does exactly what the Python one does (the fallback)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citriage.scanner import terminal
+from citriage.scanner.logtext import _lines
+from citriage.scanner.terminal import EMULATOR_WINDOW, Stripper, _Emulator
+from tests.conftest import CORPUS
+
+_cstrip = terminal._cstrip
+
+# CSI parameters and finals that reach every branch of the cursor handling.
+params = st.one_of(
+    st.sampled_from(["", "0", "1", "2", "3", "5", "?25", "1;5", ";7", "2;", "1:2", "0007", "a"]),
+    st.integers(0, 2000).map(str),
+    st.just("9" * 30),  # far past any limit
+    st.lists(st.sampled_from("0123456789;?:<=>"), max_size=8).map("".join),
+)
+csi = st.builds(
+    lambda p, inter, final: f"\x1b[{p}{inter}{final}",
+    params,
+    st.sampled_from(["", "", " ", "!"]),
+    st.sampled_from(list("ABCDEFGHJKfsumlhX@~")),
+)
+token = st.one_of(
+    csi,
+    st.sampled_from(
+        [
+            "a",
+            "progress 42%",
+            "é",
+            "€uro",
+            "😀",
+            "\t",
+            " ",
+            "x" * 300,
+            "\n",
+            "\n" * (EMULATOR_WINDOW // 2),
+            "\r",
+            "\r\n",
+            "\b",
+            "\b\b\b",
+            "\x1b7",
+            "\x1b8",
+            "\x1b]0;title\x07",
+            "\x1b]8;;https://example.com\x1b\\",
+            "\x1b_bk;t=1\x07",
+            "\x1bP unterminated",
+            "\x1b[",
+            "\x1b",
+            "\x1b(B",
+            "\x1b #",
+            "\x1bc",
+            "\x00\x01\x7f\x0b\x0c",
+            "\x01\x1b[31m",
+            "\xad\u200b",
+        ]
+    ),
+)
+chunked = st.lists(st.lists(token, max_size=40).map("".join), min_size=1, max_size=4)
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=2000, deadline=None)
+@given(chunked)
+def test_c_emulator_as_the_python_one(chunks: list[str]) -> None:
+    in_c, in_python = _cstrip.Emulator(), _Emulator()
+    for chunk in chunks:
+        data = chunk.encode("utf-8")
+        assert in_c.feed(data) == in_python.feed(data)
+    assert in_c.finish() == in_python.finish()
+    assert in_c.lost_moves == in_python.lost_moves
+
+
+def corpus_logs() -> list[Path]:
+    """Every log of the shared corpus (compressed ones too), not the labels beside them."""
+    logs = CORPUS / "logs"
+    assert logs.is_dir(), f"the shared corpus is not at {CORPUS}"
+    suffixes = (".log", ".txt", ".raw", ".log.gz", ".txt.gz")
+    return sorted(p for p in logs.rglob("*") if p.is_file() and p.name.endswith(suffixes))
+
+
+def raw_text(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+def test_every_corpus_log_emulates_the_same_in_c_and_python() -> None:
+    # The whole text goes through both emulators, not only the chunks the stripper sends there.
+    logs = corpus_logs()
+    assert len(logs) > 150
+    for path in logs:
+        data = raw_text(path).decode("utf-8", "replace").encode("utf-8")
+        in_c, in_python = _cstrip.Emulator(), _Emulator()
+        for piece in _lines(
+            iter([data[i : i + 300_000] for i in range(0, len(data), 300_000)]), [0]
+        ):
+            assert in_c.feed(piece) == in_python.feed(piece), path
+        assert in_c.finish() == in_python.finish(), path
+        assert in_c.lost_moves == in_python.lost_moves, path
+
+
+raw_token = st.one_of(token.map(lambda t: t.encode("utf-8")), st.binary(max_size=6))
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.lists(raw_token, max_size=30).map(b"".join), min_size=1, max_size=4))
+def test_the_stripper_gives_the_same_text_with_and_without_c(chunks: list[bytes]) -> None:
+    # Any bytes (bad UTF-8 too), in chunks ending at a newline as read_log gives them.
+    chunks = [chunk + b"\n" for chunk in chunks]
+    outputs = []
+    for c_helper in (_cstrip, None):
+        terminal._cstrip = c_helper
+        try:
+            stripper = Stripper()
+            text = b"".join(stripper.feed(chunk) for chunk in chunks) + stripper.finish()
+        finally:
+            terminal._cstrip = _cstrip
+        outputs.append((text, stripper.clipped_lines, stripper.lost_moves, stripper.stripped))
+    assert outputs[0] == outputs[1]
+    outputs[0][0].decode("utf-8")
