@@ -6,7 +6,7 @@ updated with what was sent, lists them back as GitHub does, and can be told to
 fail: answer errors for a while, act and then answer an error (as GitHub does when
 it times out after creating), or act and then hold the answer back.
 
-It serves GitHub Actions too (workflow runs, their jobs, a job, a job's log) from
+It serves GitHub Actions too (workflow runs, their jobs and artifacts, a job, a job's log) from
 what it is given, and can enforce a budget as GitHub does: every answer carries
 `X-RateLimit-*` headers for its caller (an installation token, or the App's JWT),
 a call past the budget is refused with 403, and a GET asked again with the ETag of
@@ -72,6 +72,8 @@ class FakeGitHub:
     job_logs: dict[int, bytes] = field(default_factory=dict)  # Actions job id -> its log
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)  # Actions job id -> job
     runs: dict[int, dict[str, Any]] = field(default_factory=dict)  # workflow run id -> run
+    # workflow run id -> its artifacts (none unless given, as for most runs)
+    artifacts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     # commit sha -> {path: content}: the repository's files at that commit (contents API)
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
@@ -222,6 +224,8 @@ class FakeGitHub:
             run_id = int(found.group(1))
             jobs = [job for job in self.jobs.values() if job.get("run_id") == run_id]
             return self._page(seen, "jobs", sorted(jobs, key=lambda job: job["id"]))
+        if found := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs/(\d+)/artifacts", path):
+            return self._page(seen, "artifacts", self.artifacts.get(int(found.group(1)), []))
         if re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs", path):
             branch = seen.query.get("branch", [None])[0]
             runs = [run for run in self.runs.values() if branch in (None, run["head_branch"])]
