@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-from tests.fake_github import FakeGitHub
-from tests.fakes import FakeServer, Reply, Seen, json_reply
+import django
+
+# tests.fake_github also configures citriage for tests (app_on): importing it needs Django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "citriage.settings")
+django.setup()
+
+from tests.fake_github import FakeGitHub  # noqa: E402
+from tests.fakes import FakeServer, Reply, Seen, json_reply  # noqa: E402
 
 LOG_PATH = re.compile(r"/repos/[^/]+/[^/]+/actions/jobs/(\d+)/logs")
 
