@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.accuracy
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/tests.py
+	$(BIN)/python bench/flaky.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -26,12 +26,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import random
 import re
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -233,11 +234,16 @@ class Score:
     logs: int = 0
     top1: int = 0
     top5: int = 0
+    # per log, in order: right at the top, right in the top 5 (for intervals and pairing)
+    hits: list[tuple[bool, bool]] = field(default_factory=list)
 
     def add(self, ranked: list[int], expected: frozenset[int]) -> None:
+        first = bool(ranked[:1] and ranked[0] in expected)
+        five = any(line in expected for line in ranked[:5])
         self.logs += 1
-        self.top1 += bool(ranked[:1] and ranked[0] in expected)
-        self.top5 += any(line in expected for line in ranked[:5])
+        self.top1 += first
+        self.top5 += five
+        self.hits.append((first, five))
 
     def pct(self, hits: int) -> float:
         return 100.0 * hits / self.logs if self.logs else 0.0
@@ -301,6 +307,36 @@ def cross_validated(
         )
     by_log = {id(example.item): models[id(example)] for example in data}
     return finder(None, baseline=baseline, model_of=lambda item: by_log[id(item)])
+
+
+def interval(values: list[float], rounds: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of the mean of `values` (logs resampled with replacement;
+    a fixed seed: the same figures every run)."""
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(rounds))
+    return means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
+
+
+def paired(without: Score, with_: Score) -> str:
+    """Top-1 with and without the passing log, each with its 95% interval, and the paired
+    difference: logs gained and lost at the top, and the interval of the difference."""
+    plain = [float(first) for first, _ in without.hits]
+    based = [float(first) for first, _ in with_.hits]
+    gained = sum(b > a for a, b in zip(plain, based, strict=True))
+    lost = sum(b < a for a, b in zip(plain, based, strict=True))
+    low, high = interval([b - a for a, b in zip(plain, based, strict=True)])
+    parts = []
+    for name, values in (("without", plain), ("with", based)):
+        lo, hi = interval(values)
+        parts.append(
+            f"{name} {100 * sum(values) / len(values):.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
+        )
+    return (
+        f"top-1 {parts[0]}, {parts[1]}; with the passing log {gained} log(s) gained, "
+        f"{lost} lost at the top: difference {100 * (sum(based) - sum(plain)) / len(plain):+.1f} "
+        f"points ({100 * low:+.1f} to {100 * high:+.1f}; 95% bootstrap intervals)"
+    )
 
 
 def table(results: dict[str, dict[str, Score]], groups: tuple[str, ...] = tuple(GROUPS)) -> str:
@@ -435,6 +471,10 @@ def main() -> None:
         )
     print(f"the {len(pairs)} cidiff pairs (fail.log with its pass.log):")
     print(table(with_baseline, ("cidiff",)))
+    runs = list(with_baseline.values())
+    print("  in-sample: " + paired(runs[0]["cidiff"], runs[1]["cidiff"]))
+    if len(runs) == 4:
+        print("  cross-validated by project: " + paired(runs[2]["cidiff"], runs[3]["cidiff"]))
     print(f"{len(logs)} labeled logs, {time.perf_counter() - started:.1f} s")
     if misses:
         print("\ntop-1 misses of the finder without patterns:")

@@ -92,6 +92,20 @@ def junit_report(cases: int, *, seed: int, commit: int = 0) -> bytes:
     return out.getvalue().encode()
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its PostgreSQL backend (a local server): on the
+    shared machine wall-clock times move with the other work, CPU time much less."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [(pid,)] = cursor.fetchall()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    backend = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return time.process_time() + backend
+
+
 def spread(samples: list[float]) -> str:
     return (
         f"median {statistics.median(samples):.2f} s "
@@ -106,6 +120,7 @@ def part_ingest(args: argparse.Namespace) -> None:
     report = junit_report(args.cases, seed=1)
     print(f"\n1. one report of {args.cases:,} test cases ({len(report) / 1e6:.1f} MB)")
     new_times, known_times, parse_times = [], [], []
+    new_cpu, known_cpu = [], []
     for round_number in range(args.rounds):
         start = time.perf_counter()
         ET.parse(io.BytesIO(report))
@@ -114,15 +129,16 @@ def part_ingest(args: argparse.Namespace) -> None:
         repository = recording.get_repository(f"bench/ingest-{round_number}", create=True)
         job = "unit"
         sha = f"{round_number + 1:040x}"
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         [stored] = uploads.upload(
             repository, sha=sha, job_name=job, attempt=1, files=[("r.xml", io.BytesIO(report))]
         )
         new_times.append(time.perf_counter() - start)
+        new_cpu.append(cpu_seconds() - cpu)
         assert stored.stored and stored.counts["tests"] == args.cases, stored
         # the next commit: same tests, known
         changed = report.replace(b"needs a GPU", b"needs a TPU")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         [stored] = uploads.upload(
             repository,
             sha=f"{round_number + 101:040x}",
@@ -131,15 +147,24 @@ def part_ingest(args: argparse.Namespace) -> None:
             files=[("r.xml", io.BytesIO(changed))],
         )
         known_times.append(time.perf_counter() - start)
+        known_cpu.append(cpu_seconds() - cpu)
         assert stored.stored
     baseline = statistics.median(parse_times)
-    for label, times in (("new tests", new_times), ("known tests", known_times)):
+    for label, times, cpus in (
+        ("new tests", new_times, new_cpu),
+        ("known tests", known_times, known_cpu),
+    ):
         verdict = "met" if max(times) < TARGET_INGEST_S else "NOT met"
+        cpu_verdict = "met" if max(cpus) < TARGET_INGEST_S else "NOT met"
         print(
             f"  stored, {label:<12} {spread(times)}; "
             f"{statistics.median(times) / baseline:.1f}x the bare parse; target < 3 s: {verdict}"
         )
+        print(
+            f"    CPU (this process + its PostgreSQL backend) {spread(cpus)}; < 3 s: {cpu_verdict}"
+        )
     print(f"  baseline: ElementTree.parse of the same bytes {spread(parse_times)}")
+    print(f"  load average: {os.getloadavg()[0]:.1f} (2 cores)")
 
 
 def part_sustained(args: argparse.Namespace) -> None:
@@ -187,7 +212,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection, transaction
     from django.db.models import Max
 
-    from bench.ui import copy_rows
+    from bench.ui import COMMIT_COLUMNS, copy_rows
     from citriage.ci import recording
     from citriage.ci.models import Commit, JobAttempt
     from citriage.testresults.models import Test, TestResult, TestRun, TestSet, encode_ids
@@ -212,18 +237,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
     with transaction.atomic():
         copy_rows(
             Commit._meta.db_table,
-            (
-                "id",
-                "repository_id",
-                "sha",
-                "parents",
-                "message",
-                "author_name",
-                "author_email",
-                "author_login",
-                "committed_at",
-                "branch_position",
-            ),
+            COMMIT_COLUMNS,
             (
                 (
                     base[Commit] + k + 1,
@@ -236,6 +250,7 @@ def generate_history(args: argparse.Namespace) -> dict[str, Any]:
                     "dev",
                     when[k],
                     k + 1 if k < branch_commits else None,
+                    "",
                 )
                 for k in range(commits)
             ),
@@ -544,7 +559,7 @@ def main() -> None:
     os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
     from citriage.cli import django_setup
 
-    django_setup()
+    django_setup(static=True)
     parts = args.only or ["ingest", "sustained", "pages"]
     try:
         if "ingest" in parts:

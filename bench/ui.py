@@ -126,6 +126,7 @@ COMMIT_COLUMNS = (
     "author_login",
     "committed_at",
     "branch_position",
+    "pushed_branch",
 )
 SUMMARY_COLUMNS = (
     "id",
@@ -392,6 +393,7 @@ def generate_grid(rng: random.Random, now: datetime) -> list[str]:
                     "dev",
                     start + timedelta(minutes=90 * k),
                     k,
+                    "",
                 )
                 for k, sha in enumerate(shas)
             ),
@@ -521,6 +523,7 @@ def generate(args: argparse.Namespace) -> History:
                     f"dev{k % 40}",
                     commit_time[k],
                     None if k in pr_of_commit else k,
+                    "",
                 )
                 for k in range(commits)
             ),

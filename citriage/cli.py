@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -166,17 +165,8 @@ def scan(
             }
             _write_json_record(head, matches, tail)
         else:
-            shown = Shown(context, failure_lines, passing)
-            _print_human(console, name, log, report, best, by_id, shown)
-
-
-@dataclass(frozen=True)
-class Shown:
-    """What the human output of a scan shows besides the matches."""
-
-    context: int  # lines around the best match
-    failure_lines: bool
-    baseline: finder.Baseline | None  # a passing log's lines, for the failure lines
+            lines = finder.failure_lines(log, baseline=passing) if failure_lines else None
+            _print_human(console, name, log, report, best, by_id, context, lines)
 
 
 def _print_human(
@@ -186,7 +176,8 @@ def _print_human(
     report: ScanReport,
     best: Match | None,
     by_id: dict[int, pattern_files.Pattern],
-    shown: Shown,
+    context: int,
+    likely: finder.FailureLines | None,
 ) -> None:
     matches = report.matches
     facts = [f"{log.line_count} lines"]
@@ -198,7 +189,7 @@ def _print_human(
         console.print(f"[yellow]pattern {pattern_id} not applied:[/] {escape(reason)}")
     if best is None:
         console.print("no pattern matched")
-        _print_failure_lines(console, log, shown)
+        _print_failure_lines(console, likely)
         return
     pattern = by_id[best.pattern_id]
     tags = f" [{', '.join(pattern.tags)}]" if pattern.tags else ""
@@ -206,44 +197,44 @@ def _print_human(
         f"[bold]best match:[/] pattern {pattern.id} "
         f"{escape(pattern.description or pattern.expression)}{escape(tags)} at line {best.line}"
     )
-    console.print(escape(excerpt(log, best.line, shown.context, best.span).plain()), soft_wrap=True)
+    console.print(escape(excerpt(log, best.line, context, best.span).plain()), soft_wrap=True)
     if report.capped:
         console.print(
             f"[dim]patterns {', '.join(map(str, sorted(report.capped)))} matched more lines "
             "than are kept: their first 999 matches and their last are shown[/]"
         )
-    _print_failure_lines(console, log, shown)
+    _print_failure_lines(console, likely)
     table = Table(title=f"{len(matches)} matches", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("pattern", justify="right")
     table.add_column("description")
     table.add_column("text", overflow="fold")
     for match in matches:
-        text = match.text if len(match.text) <= 200 else match.text[:197] + "..."
+        shown = match.text if len(match.text) <= 200 else match.text[:197] + "..."
         table.add_row(
             str(match.line),
             str(match.pattern_id),
             escape(by_id[match.pattern_id].description),
-            escape(text),
+            escape(shown),
         )
     console.print(table)
 
 
-def _print_failure_lines(console: Console, log: LogText, shown: Shown) -> None:
+def _print_failure_lines(console: Console, likely: finder.FailureLines | None) -> None:
     """The finder's likeliest failure lines (the failing test is often among them, whether
-    or not a pattern matched)."""
-    if not shown.failure_lines:
+    or not a pattern matched); None when they were not asked for."""
+    if likely is None:
         return
-    found = finder.failure_lines(log, baseline=shown.baseline).candidates
+    found = likely.candidates
     if not found:
         console.print("[bold]likely failure lines:[/] none found")
         return
     console.print("[bold]likely failure lines[/] [dim](found without patterns)[/]")
     width = len(str(max(c.line for c in found)))
     for candidate in found:
-        text = candidate.text if len(candidate.text) <= 200 else candidate.text[:197] + "..."
+        shown = candidate.text if len(candidate.text) <= 200 else candidate.text[:197] + "..."
         console.print(
-            f"  {candidate.line:>{width}} | {escape(text)}  [dim]({escape(candidate.reason)})[/]",
+            f"  {candidate.line:>{width}} | {escape(shown)}  [dim]({escape(candidate.reason)})[/]",
             soft_wrap=True,
         )
 
@@ -297,8 +288,12 @@ def web(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(help="Web worker processes.")] = 2,
     threads: Annotated[
-        int, typer.Option(help="Threads per worker (more throughput, longer tail latency).")
-    ] = 1,
+        int,
+        typer.Option(
+            help="Threads per worker: a request that computes (a workbench try) leaves the "
+            "others free for webhook deliveries."
+        ),
+    ] = 4,
 ) -> None:
     """Serve the web UI and the webhook endpoint (gunicorn)."""
     import os
@@ -599,13 +594,15 @@ UPLOAD_COLUMNS = ("tests", "failures", "errors", "skipped", "reruns")
 def _print_uploads(console: Console, reports: list[dict[str, Any]]) -> None:
     table = Table("report", "format", *UPLOAD_COLUMNS, "flaky tests", "stored")
     for report in reports:
-        if report.get("error"):
+        if error := report.get("error"):
+            # some errors say "refused: ..." themselves
+            said = error if error.startswith("refused") else f"refused: {error}"
             table.add_row(
                 escape(report["name"]),
                 "",
                 *[""] * len(UPLOAD_COLUMNS),
                 "",
-                f"[red]refused: {escape(report['error'])}[/]",
+                f"[red]{escape(said)}[/]",
             )
             continue
         table.add_row(
@@ -699,6 +696,107 @@ def upload_tests(
             )
         _print_uploads(console, answer["reports"])
     if any(r.get("error") for r in answer["reports"]):
+        raise typer.Exit(1)
+
+
+tests_app = typer.Typer(help="Test results: check reports against the quarantine.")
+app.add_typer(tests_app, name="tests")
+
+
+def _quarantine_from_server(url: str, repo: str) -> list[dict[str, Any]]:
+    from citriage.providers.base import ProviderError
+    from citriage.providers.http import HttpClient
+
+    owner, _, name = repo.partition("/")
+    client = HttpClient(url.rstrip("/"))
+    try:
+        response = client.request("GET", f"/api/repos/{owner}/{name}/quarantine")
+        rows: list[dict[str, Any]] = response.json()["quarantined"]
+        return rows
+    except ProviderError as exc:
+        raise fail(f"could not read the quarantine of {repo} from {url}: {exc}") from None
+    finally:
+        client.close()
+
+
+def _quarantine_from_database(repo: str) -> list[dict[str, Any]]:
+    django_setup()
+    from citriage.ci.models import Repository
+    from citriage.flaky import quarantine
+
+    owner, _, name = repo.partition("/")
+    repository = Repository.objects.filter(owner=owner, name=name).first()
+    if repository is None:
+        raise fail(f"{repo} is not a watched repository")
+    return [
+        {
+            "key": row.test.key,
+            "label": row.test.label,
+            "reason": row.reason,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        }
+        for row in quarantine.active(repository).values()
+    ]
+
+
+@tests_app.command("check")
+def tests_check(
+    reports: Annotated[list[Path], typer.Argument(help="Test report files (JUnit XML, ...).")],
+    repo: Annotated[str, typer.Option(help="owner/name of the repository.")],
+    url: Annotated[
+        str,
+        typer.Option(
+            envvar="CITRIAGE_URL",
+            help="citriage's address: the quarantine is read from its API. Without it, "
+            "from the local database (on citriage's own host).",
+        ),
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the failing tests of the reports, each quarantined or not. Exit status 0 when
+    every failing test is quarantined (or none failed), 1 otherwise, 2 on bad input:
+    a CI step can keep running quarantined tests without failing the build."""
+    from citriage.testreports.model import FAILING, ReportError
+    from citriage.testreports.reports import read_report
+
+    if "/" not in repo:
+        raise fail(f"--repo must be owner/name, got {repo!r}")
+    missing = [str(r) for r in reports if not r.is_file()]
+    if missing:
+        raise fail(f"no such report: {', '.join(missing)}")
+    failing: dict[str, str] = {}  # test key -> name
+    for path in reports:
+        try:
+            report = read_report(path)
+        except ReportError as exc:
+            raise fail(f"{path}: {exc}") from None
+        for case in report.merged_cases():
+            if case.outcome in FAILING:
+                failing[case.key] = f"{case.suite}::{case.name}" if case.suite else case.name
+    rows = _quarantine_from_server(url, repo) if url else _quarantine_from_database(repo)
+    quarantined = {str(row["key"]): row for row in rows}
+    results = [
+        {
+            "test": name,
+            "quarantined": key in quarantined,
+            "reason": quarantined[key]["reason"] if key in quarantined else "",
+        }
+        for key, name in sorted(failing.items(), key=lambda item: item[1])
+    ]
+    blocking = [r for r in results if not r["quarantined"]]
+    if as_json:
+        answer = {"failing": results, "ok": not blocking}
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    else:
+        console = Console(highlight=False)
+        for row in results:
+            what = f"quarantined ({row['reason']})" if row["quarantined"] else "FAILED"
+            console.print(f"{escape(str(row['test']))}: {escape(what)}")
+        console.print(
+            f"{len(results)} failing test(s), {len(results) - len(blocking)} quarantined"
+            + (f", {len(blocking)} not" if blocking else "")
+        )
+    if blocking:
         raise typer.Exit(1)
 
 

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "citriage.testresults",
     "citriage.failurelines",
     "citriage.patterns",
+    "citriage.flaky",
     "citriage.triage",
     "citriage.github",
     "citriage.ops",
@@ -218,8 +219,15 @@ HTTP_BACKOFF = float(env("CITRIAGE_HTTP_BACKOFF", "1"))
 
 # Verdicts that do not count against a change: a commit is green when every failure has one.
 EXCUSED_VERDICTS = env_list(
-    "CITRIAGE_EXCUSED_VERDICTS", "flaky_pattern,flaky_confirmed,flaky_marked,known_problem"
+    "CITRIAGE_EXCUSED_VERDICTS",
+    "flaky_pattern,flaky_confirmed,flaky_marked,flaky_test,known_problem",
 )
+# Flaky tests (citriage.flaky): seconds after new test results before a repository's tests
+# are checked (a burst costs one check); how often every repository is checked again
+# (recovery periods and quarantine expiries); days of "where else it failed".
+FLAKY_CHECK_DELAY_SECONDS = int(env("CITRIAGE_FLAKY_CHECK_DELAY_SECONDS", "60"))
+FLAKY_SWEEP_SECONDS = int(env("CITRIAGE_FLAKY_SWEEP_SECONDS", "3600"))
+SIMILAR_DAYS = int(env("CITRIAGE_SIMILAR_DAYS", "14"))
 # What a commit's check run concludes when some failure is not excused: failure or neutral.
 CHECK_FAILURE_CONCLUSION = env("CITRIAGE_CHECK_FAILURE_CONCLUSION", "failure")
 
@@ -246,6 +254,11 @@ BACKFILL_SWEEP_SECONDS = int(env("CITRIAGE_BACKFILL_SWEEP_SECONDS", "600"))
 BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))
 # Log fetches that failed transiently are retried this many times, with growing delays.
 LOG_FETCH_ATTEMPTS = int(env("CITRIAGE_LOG_FETCH_ATTEMPTS", "8"))
+# Passing logs kept as baselines for failure lines: a passing run of a job is fetched (every
+# step's log) when no passing run of that job was sampled in this many days (0: off); kept
+# logs older than PASSING_LOG_KEEP_DAYS are removed by the daily sweep.
+PASSING_LOG_DAYS = int(env("CITRIAGE_PASSING_LOG_DAYS", "7"))
+PASSING_LOG_KEEP_DAYS = int(env("CITRIAGE_PASSING_LOG_KEEP_DAYS", "30"))
 # Test reports: largest report read (bytes, after gzip) and most test cases in one report.
 TEST_REPORT_MAX_BYTES = int(env("CITRIAGE_TEST_REPORT_MAX_BYTES", str(256 * 1024 * 1024)))
 TEST_REPORT_MAX_CASES = int(env("CITRIAGE_TEST_REPORT_MAX_CASES", "2000000"))

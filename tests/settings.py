@@ -11,8 +11,11 @@ import os
 import tempfile
 
 os.environ.setdefault("CITRIAGE_DEFAULT_LIBRARY", "false")
+# Passing runs are not fetched for baselines unless a test asks (its fake provider serves them).
+os.environ.setdefault("CITRIAGE_PASSING_LOG_DAYS", "0")
 # Verdicts are recomputed as soon as asked (no settling time for bursts).
 os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
+os.environ.setdefault("CITRIAGE_FLAKY_CHECK_DELAY_SECONDS", "0")
 if "CITRIAGE_DATA_DIR" not in os.environ:
     os.environ["CITRIAGE_DATA_DIR"] = tempfile.mkdtemp(prefix="citriage-test-")
 

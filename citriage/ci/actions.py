@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import Max
 
-from citriage.ci import github_app, recording
+from citriage.ci import github_app, passing, recording
 from citriage.ci.models import (
     JobAttempt,
     JobStatus,
@@ -82,7 +82,8 @@ class ActionsSource:
         return ""
 
     def fetch_logs(self, job: JobAttempt) -> list[StoredLog]:
-        """Download the job's log, split it into steps, store the failed steps' parts.
+        """Download the job's log, split it into steps, store the failed steps' parts
+        (every step's, for a passing run kept as a baseline).
 
         When the steps are unknown, or no failed step can be placed in the log, the
         whole log is stored (as the step "(job log)"): nothing is dropped.
@@ -96,13 +97,13 @@ class ActionsSource:
         try:
             infos = _step_infos(job)
             spans = split_job_log(log, infos)
-            failed = {info.number for info in infos if info.failed}
-            if not failed:  # e.g. a timeout: the steps were cancelled, none failed
+            kept = {info.number for info in infos if passing.step_kept(job, info.failed)}
+            if not kept and job.failed:  # e.g. a timeout: the steps were cancelled, none failed
                 cancelled = {i.number for i in infos if i.conclusion in ("cancelled", "timed_out")}
-                failed = set(sorted(cancelled)[-1:])
+                kept = set(sorted(cancelled)[-1:])
             stored = []
             for span in spans:
-                if span.number not in failed or span.end <= span.start:
+                if span.number not in kept or span.end <= span.start:
                     continue
                 step = job.steps.filter(index=span.number, container=0).first()
                 if step is None:
@@ -110,8 +111,9 @@ class ActionsSource:
                 with read_span(log, span.start, span.end) as piece:
                     stored.append(recording.store_log(step, piece))
             if not stored:
+                status = "failure" if job.failed else "success"
                 recording.record_steps(
-                    job, [StepRun(name=JOB_LOG_NAME, index=JOB_LOG_STEP, status="failure")]
+                    job, [StepRun(name=JOB_LOG_NAME, index=JOB_LOG_STEP, status=status)]
                 )
                 step = job.steps.get(index=JOB_LOG_STEP, container=0)
                 with read_span(log) as whole:

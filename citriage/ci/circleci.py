@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from citriage.ci import recording
+from citriage.ci import passing, recording
 from citriage.ci.models import (
     JobAttempt,
     JobStatus,
@@ -64,16 +64,17 @@ class CircleCISource:
         return job
 
     def fetch_logs(self, job: JobAttempt) -> list[StoredLog]:
-        """The output of every failed or timed-out action of the build; the build's
-        details are read first when its steps are not known yet (a status webhook)."""
+        """The output of every failed or timed-out action of the build (of every action,
+        for a passing build kept as a baseline); the build's details are read first when
+        its steps are not known yet (a status webhook)."""
         api = client()
         try:
-            failed = [s for s in job.steps.all() if s.failed]
-            if not any(s.output_url for s in failed):
+            kept = [s for s in job.steps.all() if passing.step_kept(job, s.failed)]
+            if not any(s.output_url for s in kept):
                 job = self.sync_job(job.repository, job.provider_id, api)
-                failed = [s for s in job.steps.all() if s.failed]
+                kept = [s for s in job.steps.all() if passing.step_kept(job, s.failed)]
             stored = []
-            for step in failed:
+            for step in kept:
                 if not (step.output_url and step.has_output):
                     continue
                 if hasattr(step, "log"):

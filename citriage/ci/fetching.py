@@ -1,4 +1,5 @@
-"""Fetching the logs of failed job attempts: the same rules for every provider.
+"""Fetching the logs of failed job attempts (and of passing ones sampled as baselines, see
+citriage.ci.passing): the same rules for every provider.
 
 A failed attempt's logs are owed from the moment it is recorded (log state
 "pending"); a worker queues one fetch task per attempt (see citriage.queueing).
@@ -50,7 +51,8 @@ def due() -> QuerySet[JobAttempt]:
 
 
 def fetch_logs(job: JobAttempt) -> str:
-    """Fetch (and store) the logs of one failed attempt; a note of the outcome."""
+    """Fetch (and store) the logs of one failed (or sampled passing) attempt; a note of
+    the outcome."""
     if job.log_state not in LOGS_OWED:
         queueing.finished(JobAttempt, job.pk, "fetch_task")
         return "nothing to fetch"
@@ -69,7 +71,9 @@ def fetch_logs(job: JobAttempt) -> str:
     recording.record_logs_fetched(job, stored, fetch_task=None)
     FETCHES.labels(job.provider, "stored" if stored else "no_log").inc()
     names = ", ".join(log.step.name for log in stored)
-    return f"{len(stored)} log(s) stored ({names})" if stored else "no failed step with output"
+    if not stored:
+        return "no failed step with output" if job.failed else "no step with output"
+    return f"{len(stored)} {'' if job.failed else 'passing '}log(s) stored ({names})"
 
 
 def _defer(job: JobAttempt, when: datetime, problem: str) -> str:
@@ -113,6 +117,6 @@ def _give_up(job: JobAttempt, problem: str, *, attempts: int | None = None) -> s
             fetch_attempts=attempts if attempts is not None else job.fetch_attempts + 1,
             fetch_after=None,
         )
-        # The verdict now says why there is no log.
-        signals.commit_changed.send(Repository, repository=job.repository, sha=job.sha)
+        if job.failed:  # the verdict now says why there is no log
+            signals.commit_changed.send(Repository, repository=job.repository, sha=job.sha)
     return f"error: {problem}"

@@ -119,16 +119,22 @@ FAILED_CONCLUSIONS = (Conclusion.FAILURE, Conclusion.TIMED_OUT, Conclusion.INFRA
 
 
 class LogState(models.TextChoices):
-    NOT_NEEDED = "not_needed"  # the job passed, or has not finished
-    PENDING = "pending"  # failed; logs not fetched yet
-    FETCHED = "fetched"  # the logs of every failed step are stored
-    NO_LOG = "no_log"  # the provider reported no failing step with output
+    """The logs of an attempt: of its failed steps when it failed; of every step when it
+    passed and was sampled for a passing log (citriage.ci.passing)."""
+
+    NOT_NEEDED = "not_needed"  # the job passed (not sampled), or has not finished
+    PENDING = "pending"  # failed (or sampled); logs not fetched yet
+    FETCHED = "fetched"  # the logs of every failed step (every step, when sampled) are stored
+    NO_LOG = "no_log"  # the provider reported no failing step (no step) with output
     PENDING_RETRY = "pending_retry"  # fetching failed for a transient reason; will retry
     ERROR = "error"  # fetching failed for good (see log_error)
     EXPIRED = "expired"  # fetched once, removed by retention (citriage.ops.retention)
 
 
 LOGS_OWED = (LogState.PENDING, LogState.PENDING_RETRY)
+# A passing run in these states was sampled for its logs (a failed sample is tried again
+# with the next passing run).
+SAMPLED = [LogState.PENDING, LogState.PENDING_RETRY, LogState.FETCHED]
 
 
 class JobAttempt(models.Model):
@@ -181,6 +187,12 @@ class JobAttempt(models.Model):
                 condition=models.Q(log_state__in=["pending", "pending_retry"]),
                 name="job_logs_owed_idx",
             ),
+            # passing runs sampled for their logs (citriage.ci.passing.owes_log)
+            models.Index(
+                fields=["repository", "name", "created"],
+                condition=models.Q(conclusion="success", log_state__in=SAMPLED),
+                name="job_passing_sampled_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -227,6 +239,9 @@ class StoredLog(models.Model):
     stripped = models.BooleanField(default=False)
     checksum = models.CharField(max_length=64, help_text="sha256 of the stripped text")
     created = models.DateTimeField(default=timezone.now)
+    # The log of a passing run, kept as a baseline for the failure lines of failed logs of
+    # the same job and step (citriage.ci.passing): never scanned with patterns.
+    passing = models.BooleanField(default=False)
     # Scan state: scanned with every pattern whose id is at most `scanned_through`
     # (retired patterns excepted), unless a full rescan was asked for.
     scanned_through = models.BigIntegerField(default=0)
@@ -242,6 +257,7 @@ class StoredLog(models.Model):
                 condition=models.Q(needs_full_rescan=True),
                 name="log_full_rescan_idx",
             ),
+            models.Index(fields=["job"], condition=models.Q(passing=True), name="log_passing_idx"),
         ]
 
     def __str__(self) -> str:

@@ -22,12 +22,12 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from prometheus_client import Counter
 
 from citriage import logstore
-from citriage.ci import github_app, signals
+from citriage.ci import github_app, passing, signals
 from citriage.ci.models import (
     FAILED_CONCLUSIONS,
     Commit,
@@ -358,7 +358,9 @@ def record_job(repository: Repository, run: JobRun) -> tuple[JobAttempt, bool]:
             job.commit = Commit.objects.filter(repository=repository, sha=sha).first()
         if created or not job.attempt or run.attempt:
             job.attempt = _attempt_number(repository, run)
-        if job.conclusion in FAILED_CONCLUSIONS and job.log_state == LogState.NOT_NEEDED:
+        if job.log_state == LogState.NOT_NEEDED and (
+            job.conclusion in FAILED_CONCLUSIONS or passing.owes_log(repository, job)
+        ):
             job.log_state = LogState.PENDING
             job.fetch_after = timezone.now()
         steps_changed = record_steps(job, run.steps) if run.steps is not None else False
@@ -523,7 +525,9 @@ def record_external_check(
 
 def record_logs_fetched(job: JobAttempt, logs: list[StoredLog], **changes: Any) -> None:
     """The logs of a failed attempt are in (`logs`; none: the provider had no failed step
-    with output). Tells the scanner and the commit's summary."""
+    with output). Tells the scanner and the commit's summary. A passing attempt's logs
+    (see citriage.ci.passing) replace the older passing logs of the same steps; nobody
+    needs telling."""
     with transaction.atomic():
         JobAttempt.objects.filter(pk=job.pk).update(
             log_state=LogState.FETCHED if logs else LogState.NO_LOG,
@@ -531,9 +535,32 @@ def record_logs_fetched(job: JobAttempt, logs: list[StoredLog], **changes: Any) 
             fetch_after=None,
             **changes,
         )
+        if not job.failed:
+            forget_logs(passing.replaced(job))
+            return
         if logs:
             signals.logs_stored.send(JobAttempt, job=job, logs=logs)
         signals.commit_changed.send(Repository, repository=job.repository, sha=job.sha)
+
+
+def forget_logs(logs: QuerySet[StoredLog]) -> int:
+    """Delete these stored logs: their rows now, their text once that is committed (a
+    failed deletion leaves an unreferenced file, never a row without its text)."""
+    with transaction.atomic():
+        rows = list(logs.values_list("pk", "storage_key"))
+        StoredLog.objects.filter(pk__in=[pk for pk, _key in rows]).delete()
+        keys = [key for _pk, key in rows]
+        transaction.on_commit(lambda: _delete_texts(keys))
+    return len(rows)
+
+
+def _delete_texts(keys: list[str]) -> None:
+    store = logstore.log_store()
+    for key in keys:
+        try:
+            store.delete(key)
+        except Exception:  # the rows are gone already: a file left behind costs only space
+            logger.exception("could not delete stored log %s", key)
 
 
 def store_log(step: Step, source: bytes | str | os.PathLike[str] | IO[bytes]) -> StoredLog:
@@ -547,6 +574,7 @@ def store_log(step: Step, source: bytes | str | os.PathLike[str] | IO[bytes]) ->
     key = f"{step.job.repository_id}/{step.job_id}/{step.pk}-{digest[:16]}.log.zst"
     logstore.log_store().put(key, text.data)
     RECORDED.labels("stored logs").inc()
+    baseline = step.job.conclusion == Conclusion.SUCCESS  # a passing run's: never scanned
     with transaction.atomic():
         stored, _ = StoredLog.objects.update_or_create(
             step=step,
@@ -559,9 +587,10 @@ def store_log(step: Step, source: bytes | str | os.PathLike[str] | IO[bytes]) ->
                 "truncated": text.truncated,
                 "stripped": text.stripped,
                 "checksum": digest,
+                "passing": baseline,
                 "scanned_through": 0,
                 "scanned_at": None,
-                "needs_full_rescan": True,
+                "needs_full_rescan": not baseline,
                 "scan_error": "",
             },
         )

@@ -4,19 +4,24 @@
 the scan's transaction: the analysis is written with the matches and the
 watermark, or not at all. Logs the scan does not read (no pattern to run) are
 caught up by `analyse_backlog`, which the scheduler's sweep queues.
+
+Where a passing log of the same job and step is kept (citriage.ci.passing), it is
+the baseline: lines it has too say little. The analysis notes which one it was.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from citriage import logstore
-from citriage.ci.models import StoredLog
+from citriage.ci import passing
+from citriage.ci.models import Step, StoredLog
 from citriage.failurelines.models import FailureAnalysis
-from citriage.scanner.failure_lines import find_failure_lines
+from citriage.scanner.failure_lines import Baseline, find_failure_lines
 from citriage.scanner.logtext import LogText
 from citriage.scanner.signature import is_generic_signature, signature
 
@@ -26,13 +31,35 @@ CANDIDATES = 5
 MAX_TEXT = 2000
 
 
+@functools.lru_cache(maxsize=16)
+def _baseline(storage_key: str, line_count: int) -> Baseline:
+    """What a kept passing log says (its key names its content: cached per process, for
+    the failed logs of one job and step analysed one after another)."""
+    return Baseline.of(logstore.load_text(storage_key, line_count))
+
+
+def baseline_for(log_id: int) -> tuple[Step | None, Baseline | None]:
+    """The passing log to compare stored log `log_id` with (its step), and what it says;
+    none where no passing log of the same job and step is kept, or it cannot be read."""
+    passing_log = passing.baseline_of(log_id)
+    if passing_log is None:
+        return None, None
+    try:
+        return passing_log.step, _baseline(passing_log.storage_key, passing_log.line_count)
+    except Exception:  # removed meanwhile, or unreadable: the failed log is analysed alone
+        logger.exception("reading passing log %s failed", passing_log.pk)
+        return None, None
+
+
 def _analysis(log_id: int, job_id: int, text: LogText) -> FailureAnalysis:
-    found = find_failure_lines(text, limit=CANDIDATES)
+    baseline_step, baseline = baseline_for(log_id)
+    found = find_failure_lines(text, limit=CANDIDATES, baseline=baseline)
     best = found[0] if found else None
     key = signature(best.text) if best else ""
     return FailureAnalysis(
         log_id=log_id,
         job_id=job_id,
+        baseline=baseline_step,
         candidates=[
             {"line": c.line, "text": c.text[:MAX_TEXT], "score": c.score, "reason": c.reason}
             for c in found
@@ -68,8 +95,8 @@ def _describe(exc: Exception) -> str:
 
 
 def backlog() -> QuerySet[StoredLog]:
-    """Stored logs without an analysis yet."""
-    return StoredLog.objects.filter(analysis__isnull=True)
+    """Stored logs of failed steps without an analysis yet."""
+    return StoredLog.objects.filter(analysis__isnull=True, passing=False)
 
 
 def analyse_backlog(*, limit: int = 200) -> int:

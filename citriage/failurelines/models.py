@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from citriage.ci.models import JobAttempt, StoredLog
+from citriage.ci.models import JobAttempt, Step, StoredLog
 
 
 class FailureAnalysis(models.Model):
@@ -21,6 +21,11 @@ class FailureAnalysis(models.Model):
     signature = models.CharField(max_length=300, blank=True, db_index=True)
     generic = models.BooleanField(
         default=False, help_text="the signature says nothing specific (never grouped as evidence)"
+    )
+    # The step of a passing run whose log was the baseline (citriage.ci.passing); the step
+    # outlives its log, which retention removes.
+    baseline = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     error = models.TextField(blank=True, help_text="why the log could not be analysed")
     analysed_at = models.DateTimeField(default=timezone.now)

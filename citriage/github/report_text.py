@@ -267,10 +267,22 @@ def _missing(summary: CommitSummary, rows: dict[str, ExpectedJob]) -> str:
 TEST_GROUPS = [
     ("new", "New: never failed before"),
     ("known", "Already failing on the default branch at the merge base"),
-    ("flaky", "Flaky"),  # flaky tests: issue #18 puts tests in this group
+    ("flaky", "Flaky (citriage's monitors call these tests flaky)"),
     ("failed_before", "Failed before on other changes"),
+    ("quarantined", "Quarantined (failures excused)"),
 ]
 MAX_TESTS_LISTED = 20  # per group
+
+
+def _test_history(test: dict[str, object]) -> str:
+    """The test's failure rate on the default branch and where else it failed (indented
+    under its line), when known."""
+    said = []
+    if test.get("rate"):
+        said.append(f"default branch: failed {text(str(test['rate']))}")
+    if test.get("elsewhere"):
+        said.append(text(str(test["elsewhere"])))
+    return "\n  " + "; ".join(said) if said else ""
 
 
 def _failing_tests(failures: list[Failure]) -> str:
@@ -293,6 +305,7 @@ def _failing_tests(failures: list[Failure]) -> str:
             message = f": {text(str(test['message'])[:160])}" if test.get("message") else ""
             lines.append(
                 f"- `{str(test['name']).replace('`', '')[:200]}` in {failure.label}{since}{message}"
+                + _test_history(test)
             )
         if len(rows) > MAX_TESTS_LISTED:
             lines.append(f"- … and {len(rows) - MAX_TESTS_LISTED} more")
@@ -335,6 +348,9 @@ def _verdict_json(
                         "outcome": test.get("outcome"),
                         "group": test.get("group"),
                         "since": test.get("since") or None,
+                        "state": test.get("state"),
+                        "rate": test.get("rate") or None,
+                        "elsewhere": test.get("elsewhere") or None,
                     }
                     for test in failure.verdict.tests
                 ],

@@ -15,6 +15,7 @@ from django.db import transaction
 from citriage.ci import sweeps as ci_sweeps
 from citriage.failurelines import analysis as failure_lines
 from citriage.failurelines.tasks import analyse_backlog_task
+from citriage.flaky import tasks as flaky_tasks
 from citriage.github import deliveries
 from citriage.ops.queues import is_queued
 from citriage.ops.tasks import retention_task
@@ -40,6 +41,7 @@ def recover_and_scan() -> str:
         + ci_sweeps.release_lost_fetches()
         + ci_sweeps.release_lost_config_reads()
         + release_lost_test_fetches()
+        + flaky_tasks.release_lost_checks()
         + release_lost_summaries()
     )
     behind = scanning.backlog().count()
@@ -70,10 +72,14 @@ def retention() -> str:
     return "retention queued"
 
 
+DAY = 86_400
+
 SWEEPS = [
     Sweep("recover-and-scan", lambda: settings.SCAN_SWEEP_SECONDS, recover_and_scan),
     Sweep("failure-lines-backfill", lambda: settings.SCAN_SWEEP_SECONDS, failure_lines_backfill),
     Sweep("backfill", lambda: settings.BACKFILL_SWEEP_SECONDS, ci_sweeps.backfill),
     Sweep("pattern-stats", lambda: settings.STATS_SWEEP_SECONDS, pattern_stats),
     Sweep("retention", lambda: settings.RETENTION_SWEEP_SECONDS, retention),
+    Sweep("passing-logs", lambda: DAY, ci_sweeps.prune_passing_logs),
+    Sweep("flaky-tests", lambda: settings.FLAKY_SWEEP_SECONDS, flaky_tasks.sweep),
 ]

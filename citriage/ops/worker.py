@@ -31,6 +31,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from citriage.ci.tasks import queue_due_config_reads, queue_due_fetches
+from citriage.flaky.tasks import queue_due_checks
 from citriage.github.deliveries import QUEUE_BATCH, queue_received_deliveries
 from citriage.github.tasks import process_delivery_task
 from citriage.ops.models import WorkerHeartbeat
@@ -48,6 +49,7 @@ OUTBOXES: list[Callable[[], int]] = [
     queue_due_fetches,
     queue_due_config_reads,
     queue_due_test_fetches,
+    queue_due_checks,
     queue_due_summaries,
 ]
 

@@ -43,10 +43,15 @@ def highest_pattern_id() -> int:
     return Pattern.objects.aggregate(top=Max("id"))["top"] or 0
 
 
+def scanned_logs() -> QuerySet[StoredLog]:
+    """The stored logs patterns run on: failed steps' (passing runs' logs are baselines)."""
+    return StoredLog.objects.filter(passing=False)
+
+
 def backlog(top: int | None = None) -> QuerySet[StoredLog]:
     """Logs that are not yet scanned with every pattern."""
     top = highest_pattern_id() if top is None else top
-    return StoredLog.objects.filter(Q(needs_full_rescan=True) | Q(scanned_through__lt=top))
+    return scanned_logs().filter(Q(needs_full_rescan=True) | Q(scanned_through__lt=top))
 
 
 ScanFields = tuple[int, str, bool, tuple[str, ...], int | None]
@@ -112,6 +117,7 @@ def scan_logs(
     deadline = time.monotonic() + max_seconds
     with transaction.atomic():
         top = highest_pattern_id()
+        logs = logs.filter(passing=False)
         if not full:
             logs = logs.filter(Q(needs_full_rescan=True) | Q(scanned_through__lt=top))
         rows = list(
@@ -339,15 +345,15 @@ def rerank_jobs_with_pattern(pattern_id: int, *, batch: int = 500) -> int:
 
 def scan_progress() -> dict[str, int]:
     top = highest_pattern_id()
-    total = StoredLog.objects.count()
+    total = scanned_logs().count()
     behind = backlog(top).count()
     return {"logs": total, "up_to_date": total - behind, "backlog": behind, "highest_pattern": top}
 
 
 def pattern_coverage(pattern: Pattern) -> tuple[int, int]:
     """(logs already scanned with this pattern, all logs)."""
-    total = StoredLog.objects.count()
-    scanned = StoredLog.objects.filter(
-        scanned_through__gte=pattern.pk, needs_full_rescan=False
-    ).count()
+    total = scanned_logs().count()
+    scanned = (
+        scanned_logs().filter(scanned_through__gte=pattern.pk, needs_full_rescan=False).count()
+    )
     return scanned, total

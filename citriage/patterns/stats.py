@@ -73,11 +73,11 @@ def refresh() -> int:
 def scanned_share() -> tuple[dict[int, int], int]:
     """For every pattern id: how many stored logs are already scanned with it; and the total."""
     histogram = dict(
-        StoredLog.objects.filter(needs_full_rescan=False)
+        StoredLog.objects.filter(needs_full_rescan=False, passing=False)
         .values_list("scanned_through")
         .annotate(n=Count("id"))
     )
-    total = StoredLog.objects.count()
+    total = StoredLog.objects.filter(passing=False).count()
     ids = sorted(Pattern.objects.values_list("id", flat=True))
     watermarks = sorted(histogram)
     shares = {}

@@ -130,9 +130,9 @@ def _trend(keys: list[str], days: list[date]) -> dict[str, Counter[date]]:
 
 def passing_lines(job_names: list[str]) -> list[str]:
     """Lines of stored logs of passing runs of these jobs, where any are stored."""
-    logs = StoredLog.objects.filter(job__name__in=job_names, job__conclusion="success").order_by(
-        "-id"
-    )[:PASSING_LOGS]
+    logs = StoredLog.objects.filter(job__name__in=job_names, passing=True).order_by("-id")[
+        :PASSING_LOGS
+    ]
     lines: list[str] = []
     for key, line_count in logs.values_list("storage_key", "line_count"):
         try:

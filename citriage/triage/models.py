@@ -147,6 +147,7 @@ class MergeBase(models.Model):
 class Verdict(models.TextChoices):
     FLAKY_PATTERN = "flaky_pattern", "flaky (pattern)"
     FLAKY_CONFIRMED = "flaky_confirmed", "flaky (passed on rerun)"
+    FLAKY_TEST = "flaky_test", "flaky (test)"
     FLAKY_MARKED = "flaky_marked", "flaky (marked)"
     KNOWN_PROBLEM = "known_problem", "known problem"
     INFRA = "infra", "infrastructure"
@@ -158,7 +159,12 @@ class Verdict(models.TextChoices):
 
 
 # Every verdict that says "flaky", whatever the evidence.
-FLAKY_VERDICTS = (Verdict.FLAKY_PATTERN, Verdict.FLAKY_CONFIRMED, Verdict.FLAKY_MARKED)
+FLAKY_VERDICTS = (
+    Verdict.FLAKY_PATTERN,
+    Verdict.FLAKY_CONFIRMED,
+    Verdict.FLAKY_MARKED,
+    Verdict.FLAKY_TEST,
+)
 
 
 class Classification(models.TextChoices):
@@ -210,7 +216,8 @@ class JobVerdict(models.Model):
         default=False, help_text="a later attempt of the same job on the commit exists"
     )
     # The job's failing tests (up to 50), each {"id", "name", "outcome", "group", "since",
-    # "message"}; group: new, known (failing on the default branch), failed_before.
+    # "message", "state", "rate", "elsewhere"}; group: new, known (failing on the default
+    # branch), flaky, quarantined, failed_before (see citriage.triage.verdicts).
     tests = models.JSONField(default=list, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
 

@@ -31,8 +31,10 @@ from django.utils import timezone
 
 from citriage.ci import signals as ci_signals
 from citriage.ci.models import FAILED_CONCLUSIONS, Commit, Conclusion, JobAttempt, Repository
+from citriage.flaky import signals as flaky_signals
 from citriage.patterns import signals as pattern_signals
 from citriage.testresults import signals as test_signals
+from citriage.testresults.models import FAILING, TestResult
 from citriage.triage.expected import Coverage
 from citriage.triage.inference import INFER_WINDOW
 from citriage.triage.models import Breakage, CommitSummary, MergeBase, PendingSummary
@@ -219,6 +221,21 @@ def _test_results_stored(sender: Any, job: JobAttempt, **_: Any) -> None:
     touch(job.repository_id, [job.sha], live=True)
 
 
+def _test_health_changed(
+    sender: Any, repository: Repository, test_ids: list[int], **_: Any
+) -> None:
+    """Tests turned flaky, broken or healthy, or were quarantined or released: the recent
+    verdicts that name them as failing go stale (not a report of their own: a changed
+    verdict of a recent commit is reported by the summary)."""
+    since = timezone.now() - timedelta(days=settings.SIMILAR_DAYS)
+    shas = (
+        TestResult.objects.filter(test_id__in=test_ids, outcome__in=FAILING, finished_at__gte=since)
+        .values_list("run__sha", flat=True)
+        .distinct()
+    )
+    touch(repository.pk, list(shas), live=False)
+
+
 def _best_matches_changed(sender: Any, job_ids: list[int], **_: Any) -> None:
     jobs_changed(JobAttempt.objects.filter(pk__in=job_ids).only("id", "repository_id", "sha"))
 
@@ -256,6 +273,9 @@ def connect() -> None:
     ci_signals.commit_changed.connect(_commit_changed, dispatch_uid="triage-commit-changed")
     test_signals.test_results_stored.connect(
         _test_results_stored, dispatch_uid="triage-test-results-stored"
+    )
+    flaky_signals.test_health_changed.connect(
+        _test_health_changed, dispatch_uid="triage-test-health-changed"
     )
     pattern_signals.best_matches_changed.connect(
         _best_matches_changed, dispatch_uid="triage-best-matches-changed"

@@ -45,6 +45,7 @@ ICONS: dict[str, str] = {
     Verdict.KNOWN_PROBLEM: "■",
     Verdict.FLAKY_PATTERN: "~",
     Verdict.FLAKY_CONFIRMED: "≈",
+    Verdict.FLAKY_TEST: "≋",
     Verdict.FLAKY_MARKED: "~",
     Verdict.PENDING: "…",
 }

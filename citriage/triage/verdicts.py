@@ -15,6 +15,9 @@ the person's note first among the reasons). Otherwise, in order:
    the merge base (on the default branch: at the commit before)
                                               -> known problem (the tests named,
                                                  with the commit each started failing)
+4b. every failing test is flaky (citriage.flaky's monitors), quarantined, or
+   failing at the merge base, and one at least is flaky or quarantined
+                                              -> flaky (test) (the tests named)
 5. the best match's pattern is tagged flaky   -> flaky (pattern); never when the
    matched line is generic ("Process completed with exit code 1")
 6. the best match's pattern is tagged infra   -> infra
@@ -25,8 +28,9 @@ the person's note first among the reasons). Otherwise, in order:
 11. otherwise                                 -> new (nothing excuses it)
 
 Jobs without test results keep rules 1-3, 5-7 and 9-11. The failing tests of a job
-and what is known of each (new, failing on the default branch since a commit, failed
-before elsewhere) are stored with the verdict (JobVerdict.tests) for the pages and
+and what is known of each (new, failing on the default branch since a commit, flaky,
+quarantined, failed before elsewhere; the default-branch failure rate, where else it
+failed) are stored with the verdict (JobVerdict.tests) for the pages and
 the report.
 
 A job whose logs were removed by retention keeps the verdict it had.
@@ -56,6 +60,8 @@ from citriage.ci.models import (
     LogState,
     Repository,
 )
+from citriage.flaky import quarantine, similar
+from citriage.flaky.models import State, TestHealth
 from citriage.patterns import scanning
 from citriage.patterns.models import BestMatch, Match
 from citriage.rules import latest_attempts
@@ -97,7 +103,8 @@ class Outcome:
 NEW_TEST = "new"  # never failed before (on another commit or job)
 ON_BRANCH = "known"  # failing on the default branch at the merge base
 FAILED_BEFORE = "failed_before"  # failed before elsewhere, not failing at the merge base
-# "flaky" comes with flaky-test detection (issue #18): the report has a section for it.
+FLAKY_TEST = "flaky"  # the monitors call it flaky (citriage.flaky)
+QUARANTINED = "quarantined"  # quarantined: its failures are excused
 
 
 @dataclass
@@ -116,6 +123,13 @@ class TestEvidence:
     @property
     def all_known(self) -> bool:
         return self.total > 0 and len(self.group(ON_BRANCH)) == self.total
+
+    @property
+    def all_excused(self) -> bool:
+        """Every failing test is flaky, quarantined or failing at the merge base, and one
+        at least is flaky or quarantined."""
+        excused = self.group(FLAKY_TEST) + self.group(QUARANTINED)
+        return bool(excused) and len(excused) + len(self.group(ON_BRANCH)) == self.total
 
     def named(self, tests: list[dict[str, object]], *, since: bool = False) -> str:
         shown = []
@@ -157,15 +171,30 @@ def test_evidence(job: JobAttempt) -> TestEvidence | None:
     if high is not None:
         states = history.branch_states(repository, job.name, ids, high=high, window=INFER_WINDOW)
     before = history.failed_before(ids, run)
+    health = {h.test_id: h for h in TestHealth.objects.filter(test_id__in=ids)}
+    quarantined = quarantine.active(repository, ids)
+    seen = similar.elsewhere(
+        repository,
+        ids,
+        sha=job.sha,
+        signatures={r.test_id: r.signature for r in failing},
+        days=settings.SIMILAR_DAYS,
+    )
     tests: list[dict[str, object]] = []
     for row in failing:
         state = states.get(row.test_id)
-        if state is not None and state.failing:
+        known = health.get(row.test_id)
+        since = ""
+        if row.test_id in quarantined:
+            group = QUARANTINED
+        elif state is not None and state.failing:
             group, since = ON_BRANCH, state.since
+        elif known is not None and known.state == State.FLAKY:
+            group = FLAKY_TEST
         elif row.test_id in before:
-            group, since = FAILED_BEFORE, ""
+            group = FAILED_BEFORE
         else:
-            group, since = NEW_TEST, ""
+            group = NEW_TEST
         tests.append(
             {
                 "id": row.test_id,
@@ -174,9 +203,21 @@ def test_evidence(job: JobAttempt) -> TestEvidence | None:
                 "group": group,
                 "since": since,
                 "message": (row.message.splitlines() or [""])[0][:300],
+                "state": known.state if known is not None else State.HEALTHY,
+                "rate": _rate(known),
+                "elsewhere": seen[row.test_id].describe(repository.default_branch)
+                if row.test_id in seen
+                else "",
             }
         )
     return TestEvidence(tests=tests, total=len(tests), where=where)
+
+
+def _rate(health: TestHealth | None) -> str:
+    """The default-branch failure rate over the monitors' window, as the report shows it."""
+    if health is None or health.rate is None:
+        return ""
+    return f"{health.branch_failures} of {health.branch_runs} runs ({health.rate:.0%})"
 
 
 def _describe(match: Match, what: str = "best match") -> str:
@@ -312,6 +353,17 @@ def _classify_rest(
             ],
             pattern_id,
         )
+    if tests is not None and tests.all_excused:
+        excused = tests.group(FLAKY_TEST) + tests.group(QUARANTINED)
+        reasons = [
+            f"every failing test ({tests.total}) is flaky or quarantined: {tests.named(excused)}"
+        ]
+        if known := tests.group(ON_BRANCH):
+            reasons.append(
+                f"{len(known)} of them already fail on the default branch at {tests.where}: "
+                + tests.named(known, since=True)
+            )
+        return Outcome(Verdict.FLAKY_TEST, reasons, pattern_id)
     test_notes = _test_notes(tests)
     if match is not None:
         tags = set(match.pattern.tag_names())
@@ -356,6 +408,11 @@ def _test_notes(tests: TestEvidence | None) -> list[str]:
         notes.append(
             f"{len(known)} of {tests.total} failing test(s) already fail on the default "
             f"branch: {tests.named(known, since=True)}"
+        )
+    if excused := tests.group(FLAKY_TEST) + tests.group(QUARANTINED):
+        notes.append(
+            f"{len(excused)} of {tests.total} failing test(s) are flaky or quarantined: "
+            f"{tests.named(excused)}"
         )
     return notes
 

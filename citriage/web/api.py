@@ -207,14 +207,20 @@ def edit_pattern(request: HttpRequest, pattern_id: int, data: PatternEdit) -> Pa
 
 
 @router.post(
-    "/workbench/try", response={200: TryOut, 400: Message}, auth=writer, tags=["workbench"]
+    "/workbench/try",
+    response={200: TryOut, 400: Message, 429: Message},
+    auth=writer,
+    tags=["workbench"],
 )
 def try_pattern(request: HttpRequest, data: TryIn) -> TryOut:
     """The candidate's matches in one stored log (the workbench calls this as you type).
     For people with write access: a regex costs CPU (bounded per log and pattern)."""
     pattern = _candidate(data)
     log = get_object_or_404(StoredLog.objects.select_related("step"), pk=data.log_id)
-    result = workbench.try_on_log(pattern, log)
+    try:
+        result = workbench.try_on_log(pattern, log)
+    except workbench.Busy as exc:
+        raise HttpError(429, str(exc)) from None
     return TryOut(
         total=result.total,
         matches=[LineMatch(**m) for m in result.matches],  # type: ignore[arg-type]
@@ -482,3 +488,4 @@ api.add_router("/", "citriage.web.branch_api.router")
 api.add_router("/", "citriage.web.cluster_api.router")
 api.add_router("/", "citriage.web.testresult_api.router")
 api.add_router("/", "citriage.web.commit_api.router")
+api.add_router("/", "citriage.web.flaky_api.router")

@@ -20,6 +20,7 @@ VERDICT_COLOURS = {
     Verdict.FLAKY_PATTERN: "#1a7f37",
     Verdict.FLAKY_CONFIRMED: "#4ac26b",
     Verdict.FLAKY_MARKED: "#2da44e",
+    Verdict.FLAKY_TEST: "#82e596",
     Verdict.PENDING: "#d0d7de",
 }
 LAYOUT = {

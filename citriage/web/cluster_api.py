@@ -30,6 +30,9 @@ class FailureLinesOut(Schema):
     generic: bool
     candidates: list[CandidateOut]
     error: str
+    # the passing run whose log of the same step was the baseline (none: compared with none)
+    baseline_job_id: int | None
+    baseline_sha: str
 
 
 class SuggestionOut(Schema):
@@ -62,9 +65,11 @@ def job_failure_lines(request: HttpRequest, job_id: int) -> list[FailureLinesOut
             generic=a.generic,
             candidates=[CandidateOut(**c) for c in a.candidates],
             error=a.error,
+            baseline_job_id=a.baseline.job_id if a.baseline else None,
+            baseline_sha=a.baseline.job.sha if a.baseline else "",
         )
         for a in FailureAnalysis.objects.filter(job=job)
-        .select_related("log__step")
+        .select_related("log__step", "baseline__job")
         .order_by("log__step__index", "log__step__container")
     ]
 

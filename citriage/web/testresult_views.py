@@ -20,26 +20,13 @@ from citriage.testresults import history, uploads
 from citriage.testresults.models import FAILING, Outcome, Test, TestResult, TestRun, UploadToken
 from citriage.triage.models import JobVerdict, Verdict
 from citriage.web.access import write_required
+from citriage.web.flaky_views import job_test_health, test_flaky_parts
+from citriage.web.test_repos import chosen, repositories
 
 WINDOW_DAYS = 14
 HISTORY_SHOWN = 100
 JOB_HISTORY = 20  # default-branch runs shown beside each failed test of a job
 LISTED = 25
-
-
-def _repositories() -> QuerySet[Repository]:
-    return Repository.objects.filter(pk__in=TestRun.objects.values("repository_id")).order_by(
-        "owner", "name"
-    )
-
-
-def _chosen(request: HttpRequest) -> Repository | None:
-    name = request.GET.get("repo", "")
-    repos = _repositories()
-    if name:
-        owner, _, short = name.partition("/")
-        return repos.filter(owner=owner, name=short).first()
-    return repos.first()
 
 
 def search(q: str, *, repo: str = "", failing: bool = False) -> QuerySet[Test]:
@@ -90,7 +77,7 @@ def failing_on_branch(repository: Repository) -> list[dict[str, Any]]:
 
 
 def tests_page(request: HttpRequest) -> HttpResponse:
-    repository = _chosen(request)
+    repository = chosen(request)
     q = request.GET.get("q", "").strip()
     try:
         days = max(1, min(365, int(request.GET.get("days", WINDOW_DAYS))))
@@ -99,7 +86,7 @@ def tests_page(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(days=days)
     context: dict[str, Any] = {
         "repository": repository,
-        "repositories": _repositories(),
+        "repositories": repositories(),
         "q": q,
         "days": days,
     }
@@ -187,6 +174,7 @@ def test_page(request: HttpRequest, pk: int) -> HttpResponse:
         "where": sorted(where.items(), key=lambda item: -item[1]),
         "failures": TestResult.objects.filter(test=test, outcome__in=FAILING).count(),
         "shown": len(cells),
+        **test_flaky_parts(test),
     }
     return render(request, "web/test.html", context)
 
@@ -212,9 +200,11 @@ def job_test_list(job: JobAttempt) -> tuple[TestRun, list[dict[str, Any]]] | Non
     )
     runs = [r for r in runs if r.job_id != job.pk][:JOB_HISTORY]
     history.fill_outcomes(runs, [r.test_id for r in shown])
+    states = job_test_health([r.test_id for r in shown], job.repository)
     rows = [
         {
             "result": result,
+            "state": states.get(result.test_id, ""),
             "history": [
                 {"outcome": info.outcomes[result.test_id], "sha": info.sha, "job_id": info.job_id}
                 for info in runs

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from citriage.web import branch_views, cluster_views, pull_views, testresult_views, views
+from citriage.web import (
+    branch_views,
+    cluster_views,
+    flaky_views,
+    pull_views,
+    testresult_views,
+    views,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -33,6 +40,10 @@ urlpatterns = [
     path("tests/tokens/", testresult_views.tokens_page, name="test-tokens"),
     path("tests/tokens/<int:pk>/revoke", testresult_views.token_revoke, name="test-token-revoke"),
     path("tests/<int:pk>/", testresult_views.test_page, name="test"),
+    path("tests/flaky/", flaky_views.flaky_page, name="flaky-tests"),
+    path("tests/quarantine/", flaky_views.quarantine_page, name="quarantine"),
+    path("tests/quarantine/add", flaky_views.quarantine_add, name="quarantine-add"),
+    path("tests/quarantine/<int:pk>/end", flaky_views.quarantine_end, name="quarantine-end"),
     path("system/", views.system, name="system"),
     path("timeline/", branch_views.timeline_page, name="timeline"),
     path("timeline/mark", branch_views.timeline_mark, name="timeline-mark"),

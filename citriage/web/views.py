@@ -51,7 +51,7 @@ from citriage.triage.models import (
     JobVerdict,
     Verdict,
 )
-from citriage.web import charts, history, previews, search, testresult_views
+from citriage.web import charts, flaky_views, history, previews, search, testresult_views
 from citriage.web import system as system_state
 from citriage.web.access import write_required
 from citriage.web.tables import FailedJobTable, PatternFilter, PatternTable
@@ -376,7 +376,9 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
     siblings = JobAttempt.objects.filter(
         repository=attempt.repository, sha=attempt.sha, name=attempt.name
     ).order_by("attempt", "id")
-    analyses = list(FailureAnalysis.objects.filter(job=attempt).select_related("log__step"))
+    analyses = list(
+        FailureAnalysis.objects.filter(job=attempt).select_related("log__step", "baseline__job")
+    )
     best = getattr(attempt, "best", None)
     chosen = request.GET.get("log", "")
     shown_log = next((log for log in logs if str(log.pk) == chosen), None)
@@ -417,6 +419,9 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
         "default_branch": attempt.repository.default_branch,
         "tests": testresult_views.job_test_list(attempt),
     }
+    similar = flaky_views.job_similar(attempt)
+    context["similar"] = similar
+    context["similar_text"] = similar.summary(attempt.repository.default_branch) if similar else ""
     return render(request, "web/job.html", context)
 
 

@@ -6,6 +6,7 @@ memory, and compared with what the stored matches say today.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,6 +24,13 @@ from citriage.scanner.logtext import LogText
 CANDIDATE_ID = 2**62  # newer than any stored pattern, as a saved one would be
 MAX_SHOWN_MATCHES = 200
 MAX_SHOWN_TEXT = 400
+# Tries running at once in one web process: the others' threads stay free for webhook
+# deliveries and pages, which must never wait behind someone's costly expression.
+TRY_SLOTS = threading.BoundedSemaphore(1)
+
+
+class Busy(Exception):
+    """Every try slot of this process is taken: the caller should try again shortly."""
 
 
 @lru_cache(maxsize=4)
@@ -78,8 +86,15 @@ def _shown(match: engine.Match) -> dict[str, object]:
 
 
 def try_on_log(pattern: scanner_patterns.Pattern, log: StoredLog) -> TryResult:
-    pattern_set = engine.PatternSet([pattern], time_limit=settings.PATTERN_SECONDS)
-    report = pattern_set.run(stored_text(log), log.step.name)
+    """The pattern's matches in the log, within CITRIAGE_PATTERN_SECONDS; Busy when this
+    process already runs a try."""
+    if not TRY_SLOTS.acquire(blocking=False):
+        raise Busy("another try is running here; try again in a moment")
+    try:
+        pattern_set = engine.PatternSet([pattern], time_limit=settings.PATTERN_SECONDS)
+        report = pattern_set.run(stored_text(log), log.step.name)
+    finally:
+        TRY_SLOTS.release()
     found = report.matches
     return TryResult(
         len(found),

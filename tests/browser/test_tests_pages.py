@@ -84,8 +84,8 @@ def test_test_pages(page: Any, tested: dict[str, Any]) -> None:
     assert "test_total" in page.locator("section.most-failing li").first.inner_text()
     screenshot(page, "tests")
 
-    page.fill("input[name=q]", "coupon")
-    page.click("form.search button")
+    page.fill("form.test-search input[name=q]", "coupon")
+    page.click("form.test-search button")
     found = page.locator("table.tests-found tbody tr")
     assert found.count() == 1
     assert HOSTILE in found.inner_text()  # shown as text, never run

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from citriage.testresults.models import (
     TestReport,
     TestResult,
     TestRun,
+    UploadToken,
 )
 from tests.fake_github import app_private_key
 from tests.fakes import FakeServer, Reply, Seen, json_reply
@@ -176,6 +178,63 @@ def test_dry_run_reads_locally(reports: dict[str, Path], expected: dict[str, Any
     assert said["flaky_tests"] == 1
 
 
+def cli(*args: str) -> Any:
+    """The command in process (it shares the test database), wide enough for its tables."""
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"}, catch_exceptions=False)
+
+
+def words(output: str) -> str:
+    """What the command said, without its tables' lines (box-drawing characters)."""
+    return " ".join(re.sub("[\u2500-\u257f]", " ", output).split())
+
+
+def test_repos_token_made_used_listed_and_revoked(
+    live_server: Any, log_store: Path, reports: dict[str, Path], expected: dict[str, Any]
+) -> None:
+    recording.get_repository(REPO, create=True, providers=[Provider.CIRCLECI])
+    made = cli("repos", "token", REPO, "--name", "Jenkins")
+    assert made.exit_code == 0, made.output
+    token = made.output.strip().splitlines()[-1]
+    row = UploadToken.objects.get(name="Jenkins")
+    assert token.startswith(row.prefix) and row.token_hash != token  # only the hash kept
+    assert row.created_by == "citriage repos token"
+    # the token uploads; the human output says what each report held
+    name = "surefire/xunit-plugin.TEST-surefire3.FlakyTest.xml"
+    sent = cli(
+        "upload-tests", str(reports[name]), "--repo", REPO, "--commit", SHA, "--job", "it",
+        "--url", live_server.url, "--token", token,
+    )  # fmt: skip
+    assert sent.exit_code == 0, sent.output
+    said = words(sent.output)
+    assert f"stored for {REPO}: {live_server.url}/jobs/" in said
+    counts = " ".join(str(n) for n in wanted(expected[name]))
+    assert f"{Path(name).name} junit {counts} 1 yes" in said
+    assert TestReport.objects.get(run__job__name="it").name == Path(name).name
+    listed = words(cli("repos", "token", REPO, "--list").output)
+    assert f"{row.prefix}… Jenkins" in listed and "active" in listed and token not in listed
+    revoked = cli("repos", "token", REPO, "--revoke", row.prefix)
+    assert revoked.exit_code == 0 and f"revoked {row.prefix}… of {REPO}" in revoked.output
+    assert uploads.repository_for(token) is None
+    assert "revoked" in cli("repos", "token", REPO, "--list").output
+    again = cli("repos", "token", REPO, "--revoke", row.prefix)
+    assert again.exit_code == 2 and "0 active tokens" in again.output
+    unknown = cli("repos", "token", "acme/nobody")
+    assert unknown.exit_code == 2 and "acme/nobody is not watched" in unknown.output
+
+
+def test_dry_run_in_words_and_a_refused_report(tmp_path: Path, reports: dict[str, Path]) -> None:
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_bytes(BOMB)
+    name = "pytest/launchable.report.xml"
+    result = cli("upload-tests", str(reports[name]), str(bomb), "--dry-run")
+    assert result.exit_code == 1  # a report was refused
+    said = words(result.output)
+    assert "launchable.report.xml junit 12 4 0 0 0 0 -" in said  # not stored: "-"
+    assert "bomb.xml refused: the report declares a DTD (<!DOCTYPE ...>)" in said
+    missing = cli("upload-tests", str(tmp_path / "none.xml"), "--dry-run")
+    assert missing.exit_code == 2 and "no such report" in missing.output
+
+
 # -- CircleCI ----------------------------------------------------------------------------
 
 
@@ -293,10 +352,12 @@ def test_every_junit_report_through_circleci_test_results(
     assert len(circleci.seen("GET", f"/api/v2/project/gh/{REPO}/{jest}/tests")) == 9
     assert all(r.headers.get("circle-token") == "circle-token" for r in circleci.requests)
     # fetched again: nothing changes
-    rows = TestResult.objects.count()
-    TestFetch.objects.update(state=FetchState.PENDING)
+    rows = list(TestResult.objects.order_by("pk").values_list("pk", "outcome", "retries"))
+    TestFetch.objects.update(state=FetchState.PENDING, fetch_after=T0)  # due again
     work()
-    assert TestResult.objects.count() == rows and TestReport.objects.count() == len(served)
+    assert len(circleci.seen("GET", f"/api/v2/project/gh/{REPO}/{jest}/tests")) == 18
+    assert list(TestResult.objects.order_by("pk").values_list("pk", "outcome", "retries")) == rows
+    assert TestReport.objects.count() == len(served)
 
 
 def test_circleci_errors_follow_the_log_fetch_rules(circleci: FakeServer, log_store: Path) -> None:
@@ -501,6 +562,13 @@ def test_a_hostile_report_in_an_artifact_is_refused_alone(
     assert "cut.xml: not well-formed XML" in fetch.error
     assert list(TestReport.objects.values_list("name", flat=True)) == ["junit-unit/good.xml"]
     assert TestRun.objects.get(pk=job.pk).tests == 12
+    # the artifact fetched again: the same reports change nothing
+    rows = list(TestResult.objects.values_list("pk", "outcome", "retries"))
+    TestFetch.objects.update(state=FetchState.PENDING, fetch_after=T0)
+    work()
+    assert len(github.seen("GET", "/storage/901.zip")) == 2
+    assert list(TestResult.objects.values_list("pk", "outcome", "retries")) == rows
+    assert TestReport.objects.count() == 1 and TestRun.objects.get(pk=job.pk).tests == 12
 
 
 def test_which_job_uploaded_an_artifact() -> None:

@@ -18,7 +18,11 @@
     };
     const response = await fetch("/api" + path, { credentials: "same-origin", ...options });
     const data = await response.json().catch(() => ({ detail: response.statusText }));
-    if (!response.ok) throw new Error(data.detail || response.statusText);
+    if (!response.ok) {
+      const error = new Error(data.detail || response.statusText);
+      error.status = response.status;
+      throw error;
+    }
     return data;
   }
 
@@ -258,6 +262,7 @@
         if (mine !== ticket) return;
         status.textContent = error.message;
         status.dataset.total = "";
+        if (error.status === 429) { clearTimeout(timer); timer = setTimeout(tryIt, 1000); }
       }
     }
 

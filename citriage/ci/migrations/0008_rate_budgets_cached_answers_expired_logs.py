@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ci", "0006_alter_jobattempt_provider"),
+        ("ci", "0007_passing_logs"),
     ]
 
     operations = [
