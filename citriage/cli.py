@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,13 +19,15 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from citriage.scanner import failure_lines as finder
 from citriage.scanner import patterns as pattern_files
 from citriage.scanner.engine import Match, PatternSet, ScanReport
 from citriage.scanner.excerpts import excerpt
 from citriage.scanner.logtext import LogText, read_log
 from citriage.scanner.ranking import best_match
 from citriage.scanner.signature import signature
+
+if TYPE_CHECKING:
+    from citriage.scanner import failure_lines as finder
 
 app = typer.Typer(
     help="citriage: why did CI fail, and is it my fault?",
@@ -71,6 +73,8 @@ def _failure_lines_json(log: LogText, baseline: finder.Baseline | None) -> dict[
     """The finder's top candidates (pattern-independent), the best one's signature, and how
     much of the log the finder looked at (its work is bounded: lines before
     `failure_lines_cut_before` were not, when it is not 0)."""
+    from citriage.scanner import failure_lines as finder
+
     result = finder.failure_lines(log, baseline=baseline)
     found = result.candidates
     return {
@@ -143,6 +147,10 @@ def scan(
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     by_id = {p.id: p for p in library}
+    if failure_lines or baseline is not None:
+        # Imported when asked for: the finder's rules and numpy take longer to load than
+        # a scan of a log of a few MB.
+        from citriage.scanner import failure_lines as finder
     passing = finder.Baseline.of(read_log(baseline)) if baseline is not None else None
     console = Console(highlight=False)
     for name in logs:
@@ -859,12 +867,12 @@ def backfill(
                 console.print(
                     f"{name}: {counts['seen']} of {counts['runs']} workflow run(s) "
                     f"read, {counts['recorded']} job(s) recorded; "
-                    f"{counts['to_fetch']} failed job(s) with logs owed"
+                    f"{counts['to_fetch']} job(s) with logs owed (failed, or a passing sample)"
                 )
             else:
                 console.print(
                     f"{name}: {counts['seen']} new or unfinished build(s) recorded; "
-                    f"{counts['to_fetch']} failed build(s) with logs owed"
+                    f"{counts['to_fetch']} build(s) with logs owed (failed, or a passing sample)"
                 )
 
 

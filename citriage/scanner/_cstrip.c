@@ -411,17 +411,23 @@ static int file_range(PyObject *args, int *fd, long long *offset, Py_ssize_t *si
     return 0;
 }
 
-/* read_file(fd, offset, size): up to `size` bytes of the file from `offset`, as bytes
- * (in huge pages where the buffer is large). */
+/* read_file(fd, offset, size, whole_lines=False): up to `size` bytes of the file from
+ * `offset`, as bytes (in huge pages where the buffer is large). With whole_lines, a read
+ * that filled `size` ends after its last newline (when it holds one): the buffer shrinks
+ * in place, where slicing it to a line end would copy it. */
 static PyObject *read_file(PyObject *self, PyObject *args)
 {
-    int fd;
+    int fd, whole_lines = 0;
     Py_ssize_t size, got = 0, r = 0;
     long long offset;
     PyObject *result;
     char *buffer;
-    if (file_range(args, &fd, &offset, &size) < 0)
+    if (!PyArg_ParseTuple(args, "iLn|p", &fd, &offset, &size, &whole_lines))
         return NULL;
+    if (size < 0 || offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "offset and size must not be negative");
+        return NULL;
+    }
     result = PyBytes_FromStringAndSize(NULL, size);
     if (result == NULL)
         return NULL;
@@ -441,7 +447,14 @@ static PyObject *read_file(PyObject *self, PyObject *args)
         Py_DECREF(result);
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    if (got < size && _PyBytes_Resize(&result, got) < 0) /* the file shrank */
+    if (whole_lines && got == size && size > 0) {
+        Py_ssize_t last = size - 1;
+        while (last >= 0 && buffer[last] != '\n')
+            last--;
+        if (last >= 0)
+            got = last + 1;
+    }
+    if (got < size && _PyBytes_Resize(&result, got) < 0) /* the file shrank, or whole lines */
         return NULL;
     return result;
 }
@@ -980,7 +993,8 @@ static PyMethodDef methods[] = {
      "b''.join(pieces) for a list of bytes, emptying the list as it goes (bounded peak)."},
 #ifdef HAVE_PREAD
     {"read_file", read_file, METH_VARARGS,
-     "Up to size bytes of a file from offset (pread; huge pages asked for)."},
+     "Up to size bytes of a file from offset (pread; huge pages asked for); with whole_lines, "
+     "a full read ends after its last newline."},
     {"count_file_newlines", count_file_newlines, METH_VARARGS,
      "Newlines in size bytes of a file from offset (pread through a small buffer)."},
 #endif

@@ -573,17 +573,25 @@ def _strip_window(
     return text, line_start, stripper, cut[0]
 
 
-def _read_at(stream: IO[bytes], offset: int, size: int) -> bytes:
+def _read_at(stream: IO[bytes], offset: int, size: int, whole_lines: bool = False) -> bytes:
+    """Up to `size` bytes from `offset`; with `whole_lines`, a read that got `size` bytes
+    ends after its last newline when it holds one."""
     read_file = getattr(_cstrip, "read_file", None)
     if read_file is not None and type(stream) in (io.BufferedReader, io.FileIO):
-        return read_file(stream.fileno(), offset, size)  # type: ignore[no-any-return]
+        return read_file(stream.fileno(), offset, size, whole_lines)  # type: ignore[no-any-return]
     stream.seek(offset)
-    return stream.read(size)
+    block = stream.read(size)
+    if whole_lines and len(block) == size and (last := block.rfind(b"\n") + 1):
+        return block[:last]
+    return block
 
 
 def _file_blocks(stream: IO[bytes], begin: int, end: int) -> Iterator[bytes]:
+    """stream[begin:end) in blocks of about READ_SIZE, each but the last ending after a
+    newline where it holds one (`_lines` then passes them on without a copy)."""
     while begin < end:
-        block = _read_at(stream, begin, min(READ_SIZE, end - begin))
+        size = min(READ_SIZE, end - begin)
+        block = _read_at(stream, begin, size, whole_lines=size < end - begin)
         if not block:  # the file shrank
             return
         yield block

@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import functools
 import re
+import sys
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
@@ -401,14 +402,54 @@ def complement(ranges: Ranges) -> Ranges:
 
 @functools.cache
 def _every_line_character() -> str:
-    code_points = array.array("I", range(_SURROGATES[0]))
-    code_points.extend(range(_SURROGATES[1] + 1, MAX_CODE_POINT + 1))
-    return code_points.tobytes().decode("utf-32-le").replace("\n", "")
+    """Every character a line can hold, in order (all but newline and the surrogates).
+
+    Built a plane at a time: a plane's UTF-32 is the first plane's with its third byte
+    set (0.003 s, where a code point at a time takes 0.04 s)."""
+    first_plane = array.array("I", range(0x10000))
+    if sys.byteorder != "little":  # pragma: no cover - the machines this runs on
+        first_plane.byteswap()
+    planes = [first_plane.tobytes()]
+    for plane in range(1, MAX_CODE_POINT // 0x10000 + 1):
+        code_points = bytearray(planes[0])
+        code_points[2::4] = bytes([plane]) * 0x10000
+        planes.append(bytes(code_points))
+    everything = b"".join(planes)
+    below, above = _SURROGATES[0] * 4, (_SURROGATES[1] + 1) * 4
+    return (everything[:below] + everything[above:]).decode("utf-32-le").replace("\n", "")
+
+
+def _line_code_point(index: int) -> int:
+    """The code point at `index` of `_every_line_character()`."""
+    if index < NEWLINE:
+        return index
+    if index < _SURROGATES[0] - 1:
+        return index + 1
+    return index + 1 + _SURROGATES[1] - _SURROGATES[0] + 1
+
+
+_INLINE_FLAGS = re.compile(r"(?:\(\?[aiLmsux]+\))*")
 
 
 @functools.cache
 def _asked_of_re(regex: str) -> Ranges:
-    """The characters a one-character regex matches, found by running it on all of them."""
+    """The characters a one-character regex matches, found by running it on all of them.
+
+    It runs once per run of matching characters: a run's first and last character span
+    it, but for newline and the surrogates between them, which `merged` takes out."""
+    flags = _INLINE_FLAGS.match(regex)
+    assert flags is not None  # it matches the empty string
+    runs = re.compile(f"{flags.group()}(?:{regex[flags.end() :]})+")
+    return merged(
+        [
+            (_line_code_point(run.start()), _line_code_point(run.end() - 1))
+            for run in runs.finditer(_every_line_character())
+        ]
+    )
+
+
+def _asked_of_re_one_by_one(regex: str) -> Ranges:
+    """`_asked_of_re` done plainly, a character at a time (the tests compare the two)."""
     found = sorted(map(ord, re.findall(regex, _every_line_character())))
     ranges: list[tuple[int, int]] = []
     for code in found:

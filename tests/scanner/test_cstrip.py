@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from citriage.scanner import terminal
+from citriage.scanner import logtext, terminal
 from citriage.scanner.logtext import read_log
 from tests.conftest import CORPUS
 
@@ -162,6 +164,30 @@ def test_file_read_from_an_offset(tmp_path: Path) -> None:
         closed = source.fileno()
     with pytest.raises(OSError, match="Bad file descriptor"):
         _cstrip.read_file(closed, 0, 10)
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"\n")),
+    st.integers(0, 300),
+    st.integers(0, 300),
+)
+def test_file_read_of_whole_lines(content: bytes, offset: int, size: int) -> None:
+    """A read that got all it asked for ends after its last newline, if it holds one; the
+    Python fallback (a plain file object) cuts the same."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log"
+        path.write_bytes(content)
+        part = content[offset : offset + size]
+        expected = part[: part.rfind(b"\n") + 1] if len(part) == size and b"\n" in part else part
+        with open(path, "rb") as source:
+            assert _cstrip.read_file(source.fileno(), offset, size, True) == expected
+            assert logtext._read_at(source, offset, size, whole_lines=True) == expected
+        with open(path, "rb") as source:
+            plain = io.BytesIO(source.read())
+            assert logtext._read_at(plain, offset, size, whole_lines=True) == expected
+            assert logtext._read_at(plain, offset, size) == part
 
 
 @pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")

@@ -74,7 +74,9 @@ def test_add_a_github_actions_repository_and_backfill_it(
     first = cli("backfill", "--repo", REPO, env=env)
     assert first.returncode == 0, first.stderr
     said = " ".join(first.stdout.split())  # rich wraps lines to the terminal width
-    assert "5 of 5 workflow run(s) read, 25 job(s) recorded; 0 failed job(s) with logs owed" in said
+    # Every job passed: one passing run of each of the 5 job names is sampled for its log
+    # (failure lines compare failed logs with it; CITRIAGE_PASSING_LOG_DAYS)
+    assert "5 of 5 workflow run(s) read, 25 job(s) recorded; 5 job(s) with logs owed" in said
     second = cli("backfill", env=env)  # every watched repository; nothing new
     assert second.returncode == 0, second.stderr
     assert "0 of 5 workflow run(s) read, 0 job(s) recorded" in " ".join(second.stdout.split())
