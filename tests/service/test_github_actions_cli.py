@@ -63,7 +63,6 @@ def test_add_a_github_actions_repository_and_backfill_it(
         CITRIAGE_GITHUB_PRIVATE_KEY=str(key),
         CITRIAGE_GITHUB_API_URL=github.url,
         CITRIAGE_HTTP_BACKOFF="0.01",
-        CITRIAGE_PASSING_LOG_DAYS="0",  # as in every test (tests/settings.py): no baselines owed
     )
     added = cli("repos", "add", REPO, "--provider", "github-actions", env=env)
     assert added.returncode == 0, added.stderr
