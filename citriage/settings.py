@@ -129,8 +129,12 @@ TEMPLATES = [
 MIGRATE_ON_START = env_bool("CITRIAGE_MIGRATE_ON_START", True)
 
 _SQLITE_DEFAULT = f"sqlite:///{DATA_DIR / 'citriage.sqlite3'}"
+# A kept connection is checked before a request reuses it: after the database restarted,
+# each web thread's old connection would otherwise fail its next request with a 500.
 DATABASES = {
-    "default": dj_database_url.parse(env("CITRIAGE_DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=60)
+    "default": dj_database_url.parse(
+        env("CITRIAGE_DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=60, conn_health_checks=True
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
