@@ -252,14 +252,18 @@ def _print_failure_lines(console: Console, likely: finder.FailureLines | None) -
 
 def django_setup(*, migrate: bool = True, static: bool = False) -> None:
     """Configure Django and bring the database schema up to date (every command works on
-    an empty data directory); with `static`, collect the static files pages need."""
+    an empty data directory), unless CITRIAGE_MIGRATE_ON_START is off: then `citriage
+    migrate` does it, once per deployment; with `static`, collect the static files
+    pages need."""
     import os
 
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "citriage.settings")
     django.setup()
-    if migrate:
+    from django.conf import settings
+
+    if migrate and settings.MIGRATE_ON_START:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
@@ -267,6 +271,23 @@ def django_setup(*, migrate: bool = True, static: bool = False) -> None:
         from citriage.web import staticfiles
 
         staticfiles.collect()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date and make the log store's bucket or folder
+    (run once per deployment, before web, workers and scheduler start)."""
+    django_setup(migrate=False)
+    from django.core.management import call_command
+
+    from citriage import logstore
+
+    call_command("migrate", interactive=False, verbosity=1)
+    try:
+        logstore.log_store().create()
+    except Exception as exc:  # fsspec backends raise their own kinds
+        raise fail(f"the log store {logstore.log_store().url}: {exc}") from None
+    Console().print("database migrated; log store ready")
 
 
 @app.command()
@@ -947,7 +968,10 @@ def up(
         demo(commits=200, pulls=30, jobs=None, seed=2026, scan=False)
     from django.db import connections
 
+    from citriage.ops.metrics import forget_counts
+
     connections.close_all()
+    forget_counts()  # every process starts here: the counters start from zero
     me = [sys.executable, "-m", "citriage.cli"]
     commands = {
         "web": [*me, "web", "--port", str(port), "--host", host],
@@ -1000,17 +1024,54 @@ def supervise(console: Console, commands: dict[str, list[str]]) -> None:
 
 
 @app.command()
+def retention(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be removed.")
+    ] = False,
+) -> None:
+    """Remove what is past its retention time (the scheduler does it daily): processed
+    webhook deliveries, finished task results, old stored logs and their matches, ..."""
+    django_setup()
+    from citriage.ops import retention as forgetting
+
+    console = Console()
+    if dry_run:
+        table = Table("would be removed", "rows", title="retention (dry run)", title_justify="left")
+        for what, count in forgetting.preview().items():
+            table.add_row(what, f"{count:,}")
+        console.print(table)
+        return
+    console.print(str(forgetting.run()))
+
+
+@app.command()
 def check(
     queue: Annotated[
-        bool, typer.Option("--queue/--no-queue", help="Also want a worker alive.")
+        bool, typer.Option("--queue/--no-queue", help="Also want the task queue healthy.")
     ] = True,
+    process: Annotated[
+        str | None,
+        typer.Option(help="Also check this process: worker (of this machine) or scheduler."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Also want this URL to answer 200 (a web server).")
+    ] = None,
 ) -> None:
     """Is citriage able to work? The database, the log store and (with --queue) a live
-    worker; exits 1 naming what fails (for health checks of containers)."""
+    worker and a queue that moves; exits 1 naming what fails (for health checks of
+    containers)."""
+    if process not in (None, "worker", "scheduler"):
+        raise fail(f"--process {process!r}: use worker or scheduler")
     django_setup(migrate=False)
-    from citriage.ops.health import readiness
+    from citriage.ops import health
 
-    checks = readiness(with_queue=queue)
+    checks = health.readiness(with_queue=queue)
+    if process == "worker":
+        checks.append(health.this_worker())
+    elif process == "scheduler":
+        checks.append(health.scheduler())
+    if url:
+        checks.append(health.web(url))
     console = Console()
     for item in checks:
         mark = "[green]ok[/]" if item.ok else "[red]failing[/]"

@@ -37,6 +37,13 @@ DATA_DIR = (
 )
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
+# Counters of every citriage process on this machine (web, workers, scheduler) are kept
+# in files in this folder (prometheus-client's multiprocess mode), which /metrics adds up.
+# Set before anything imports prometheus_client; emptied by `citriage migrate` and `up`.
+METRICS_DIR = Path(env("CITRIAGE_METRICS_DIR", str(DATA_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(METRICS_DIR))
+
 
 def _secret_key() -> str:
     """From the environment; locally, one generated once and kept in the data dir."""
@@ -117,6 +124,10 @@ TEMPLATES = [
     },
 ]
 
+# Commands migrate the database before they start; off where `citriage migrate` runs once
+# per deployment (containers: workers starting together must not migrate concurrently).
+MIGRATE_ON_START = env_bool("CITRIAGE_MIGRATE_ON_START", True)
+
 _SQLITE_DEFAULT = f"sqlite:///{DATA_DIR / 'citriage.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(env("CITRIAGE_DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=60)
@@ -166,6 +177,9 @@ STATICFILES_FINDERS = [
 
 # Where stored logs live: any fsspec URL (file://..., s3://bucket/prefix, memory://...).
 LOG_STORE_URL = env("CITRIAGE_LOG_STORE", (DATA_DIR / "logs").as_uri())
+# The endpoint of an S3-compatible store other than AWS (MinIO, Ceph, ...); credentials come
+# from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_DEFAULT_REGION) as usual.
+LOG_STORE_ENDPOINT = env("CITRIAGE_LOG_STORE_ENDPOINT")
 # Logs longer than this (of stripped text) keep their tail.
 LOG_MAX_BYTES = int(env("CITRIAGE_LOG_MAX_BYTES", str(100 * 1024 * 1024)))
 
@@ -175,6 +189,9 @@ SCAN_SWEEP_SECONDS = int(env("CITRIAGE_SCAN_SWEEP_SECONDS", "60"))
 STATS_SWEEP_SECONDS = int(env("CITRIAGE_STATS_SWEEP_SECONDS", "300"))
 # A worker whose heartbeat is older than this is presumed dead; its task runs again.
 WORKER_STALE_SECONDS = int(env("CITRIAGE_WORKER_STALE_SECONDS", "90"))
+# The queue is unhealthy (/readyz?queue=1, `citriage check`) when the oldest due task has
+# waited longer than this (s): the workers do not keep up.
+QUEUE_STALE_SECONDS = int(env("CITRIAGE_QUEUE_STALE_SECONDS", "900"))
 
 # GitHub: webhook secret, App credentials, API base.
 GITHUB_WEBHOOK_SECRET = env("CITRIAGE_GITHUB_WEBHOOK_SECRET")
@@ -184,6 +201,10 @@ GITHUB_APP_ID = env("CITRIAGE_GITHUB_APP_ID")
 GITHUB_PRIVATE_KEY = env("CITRIAGE_GITHUB_PRIVATE_KEY")
 # The web address of GitHub itself (for the App-manifest registration flow).
 GITHUB_URL = env("CITRIAGE_GITHUB_URL", "https://github.com").rstrip("/")
+# The share of an installation's hourly GitHub budget that reads (log fetches, job lists,
+# backfills) leave alone: they wait for the next hour once only this much is left, while
+# reports go on until a tenth of it is left.
+GITHUB_RATE_RESERVE = float(env("CITRIAGE_GITHUB_RATE_RESERVE", "0.1"))
 # Rerun flaky failures on the default branch automatically (off by default).
 AUTO_RERUN_FLAKY = env_bool("CITRIAGE_AUTO_RERUN_FLAKY")
 
@@ -247,6 +268,16 @@ TEST_ARTIFACT_GLOBS = env_list(
     "CITRIAGE_TEST_ARTIFACT_GLOBS", "*test-report*,*junit*,test-results*"
 )
 TEST_ARTIFACT_MAX_BYTES = int(env("CITRIAGE_TEST_ARTIFACT_MAX_BYTES", str(512 * 1024 * 1024)))
+
+# Retention (days): processed webhook deliveries and counted rejections; finished task
+# results, periodic-run rows and settled commit rows; stored logs (and their matches) of
+# jobs that finished this long ago, except the newest examples of each pattern and what
+# open breakages refer to. The sweep runs daily (s).
+RETAIN_DELIVERIES_DAYS = float(env("CITRIAGE_RETAIN_DELIVERIES_DAYS", "14"))
+RETAIN_TASKS_DAYS = float(env("CITRIAGE_RETAIN_TASKS_DAYS", "7"))
+RETAIN_LOGS_DAYS = float(env("CITRIAGE_RETAIN_LOGS_DAYS", "180"))
+RETAIN_PATTERN_EXAMPLES = int(env("CITRIAGE_RETAIN_PATTERN_EXAMPLES", "10"))
+RETENTION_SWEEP_SECONDS = int(env("CITRIAGE_RETENTION_SWEEP_SECONDS", "86400"))
 
 # Login: GitHub (django-allauth), with the OAuth client of the GitHub App (or an OAuth App).
 AUTHENTICATION_BACKENDS = [

@@ -1,10 +1,16 @@
-"""A stateful stand-in for GitHub's REST API, for the reporting tests.
+"""A stateful stand-in for GitHub's REST API, for the reporting tests and the soak bench.
 
 A real HTTP server (tests.fakes.FakeServer) that keeps the check runs, statuses and
 comments it is sent, answers with recorded GitHub payloads (from the shared corpus)
 updated with what was sent, lists them back as GitHub does, and can be told to
 fail: answer errors for a while, act and then answer an error (as GitHub does when
 it times out after creating), or act and then hold the answer back.
+
+It serves GitHub Actions too (workflow runs, their jobs and artifacts, a job, a job's log) from
+what it is given, and can enforce a budget as GitHub does: every answer carries
+`X-RateLimit-*` headers for its caller (an installation token, or the App's JWT),
+a call past the budget is refused with 403, and a GET asked again with the ETag of
+an unchanged answer gets a 304 that costs nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import functools
 import hashlib
 import itertools
 import json
+import math
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,9 +70,21 @@ class FakeGitHub:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     job_logs: dict[int, bytes] = field(default_factory=dict)  # Actions job id -> its log
+    jobs: dict[int, dict[str, Any]] = field(default_factory=dict)  # Actions job id -> job
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)  # workflow run id -> run
+    # workflow run id -> its artifacts (none unless given, as for most runs)
+    artifacts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     # commit sha -> {path: content}: the repository's files at that commit (contents API)
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
+    # The budget: None, no rate-limit headers; else calls per caller per `rate_window` s.
+    rate_limit: int | None = None
+    rate_window: float = 3600.0
+    used: Counter[str] = field(default_factory=Counter)  # calls counted, per caller
+    refused: Counter[str] = field(default_factory=Counter)  # calls refused past the budget
+    not_modified: int = 0  # 304s answered
+    # (time.time(), head sha, status, conclusion) of every check run written
+    check_run_writes: list[tuple[float, str, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         def recorded(name: str) -> Any:
@@ -75,6 +95,7 @@ class FakeGitHub:
         self.status_template = recorded("statuses/pygithub.CommitStatus.setUp.1.json")[0]
         self.ids = itertools.count(7_000_001)
         self.lock = threading.Lock()
+        self.window_start = time.time()
         self.server.fallback = self._answer
 
     @property
@@ -110,16 +131,80 @@ class FakeGitHub:
                     return fault
         return None
 
+    # -- the budget -------------------------------------------------------------------------
+
+    @staticmethod
+    def caller(seen: Seen) -> str:
+        """Whose budget a call counts against: the App (a JWT) or the token."""
+        credential = seen.headers.get("authorization", "").removeprefix("Bearer ")
+        return "app" if credential.count(".") == 2 else credential or "anonymous"
+
+    def _window(self) -> float:
+        """The end of the current window (a new one starts when it passes)."""
+        now = time.time()
+        if now >= self.window_start + self.rate_window:
+            self.window_start = now
+            self.used.clear()
+        return self.window_start + self.rate_window
+
+    def _rate_headers(self, caller: str, reset: float) -> dict[str, str]:
+        assert self.rate_limit is not None
+        return {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(max(0, self.rate_limit - self.used[caller])),
+            "X-RateLimit-Used": str(self.used[caller]),
+            "X-RateLimit-Reset": str(math.ceil(reset)),
+            "X-RateLimit-Resource": "core",
+        }
+
     def _answer(self, seen: Seen) -> Reply:
+        if self.rate_limit is None:
+            return self._answer_unlimited(seen)
+        caller = self.caller(seen)
+        with self.lock:
+            reset = self._window()
+            if self.used[caller] >= self.rate_limit:
+                self.refused[caller] += 1
+                message = b'{"message": "API rate limit exceeded for installation ID 4242."}'
+                return Reply(403, message, self._rate_headers(caller, reset))
+        reply = self._answer_unlimited(seen)
+        etag = reply.headers.get("ETag", "")
+        asked = seen.headers.get("if-none-match")
+        with self.lock:
+            reset = self._window()
+            if seen.method == "GET" and etag and asked == etag:
+                self.not_modified += 1  # GitHub does not count these
+                return Reply(304, b"", {"ETag": etag, **self._rate_headers(caller, reset)})
+            self.used[caller] += 1
+            return Reply(
+                reply.status, reply.body, {**reply.headers, **self._rate_headers(caller, reset)}
+            )
+
+    def _answer_unlimited(self, seen: Seen) -> Reply:
         fault = self._fault(seen)
         if fault is not None and not fault.act_first and fault.reply is not None:
             return fault.reply
         reply = self._act(seen)
+        if seen.method == "GET" and reply.status == 200:
+            reply.headers["ETag"] = '"' + hashlib.sha1(reply.body).hexdigest() + '"'
         if fault is not None:
             time.sleep(fault.delay)
             if fault.reply is not None:
                 return fault.reply
         return reply
+
+    def _page(self, seen: Seen, key: str, items: list[dict[str, Any]]) -> Reply:
+        """One page of a list, with a `Link: rel=next` while more are left."""
+        size = int(seen.query.get("per_page", ["30"])[0])
+        page = int(seen.query.get("page", ["1"])[0])
+        chosen = items[(page - 1) * size : page * size]
+        headers = {}
+        if page * size < len(items):
+            query = "&".join(
+                f"{name}={values[0]}" for name, values in seen.query.items() if name != "page"
+            )
+            headers["Link"] = f'<{self.url}{seen.path}?{query}&page={page + 1}>; rel="next"'
+        return json_reply({"total_count": len(items), key: chosen}, headers=headers)
 
     def _act(self, seen: Seen) -> Reply:
         path, method = seen.path, seen.method
@@ -132,6 +217,19 @@ class FakeGitHub:
             if log is None:
                 return Reply(404, b'{"message": "Not Found"}')
             return Reply(200, log, {"Content-Type": "text/plain"})  # the log itself, no redirect
+        if found := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/jobs/(\d+)", path):
+            job = self.jobs.get(int(found.group(1)))
+            return json_reply(job) if job else Reply(404, b'{"message": "Not Found"}')
+        if found := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs/(\d+)/jobs", path):
+            run_id = int(found.group(1))
+            jobs = [job for job in self.jobs.values() if job.get("run_id") == run_id]
+            return self._page(seen, "jobs", sorted(jobs, key=lambda job: job["id"]))
+        if found := re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs/(\d+)/artifacts", path):
+            return self._page(seen, "artifacts", self.artifacts.get(int(found.group(1)), []))
+        if re.fullmatch(r"/repos/[^/]+/[^/]+/actions/runs", path):
+            branch = seen.query.get("branch", [None])[0]
+            runs = [run for run in self.runs.values() if branch in (None, run["head_branch"])]
+            return self._page(seen, "workflow_runs", sorted(runs, key=lambda run: -run["id"]))
         if found := re.fullmatch(r"/repos/[^/]+/[^/]+/contents/(.+)", path):
             return self._contents(found.group(1), seen.query.get("ref", [""])[0])
         if found := re.fullmatch(r"/repos/[^/]+/[^/]+/check-runs(?:/(\d+))?", path):
@@ -198,14 +296,22 @@ class FakeGitHub:
         if method == "POST" and run_id is None:
             run = {**copy.deepcopy(self.check_run_template), **seen.json(), "id": next(self.ids)}
             self.check_runs[run["id"]] = run
+            self._written(run)
             return json_reply(run, 201)
         if method == "PATCH" and run_id is not None:
             run = self.check_runs.get(int(run_id))
             if run is None:
                 return Reply(404, b'{"message": "Not Found"}')
             run.update(seen.json())
+            self._written(run)
             return json_reply(run)
         return Reply(404, b'{"message": "Not Found"}')
+
+    def _written(self, run: dict[str, Any]) -> None:
+        with self.lock:
+            self.check_run_writes.append(
+                (time.time(), run["head_sha"], run.get("status", ""), run.get("conclusion") or "")
+            )
 
 
 @contextmanager

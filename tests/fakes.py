@@ -12,11 +12,14 @@ import hmac
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 
 @dataclass
@@ -42,10 +45,16 @@ class Seen:
 Responder = Callable[[Seen], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts of connections wait instead of being refused
+
+
 class FakeServer:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_requests: bool = True, port: int = 0) -> None:
         self.routes: dict[tuple[str, str], list[Reply | Responder]] = {}
         self.fallback: Responder | None = None  # answers what no route does
+        self.keep_requests = keep_requests  # a long benchmark only counts them
+        self.count = 0
         self.requests: list[Seen] = []
         self.unexpected: list[Seen] = []
         self.lock = threading.Lock()
@@ -76,7 +85,7 @@ class FakeServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True  # a held-back answer must not hold up closing
         self.httpd.block_on_close = False
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -93,7 +102,9 @@ class FakeServer:
 
     def _reply(self, seen: Seen) -> Reply:
         with self.lock:
-            self.requests.append(seen)
+            self.count += 1
+            if self.keep_requests:
+                self.requests.append(seen)
             queue = self.routes.get((seen.method, seen.path))
             if not queue:
                 if self.fallback is not None:
@@ -113,3 +124,15 @@ def json_reply(data: Any, status: int = 200, headers: dict[str, str] | None = No
 
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver(base_url: str, secret: str, event: str, payload: Any) -> int:
+    """POST `payload` to citriage's webhook endpoint as GitHub would (signed, a new
+    delivery id); the answer's status."""
+    body = json.dumps(payload).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+    }
+    return httpx.post(f"{base_url}/webhooks/github", content=body, headers=headers).status_code

@@ -9,11 +9,13 @@ called on its behalf until the App is installed there again.
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 
 from django.conf import settings
 
 from citriage.ci.models import Repository
+from citriage.ci.ratelimits import DatabaseBudget, DatabaseCache
 from citriage.providers.base import ProviderError
 from citriage.providers.github import AppCredentials, GitHub, InstallationTokens
 
@@ -36,20 +38,27 @@ def configured() -> bool:
     return bool(settings.GITHUB_APP_ID and settings.GITHUB_PRIVATE_KEY)
 
 
-def client(token: str = "") -> GitHub:
-    """A client with citriage's manners (timeouts, retries), as `token` or anonymous."""
+def client(token: str = "", *, identity: str = "") -> GitHub:
+    """A client with citriage's manners (timeouts, retries, the shared rate-limit budget),
+    as `token` or anonymous."""
+    if not identity:
+        identity = (
+            f"token {hashlib.sha256(token.encode()).hexdigest()[:8]}" if token else "anonymous"
+        )
     return GitHub(
         settings.GITHUB_API_URL,
         token=token,
         timeout=settings.HTTP_TIMEOUT,
         retries=settings.HTTP_RETRIES,
         backoff=settings.HTTP_BACKOFF,
+        identity=identity,
+        budget=DatabaseBudget(),
     )
 
 
 @functools.cache
 def _tokens(app_id: str, key: str, base_url: str) -> InstallationTokens:
-    return InstallationTokens(AppCredentials(app_id, key), client())
+    return InstallationTokens(AppCredentials(app_id, key), client(identity="app"))
 
 
 def tokens() -> InstallationTokens:
@@ -96,13 +105,20 @@ def remember_installation(repository: Repository, installation: int | None) -> N
         repository.save(update_fields=["settings"])
 
 
-def for_repository(repository: Repository) -> GitHub:
-    """A client acting as the App's installation on this repository."""
+def for_repository(repository: Repository, *, reports: bool = False) -> GitHub:
+    """A client acting as the App's installation on this repository. Reads leave
+    CITRIAGE_GITHUB_RATE_RESERVE of the installation's hourly budget to reports, which
+    stop at a tenth of it (see citriage.ci.ratelimits)."""
     installation = installation_id(repository)
+    reserve = settings.GITHUB_RATE_RESERVE
     return GitHub(
         settings.GITHUB_API_URL,
         token=tokens().for_installation(installation),
         timeout=settings.HTTP_TIMEOUT,
         retries=settings.HTTP_RETRIES,
         backoff=settings.HTTP_BACKOFF,
+        identity=f"installation {installation}",
+        budget=DatabaseBudget(),
+        reserve=reserve / 10 if reports else reserve,
+        cache=DatabaseCache(),
     )

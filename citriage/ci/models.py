@@ -128,6 +128,7 @@ class LogState(models.TextChoices):
     NO_LOG = "no_log"  # the provider reported no failing step (no step) with output
     PENDING_RETRY = "pending_retry"  # fetching failed for a transient reason; will retry
     ERROR = "error"  # fetching failed for good (see log_error)
+    EXPIRED = "expired"  # fetched once, removed by retention (citriage.ops.retention)
 
 
 LOGS_OWED = (LogState.PENDING, LogState.PENDING_RETRY)
@@ -317,6 +318,38 @@ class RerunRequest(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["job", "-requested_at"])]
+
+
+class RateBudget(models.Model):
+    """GitHub's budget of calls for one identity (an App installation, the App, a token),
+    as the last answer gave it; shared by every process (see citriage.ci.ratelimits)."""
+
+    identity = models.CharField(max_length=100)
+    resource = models.CharField(max_length=40, default="core")
+    limit = models.PositiveIntegerField(default=0)
+    remaining = models.PositiveIntegerField(default=0)
+    resets_at = models.DateTimeField(null=True, blank=True)
+    held_until = models.DateTimeField(
+        null=True, blank=True, help_text="GitHub asked for no calls before then"
+    )
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("identity", "resource", name="unique_rate_budget")]
+
+    def __str__(self) -> str:
+        return f"{self.identity} {self.resource}: {self.remaining}/{self.limit}"
+
+
+class CachedResponse(models.Model):
+    """A GitHub answer kept with its ETag, so the same GET is asked conditionally (a 304
+    costs no budget). Keyed by a hash of identity, URL and query."""
+
+    key = models.CharField(max_length=64, unique=True)
+    etag = models.CharField(max_length=200)
+    body = models.BinaryField(help_text="zstd-compressed")
+    next_url = models.TextField(blank=True)
+    used_at = models.DateTimeField(default=timezone.now, db_index=True)
 
 
 class WorkflowRun(models.Model):

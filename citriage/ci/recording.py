@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
+from prometheus_client import Counter
 
 from citriage import logstore
 from citriage.ci import github_app, passing, signals
@@ -52,6 +53,10 @@ from citriage.rules import parse_time, progress
 from citriage.scanner.logtext import read_log
 
 logger = logging.getLogger(__name__)
+
+RECORDED = Counter(
+    "citriage_recorded", "What was recorded: new job attempts, stored logs", ["what"]
+)
 
 _CONCLUSIONS = {c.value for c in Conclusion}
 MAX_BRANCH_WALK = 10_000
@@ -366,6 +371,8 @@ def record_job(repository: Repository, run: JobRun) -> tuple[JobAttempt, bool]:
                 _renumber(repository, run)
                 owe_config(repository, [sha])
             signals.jobs_recorded.send(Repository, repository=repository, jobs=[job])
+    if created:
+        RECORDED.labels("job attempts").inc()
     return job, changed
 
 
@@ -566,6 +573,7 @@ def store_log(step: Step, source: bytes | str | os.PathLike[str] | IO[bytes]) ->
     digest = logstore.checksum(text.data)
     key = f"{step.job.repository_id}/{step.job_id}/{step.pk}-{digest[:16]}.log.zst"
     logstore.log_store().put(key, text.data)
+    RECORDED.labels("stored logs").inc()
     baseline = step.job.conclusion == Conclusion.SUCCESS  # a passing run's: never scanned
     with transaction.atomic():
         stored, _ = StoredLog.objects.update_or_create(

@@ -1,10 +1,11 @@
 """Background work on CI data, for every provider: fetching logs, looking jobs up again,
 backfills, reruns. Transient provider errors leave the work owed (the periodic sweep
-or the fetch's own retry comes back to it); permanent ones are noted and end it."""
+or the fetch's own retry comes back to it); permanent ones are noted and end it. A
+lookup held back by a rate limit is queued again for when the limit ends."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django_tasks import task
@@ -12,7 +13,11 @@ from django_tasks import task
 from citriage import queueing
 from citriage.ci import actions, configs, fetching, reruns, sources
 from citriage.ci.models import CommitConfig, JobAttempt, Repository, RerunRequest
-from citriage.providers.base import ProviderError, TransientProviderError
+from citriage.providers.base import ProviderError, RateLimited, TransientProviderError
+
+
+def _after(limited: RateLimited) -> datetime:
+    return datetime.fromtimestamp(limited.until, tz=UTC)
 
 
 @task()
@@ -34,6 +39,9 @@ def sync_job_task(repository_id: int, provider: str, provider_id: str) -> str:
     repository = Repository.objects.get(pk=repository_id)
     try:
         job = sources.source_for(provider).sync_job(repository, provider_id)
+    except RateLimited as exc:
+        sync_job_task.using(run_after=_after(exc)).enqueue(repository_id, provider, provider_id)
+        return f"job {provider_id}: {exc} (queued again for {_after(exc):%H:%M:%S})"
     except TransientProviderError as exc:
         return f"job {provider_id}: {exc} (the sweep will look again)"
     except ProviderError as exc:
@@ -48,6 +56,9 @@ def sync_run_task(repository_id: int, run_id: int) -> str:
     repository = Repository.objects.get(pk=repository_id)
     try:
         counts = actions.ActionsSource().sync_run(repository, run_id)
+    except RateLimited as exc:
+        sync_run_task.using(run_after=_after(exc)).enqueue(repository_id, run_id)
+        return f"run {run_id}: {exc} (queued again for {_after(exc):%H:%M:%S})"
     except TransientProviderError as exc:
         return f"run {run_id}: {exc} (the sweep will look again)"
     except ProviderError as exc:

@@ -17,17 +17,24 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from prometheus_client import Counter
 
 from citriage.ci import github_app
 from citriage.ci.models import ExternalCheck, JobAttempt, JobStatus, PullRequest, Repository
 from citriage.github import report_text
 from citriage.github.models import CommentOptOut, PostedCheck, PostedComment
-from citriage.providers.base import ProviderError
+from citriage.providers.base import ProviderError, TransientProviderError
 from citriage.providers.github import GitHub
 from citriage.triage.models import CommitSummary, JobVerdict
 
 logger = logging.getLogger(__name__)
 CHECK_NAME = "citriage"
+
+POSTED = Counter(
+    "citriage_github_posts",
+    "What citriage wrote on GitHub: check runs, commit statuses, comments (created, updated)",
+    ["kind", "action"],
+)
 CREATING = 0  # PostedComment.comment_id while the comment is being created
 
 
@@ -58,7 +65,7 @@ def report_commit(repository: Repository, summary: CommitSummary) -> list[str]:
         return ["GitHub App not configured: nothing posted"]
     if not github_app.installed(repository):
         return [f"the GitHub App was removed from {repository.full_name}: nothing posted"]
-    github = github_app.for_repository(repository)
+    github = github_app.for_repository(repository, reports=True)
     try:
         verdicts, checks, running = inputs(repository, summary.sha)
         notes = [post_check(github, repository, summary, verdicts, checks, running)]
@@ -116,8 +123,8 @@ def post_check(
             external_id = _put_check_run(github, repository, base, payload, posted)
             kind = PostedCheck.Kind.CHECK_RUN
         except ProviderError as error:
-            if error.status != 403:
-                raise
+            if error.status != 403 or isinstance(error, TransientProviderError):
+                raise  # (a 403 that is a rate limit is not a refusal of checks)
             # Checks are not allowed here: use a commit status from now on.
             repository.settings = {**repository.settings, "github_report": "status"}
             repository.save(update_fields=["settings"])
@@ -136,6 +143,7 @@ def post_check(
                 "target_url": payload["details_url"],
             },
         )
+        POSTED.labels("status", "created").inc()
     PostedCheck.objects.update_or_create(
         repository=repository,
         sha=sha,
@@ -165,6 +173,7 @@ def _put_check_run(
         update = {k: v for k, v in payload.items() if k != "head_sha"}
         try:
             github.request("PATCH", f"{base}/check-runs/{check_id}", json=update)
+            POSTED.labels("check run", "updated").inc()
             return check_id
         except ProviderError as error:
             if error.status != 404:
@@ -176,6 +185,7 @@ def _put_check_run(
             defaults={"kind": PostedCheck.Kind.CHECK_RUN, "external_id": None, "body_hash": ""},
         )
     created = github.json("POST", f"{base}/check-runs", json=payload)
+    POSTED.labels("check run", "created").inc()
     return int(created["id"])
 
 
@@ -252,6 +262,7 @@ def put_comment(
         pull_number=number,
         defaults={"comment_id": comment_id, "head_sha": sha, "body_hash": digest, "body": body},
     )
+    POSTED.labels("comment", "updated" if action == "edited" else "created").inc()
     return f"#{number}: comment {action}"
 
 
@@ -271,7 +282,7 @@ def pull_request_pushed(repository: Repository, number: int) -> str:
         return "no comment to update"
     if CommentOptOut.objects.filter(login__iexact=pull.author_login).exists():
         return "author opted out"
-    github = github_app.for_repository(repository)
+    github = github_app.for_repository(repository, reports=True)
     try:
         return put_comment(
             github,

@@ -21,6 +21,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from prometheus_client import Counter
 
 from citriage.github.deliveries import Received, store_delivery
 from citriage.github.models import RejectedDelivery
@@ -28,8 +29,16 @@ from citriage.github.models import RejectedDelivery
 logger = logging.getLogger(__name__)
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
+DELIVERIES = Counter(
+    "citriage_webhook_deliveries",
+    "Requests to the webhook endpoint, by outcome (accepted, duplicate, rejected) and the "
+    "reason of a rejection",
+    ["outcome", "reason"],
+)
+
 
 def _reject(request: HttpRequest, status: int, reason: str, size: int = 0) -> JsonResponse:
+    DELIVERIES.labels("rejected", reason).inc()
     now = timezone.now()
     minute = now.replace(second=0, microsecond=0)
     address = request.META.get("REMOTE_ADDR", "")[:100]
@@ -112,5 +121,7 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
         )
     )
     if delivery_id is None:
+        DELIVERIES.labels("duplicate", "").inc()
         return JsonResponse({"status": "duplicate delivery; already received"}, status=200)
+    DELIVERIES.labels("accepted", "").inc()
     return JsonResponse({"status": "accepted", "delivery": delivery_id}, status=202)

@@ -18,6 +18,7 @@ from citriage.failurelines.tasks import analyse_backlog_task
 from citriage.flaky import tasks as flaky_tasks
 from citriage.github import deliveries
 from citriage.ops.queues import is_queued
+from citriage.ops.tasks import retention_task
 from citriage.ops.worker import recover_stale_tasks
 from citriage.patterns import scanning
 from citriage.patterns.tasks import refresh_stats_task, scan_backlog_task
@@ -63,6 +64,14 @@ def pattern_stats() -> str:
     return "pattern stats refresh queued"
 
 
+def retention() -> str:
+    """Queue the retention pass (citriage.ops.retention), once."""
+    if is_queued(retention_task.module_path):
+        return "retention already queued"
+    transaction.on_commit(lambda: retention_task.enqueue())
+    return "retention queued"
+
+
 DAY = 86_400
 
 SWEEPS = [
@@ -70,6 +79,7 @@ SWEEPS = [
     Sweep("failure-lines-backfill", lambda: settings.SCAN_SWEEP_SECONDS, failure_lines_backfill),
     Sweep("backfill", lambda: settings.BACKFILL_SWEEP_SECONDS, ci_sweeps.backfill),
     Sweep("pattern-stats", lambda: settings.STATS_SWEEP_SECONDS, pattern_stats),
+    Sweep("retention", lambda: settings.RETENTION_SWEEP_SECONDS, retention),
     Sweep("passing-logs", lambda: DAY, ci_sweeps.prune_passing_logs),
     Sweep("flaky-tests", lambda: settings.FLAKY_SWEEP_SECONDS, flaky_tasks.sweep),
 ]

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
+from prometheus_client import Counter
 
 from citriage import locking, logstore
 from citriage.ci.models import StoredLog
@@ -36,6 +37,7 @@ from citriage.scanner.engine import PatternSet
 logger = logging.getLogger(__name__)
 
 MAX_MATCH_TEXT = 2000
+SCANNED = Counter("citriage_logs_scanned", "Stored logs scanned (brought up to date)")
 TRANSACTION_SECONDS = 2.0  # a scan commits this often, so that early kills still progress
 
 
@@ -183,6 +185,7 @@ def scan_logs(
             retire_timed_out(timed_out)
     outcome.logs = len(stored)
     outcome.new_matches = sum(len(log.matches) for log in stored)
+    SCANNED.inc(len(stored))
     return outcome
 
 

@@ -23,6 +23,16 @@ class TransientProviderError(ProviderError):
     """A provider call failed in a way that may pass on a later try (5xx, timeout, rate limit)."""
 
 
+class RateLimited(TransientProviderError):
+    """The service asks to be left alone for a while (a rate limit), or the budget left is
+    kept for more important calls: try again at `until` (seconds since the epoch). Owed
+    work is deferred to then rather than waited for in a worker."""
+
+    def __init__(self, message: str, *, until: float, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.until = until
+
+
 @dataclass
 class StepRun:
     name: str

@@ -144,6 +144,7 @@ class CircleCI:
             timeout=timeout,
             retries=retries,
             backoff=backoff,
+            service="circleci",
             **extra,
         )
         # Step output is on pre-signed storage URLs: no token, no base URL.

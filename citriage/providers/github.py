@@ -9,21 +9,32 @@ permanent ones.
 A GitHub App authenticates with a short-lived JWT signed by its private key, and
 acts on a repository with an installation token it exchanges that JWT for; both
 are cached until shortly before they expire.
+
+Each identity (an installation, the App, a person's token) has an hourly budget of
+calls. Every answer says what is left (`X-RateLimit-*`), which the client hands to
+a `Budget`; before a call it asks the budget whether to hold off (a secondary
+limit is in force, or less than `reserve` of the hour's calls is left) and raises
+`RateLimited` instead of calling. GETs that are repeated (job lists, workflow runs,
+a job) are conditional when a `ResponseCache` is given: an unchanged answer is a
+304, which GitHub does not count against the budget.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json as jsonlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
+from prometheus_client import Counter
 
-from citriage.providers.base import ProviderError
+from citriage.providers.base import ProviderError, RateLimited
 from citriage.providers.http import HttpClient
 from citriage.rules import parse_time
 
@@ -31,8 +42,73 @@ DEFAULT_URL = "https://api.github.com"
 MAX_PAGES = 1000  # a guard against a server that never stops paginating
 JWT_SECONDS = 540  # GitHub accepts App JWTs of up to 10 minutes
 TOKEN_MARGIN = 300  # renew an installation token this long before it expires
+# A rate limit asking for a longer wait than this is not waited for in the worker: the
+# work is deferred (RateLimited) and other work goes on meanwhile.
+RATE_WAIT = 10.0
 
 Token = Callable[[], str]
+
+RATE_LIMITED = Counter(
+    "citriage_github_rate_limited",
+    "GitHub calls deferred: held back by citriage before calling (reason=budget: a limit in "
+    "force or only the reserve left), or answered with a rate limit (reason=limited)",
+    ["reason"],
+)
+NOT_MODIFIED = Counter(
+    "citriage_github_not_modified", "Conditional GitHub GETs answered 304 (not counted by GitHub)"
+)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """One identity's budget of calls, as an answer's `X-RateLimit-*` headers give it."""
+
+    resource: str
+    limit: int
+    remaining: int
+    reset: float  # when the budget is full again, in seconds since the epoch
+
+    @classmethod
+    def from_headers(cls, headers: httpx.Headers) -> RateLimit | None:
+        try:
+            return cls(
+                resource=headers.get("x-ratelimit-resource", "core"),
+                limit=int(headers["x-ratelimit-limit"]),
+                remaining=int(headers["x-ratelimit-remaining"]),
+                reset=float(headers["x-ratelimit-reset"]),
+            )
+        except (KeyError, ValueError):
+            return None
+
+
+class Budget(Protocol):
+    """Where the budgets of every identity are kept (shared by every process)."""
+
+    def hold_until(self, identity: str, reserve: float) -> float | None:
+        """When calls may be made again (seconds since the epoch), if they must wait: a
+        secondary limit is in force, or less than `reserve` (a share of the limit) is left."""
+        ...
+
+    def observe(self, identity: str, limit: RateLimit) -> None: ...
+
+    def held_off(self, identity: str, until: float) -> None:
+        """GitHub asked this identity to wait until then (a secondary rate limit)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Cached:
+    etag: str
+    body: bytes
+    next_url: str | None  # the `Link: rel=next` of the answer (a 304 need not repeat it)
+
+
+class ResponseCache(Protocol):
+    """Answers of GETs kept with their ETag, to ask again conditionally."""
+
+    def get(self, key: str) -> Cached | None: ...
+
+    def put(self, key: str, answer: Cached) -> None: ...
 
 
 class GitHub:
@@ -48,10 +124,18 @@ class GitHub:
         backoff: float = 1.0,
         sleep: Callable[[float], None] | None = None,
         page_size: int = 100,
+        identity: str = "",
+        budget: Budget | None = None,
+        reserve: float = 0.0,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.page_size = page_size
+        self.identity = identity or ("anonymous" if not token else "token")
+        self.budget = budget
+        self.reserve = reserve  # the share of the hourly budget this client leaves alone
+        self.cache = cache
         extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
         self.http = HttpClient(
             self.base_url,
@@ -62,6 +146,9 @@ class GitHub:
             timeout=timeout,
             retries=retries,
             backoff=backoff,
+            service="github",
+            longest_wait=RATE_WAIT,
+            on_response=self._observe,
             **extra,
         )
 
@@ -72,12 +159,65 @@ class GitHub:
         token = self.token() if callable(self.token) else self.token
         return {"Authorization": f"Bearer {token}"} if token else {}
 
+    def _observe(self, response: httpx.Response) -> None:
+        limit = RateLimit.from_headers(response.headers)
+        if limit is not None and self.budget is not None:
+            self.budget.observe(self.identity, limit)
+
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call (retried as HttpClient does); RateLimited, without calling, when the
+        budget says to hold off."""
+        if self.budget is not None:
+            until = self.budget.hold_until(self.identity, self.reserve)
+            if until is not None:
+                left = max(0.0, until - time.time())
+                RATE_LIMITED.labels("budget").inc()
+                raise RateLimited(
+                    f"{method} {path}: GitHub budget of {self.identity} kept back for {left:.0f} s",
+                    until=until,
+                )
         headers = {**self._auth(), **kwargs.pop("headers", {})}
-        return self.http.request(method, path, headers=headers, **kwargs)
+        try:
+            return self.http.request(method, path, headers=headers, **kwargs)
+        except RateLimited as limited:
+            RATE_LIMITED.labels("limited").inc()
+            if self.budget is not None:
+                self.budget.held_off(self.identity, limited.until)
+            raise
+
+    def _get(self, url: str, params: dict[str, Any] | None) -> tuple[Any, str | None]:
+        """A GET's decoded JSON answer and its next page; conditional when a cache is
+        kept (an unchanged answer comes from the cache and costs no budget)."""
+        key = ""
+        cached = None
+        headers = {}
+        if self.cache is not None:
+            query = jsonlib.dumps(params or {}, sort_keys=True)
+            key = hashlib.sha256(f"{self.identity} {url} {query}".encode()).hexdigest()
+            cached = self.cache.get(key)
+            if cached is not None:
+                headers["If-None-Match"] = cached.etag
+        response = self.request("GET", url, params=params, headers=headers)
+        if response.status_code == 304 and cached is not None:
+            NOT_MODIFIED.inc()
+            body, next_url = cached.body, cached.next_url
+        else:
+            body = response.content
+            next_url = response.links.get("next", {}).get("url")
+            etag = response.headers.get("etag")
+            if self.cache is not None and etag:
+                self.cache.put(key, Cached(etag, body, next_url))
+        if not body:
+            return None, next_url
+        try:
+            return jsonlib.loads(body), next_url
+        except ValueError:
+            raise ProviderError(f"GET {url}: the response is not JSON") from None
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call's decoded JSON answer (None for an empty one)."""
+        if method == "GET" and not kwargs.get("headers"):
+            return self._get(path, kwargs.get("params"))[0]
         response = self.request(method, path, **kwargs)
         if not response.content:
             return None
@@ -96,16 +236,12 @@ class GitHub:
         for _ in range(MAX_PAGES):
             if url is None:
                 return
-            response = self.request("GET", url, params=query)
-            try:
-                data = response.json()
-            except ValueError:
-                raise ProviderError(f"GET {url}: the response is not JSON") from None
+            data, next_url = self._get(url, query)
             items = data.get(key) if key is not None and isinstance(data, dict) else data
             if not isinstance(items, list):
                 raise ProviderError(f"GET {url}: expected a list{f' under {key!r}' if key else ''}")
             yield from (item for item in items if isinstance(item, dict))
-            url = response.links.get("next", {}).get("url")
+            url = next_url
             query = None  # the next link carries the query
         raise ProviderError(f"GET {path}: more than {MAX_PAGES} pages")
 

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import httpx
+from prometheus_client import Counter
 
-from citriage.providers.base import ProviderError, TransientProviderError
+from citriage.providers.base import ProviderError, RateLimited, TransientProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +29,18 @@ MAX_WAIT = 300.0  # never sleep longer than this on one retry, whatever a server
 # second POST could create a second check run or comment.
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"}
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+SECONDARY_LIMIT_WAIT = 60.0  # GitHub: after a secondary rate limit without a time, wait a minute
+
+REQUESTS = Counter(
+    "citriage_http_requests",
+    "Outgoing HTTP requests, by service and answer (an HTTP status, or 'network')",
+    ["service", "status"],
+)
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks us to wait, from Retry-After or rate-limit headers."""
+    """Seconds the server asks us to wait: Retry-After, rate-limit headers, or a 403/429
+    saying a rate limit was hit (GitHub's secondary limits: wait a minute)."""
     value = response.headers.get("retry-after")
     if value:
         if value.strip().isdigit():
@@ -45,7 +54,16 @@ def retry_after(response: httpx.Response) -> float | None:
         reset = response.headers.get("x-ratelimit-reset", "")
         if reset.isdigit():
             return max(0.0, int(reset) - time.time())
+    if response.status_code in (403, 429) and b"rate limit" in _body(response).lower():
+        return SECONDARY_LIMIT_WAIT
     return None
+
+
+def _body(response: httpx.Response) -> bytes:
+    try:
+        return response.content
+    except httpx.ResponseNotRead:  # a streamed answer: its body is not looked at
+        return b""
 
 
 class HttpClient:
@@ -61,11 +79,19 @@ class HttpClient:
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        service: str = "other",
+        longest_wait: float = MAX_WAIT,
+        on_response: Callable[[httpx.Response], None] | None = None,
     ) -> None:
         self.retries = retries
         self.backoff = backoff
         self.sleep = sleep
         self.timeout = timeout
+        self.service = service  # for the request counter
+        # A rate limit asking for a longer wait than this raises RateLimited (the caller
+        # defers the work) instead of sleeping.
+        self.longest_wait = longest_wait
+        self.on_response = on_response  # sees every answer (rate-limit headers)
         self.client = httpx.Client(
             base_url=base_url,
             headers={"User-Agent": "citriage", **(headers or {})},
@@ -81,14 +107,30 @@ class HttpClient:
         """A client with the same manners for pre-signed storage URLs: no base URL and
         none of this client's headers (its credentials must not leak there)."""
         return HttpClient(
-            "", timeout=self.timeout, retries=self.retries, backoff=self.backoff, sleep=self.sleep
+            "",
+            timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+            sleep=self.sleep,
+            service="storage",
         )
 
-    def _wait(self, attempt: int, response: httpx.Response | None) -> float:
+    def _wait(self, attempt: int, response: httpx.Response | None, problem: str) -> float:
         asked = retry_after(response) if response is not None else None
         if asked is not None:
+            if asked > self.longest_wait:
+                raise RateLimited(
+                    f"{problem}: rate limited for {asked:.0f} s",
+                    until=time.time() + asked,
+                    status=response.status_code if response is not None else None,
+                )
             return min(asked, MAX_WAIT)
         return float(min(self.backoff * (2**attempt) * (1 + random.random() / 4), MAX_WAIT))
+
+    def _seen(self, response: httpx.Response | None) -> None:
+        REQUESTS.labels(self.service, str(response.status_code) if response else "network").inc()
+        if response is not None and self.on_response is not None:
+            self.on_response(response)
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send a request, retrying transient failures; raise ProviderError for the rest."""
@@ -99,9 +141,11 @@ class HttpClient:
             try:
                 response = self.client.request(method, url, **kwargs)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                self._seen(None)
                 problem = f"{method} {url}: {type(exc).__name__}: {exc}"
                 retry = repeatable or isinstance(exc, NOT_SENT)
             else:
+                self._seen(response)
                 status = response.status_code
                 limited = retry_after(response) is not None and status in (403, 429)
                 if status < 400:
@@ -114,8 +158,13 @@ class HttpClient:
                 retry = repeatable or limited
             if attempt == self.retries or not retry:
                 tries = f"gave up after {attempt + 1} tries" if retry else "not repeated"
+                asked = retry_after(response) if response is not None else None
+                if asked is not None:  # a rate limit: the time to come back is known
+                    raise RateLimited(
+                        f"{problem} ({tries})", until=time.time() + asked, status=status
+                    )
                 raise TransientProviderError(f"{problem} ({tries})", status=status)
-            wait = self._wait(attempt, response)
+            wait = self._wait(attempt, response, problem)
             logger.warning("%s; retrying in %.1fs", problem, wait)
             self.sleep(wait)
         raise AssertionError("unreachable")
@@ -136,14 +185,17 @@ class HttpClient:
                 request = self.client.build_request("GET", url, **kwargs)
                 response = self.client.send(request, stream=True)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                self._seen(None)
                 problem = f"GET {url}: {type(exc).__name__}: {exc}"
             else:
+                self._seen(response)
                 if response.status_code < 400:
                     break
                 response.read()
                 response.close()
                 status = response.status_code
-                if status not in RETRY_STATUSES:
+                limited = retry_after(response) is not None and status in (403, 429)
+                if status not in RETRY_STATUSES and not limited:
                     raise ProviderError(f"GET {url}: HTTP {status}", status=status)
                 problem = f"GET {url}: HTTP {status}"
             if attempt == self.retries:
@@ -151,7 +203,7 @@ class HttpClient:
                     f"{problem} (gave up after {attempt + 1} tries)",
                     status=response.status_code if response is not None else None,
                 )
-            self.sleep(self._wait(attempt, response))
+            self.sleep(self._wait(attempt, response, problem))
         assert response is not None
         try:
             yield response

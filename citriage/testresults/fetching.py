@@ -16,7 +16,7 @@ that hold reports), or:
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from citriage import logstore, queueing
 from citriage.ci.models import JobAttempt, LogState
-from citriage.providers.base import ProviderError, TransientProviderError
+from citriage.providers.base import ProviderError, RateLimited, TransientProviderError
 from citriage.testreports.logs import failed_tests
 from citriage.testreports.model import ERROR, FAILED, Report
 from citriage.testresults import ingest, sources
@@ -59,6 +59,8 @@ def fetch_tests(fetch: TestFetch) -> str:
         return read_log(fetch, job)
     try:
         found = sources.fetch(job)
+    except RateLimited as exc:  # not the job's fault: owed again when the limit ends
+        return _defer(fetch, datetime.fromtimestamp(exc.until, tz=UTC), str(exc))
     except TransientProviderError as exc:
         return _try_later(fetch, str(exc))
     except ProviderError as exc:
@@ -86,6 +88,13 @@ def fetch_tests(fetch: TestFetch) -> str:
         return "no report: reading the failed tests from the log"
     _done(fetch, FetchState.NONE, f"no report ({found.looked_at})", "\n".join(refused))
     return "no report"
+
+
+def _defer(fetch: TestFetch, when: datetime, problem: str) -> str:
+    """Owed again from `when`, without counting a try (a rate limit)."""
+    when = max(when, timezone.now() + timedelta(seconds=1))
+    queueing.finished(TestFetch, fetch.pk, "task", error=problem[:MAX_ERROR], fetch_after=when)
+    return f"deferred to {when:%H:%M:%S}: {problem}"
 
 
 def _try_later(fetch: TestFetch, problem: str) -> str:

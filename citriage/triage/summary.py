@@ -1,28 +1,44 @@
 """Summarizing a commit: fresh verdicts and summary, then, when due, its report.
 
 Run by one task per stale commit (citriage.triage.refresh decides when). A report
-that fails (GitHub unreachable, a 5xx, a rate limit) stays owed and is tried again
-after a growing delay, until it succeeds: it is never dropped.
+that fails (GitHub unreachable, a 5xx) stays owed and is tried again after a growing
+delay, until it succeeds: it is never dropped. One held back by a rate limit is owed
+again from when the limit ends.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from citriage import queueing
 from citriage.ci.models import Commit, JobAttempt, Repository, StoredLog
 from citriage.ci.tasks import request_rerun
 from citriage.patterns import scanning
+from citriage.providers.base import RateLimited
 from citriage.triage import expected, refresh, signals, verdicts
 from citriage.triage.models import CommitSummary, JobVerdict, PendingSummary, Verdict
 
 logger = logging.getLogger(__name__)
 MAX_ERROR = 2000
+
+REPORTS = Counter(
+    "citriage_reports",
+    "Reports of commits to GitHub, by outcome (posted, failed, deferred: a rate limit)",
+    ["outcome"],
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    error: str = ""  # "" when posted
+    retry_at: datetime | None = None  # a rate limit: owed again from then
 
 
 def _recent(repository: Repository, sha: str) -> bool:
@@ -103,18 +119,25 @@ def summarize(repository_id: int, sha: str) -> str:
     return "; ".join(notes)
 
 
-def _report(repository: Repository, summary: CommitSummary, notes: list[str]) -> str:
-    """Post the report; "" when done, else the error."""
+def _report(repository: Repository, summary: CommitSummary, notes: list[str]) -> Outcome:
+    """Post the report; what came of it."""
     try:
         for _receiver, note in signals.report_due.send(
             CommitSummary, repository=repository, summary=summary
         ):
             notes.extend(note if isinstance(note, list) else [str(note)])
+    except RateLimited as exc:  # owed again once the limit ends
+        REPORTS.labels("deferred").inc()
+        notes.append(f"report deferred: {exc}")
+        error = f"rate limited: {exc}"[:MAX_ERROR]
+        return Outcome(error, datetime.fromtimestamp(exc.until, tz=UTC))
     except Exception as exc:  # whatever failed, the report stays owed
+        REPORTS.labels("failed").inc()
         logger.warning("report of %s on %s failed: %s", summary.sha[:10], repository, exc)
         notes.append(f"report failed, will retry: {exc}")
-        return f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__
-    return ""
+        return Outcome(f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__)
+    REPORTS.labels("posted").inc()
+    return Outcome()
 
 
 def _close(
@@ -122,28 +145,34 @@ def _close(
     seen: datetime,
     now: datetime,
     report_at: datetime | None,
-    outcome: str | None,
+    outcome: Outcome | None,
     then: datetime | None = None,
 ) -> None:
     """What is still owed: fresh verdicts again if changes arrived meanwhile; the report
-    if it is not due yet or failed (then after a growing delay), or, once posted, again
-    at `then` (expected jobs are still to come)."""
+    if it is not due yet or failed (then after a growing delay) or was held back by a
+    rate limit (then from when it ends, no try counted), or, once posted, again at
+    `then` (expected jobs are still to come)."""
     with transaction.atomic():
         row = PendingSummary.objects.select_for_update().get(pk=pending.pk)
         if row.last_event_at == seen:  # no change arrived while this ran
             row.refresh_at, row.report_at = None, report_at
         row.task, row.summarized_at = None, now
-        if outcome == "":
+        if outcome is None:
+            pass
+        elif not outcome.error:
             row.reported_at, row.report_attempts, row.report_error = now, 0, ""
             if row.report_at is None or row.report_at <= now:
                 # (a later one stays: new data arrived meanwhile); else the report owed
                 # when the expected jobs are in, if they are still to come
                 row.report_at = then
-        elif outcome:
+        elif outcome.retry_at is not None:  # a rate limit: not a failed try
+            row.report_at = max(row.report_at or now, outcome.retry_at)
+            row.report_error = outcome.error
+        else:
             row.report_attempts += 1
             delay = timedelta(seconds=queueing.backoff(row.report_attempts, first=15.0))
             row.report_at = max(row.report_at or now, now + delay)
-            row.report_error = outcome
+            row.report_error = outcome.error
         owed = [t for t in (row.refresh_at, row.report_at) if t is not None]
         row.next_at = min(owed) if owed else None
         row.save()

@@ -33,6 +33,8 @@ quarantined, failed before elsewhere; the default-branch failure rate, where els
 failed) are stored with the verdict (JobVerdict.tests) for the pages and
 the report.
 
+A job whose logs were removed by retention keeps the verdict it had.
+
 Verdicts are stored (JobVerdict) and a per-commit summary (CommitSummary) is
 kept with them; pages and GitHub reports read those rows.
 """
@@ -280,6 +282,18 @@ def _pattern_id(job: JobAttempt) -> int | None:
 def _by_rules(job: JobAttempt) -> Outcome:
     if job.log_state in (LogState.PENDING, LogState.PENDING_RETRY):
         return Outcome(Verdict.PENDING, ["the logs of the failed steps are not fetched yet"])
+    if job.log_state == LogState.EXPIRED:  # the evidence is gone: what it said stands
+        kept = JobVerdict.objects.filter(job=job).first()
+        if kept is not None:
+            return Outcome(
+                kept.verdict,
+                kept.reasons,
+                kept.pattern_id,
+                kept.breakage_id,
+                kept.fixed_on_branch,
+                kept.tests,
+            )
+        return Outcome(Verdict.NO_LOG, [job.log_error or "the logs were removed (retention)"])
     tests = test_evidence(job)
     outcome = _classify(job, tests)
     outcome.tests = tests.tests[:MAX_TESTS_KEPT] if tests else []

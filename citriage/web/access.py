@@ -34,6 +34,7 @@ OPEN_PREFIXES = (
     "/webhooks/",
     "/healthz",
     "/readyz",
+    "/metrics",
     "/github/setup",
     "/api/test-reports",
 )

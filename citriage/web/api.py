@@ -466,6 +466,7 @@ class SystemOut(Schema):
     backlog: int
     queue: dict[str, int]
     workers: list[dict[str, Any]]
+    github_budgets: list[dict[str, Any]]
 
 
 @router.get("/system", response=SystemOut, tags=["system"])
@@ -477,6 +478,7 @@ def system(request: HttpRequest) -> SystemOut:
         backlog=progress["backlog"],
         queue=queues.depth(),
         workers=system_state.worker_rows(),
+        github_budgets=system_state.rate_budget_rows(),
     )
 
 

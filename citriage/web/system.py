@@ -1,5 +1,5 @@
-"""What the System page and API show of the running system: workers, what is owed and
-when, and what failed, with its error."""
+"""What the System page and API show of the running system: workers, GitHub's budgets,
+what is owed and when, and what failed, with its error."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from citriage.ci.models import JobAttempt, LogState
+from citriage.ci.models import JobAttempt, LogState, RateBudget
 from citriage.github.models import Delivery, DeliveryStatus
 from citriage.ops.models import WorkerHeartbeat
 from citriage.triage.models import PendingSummary
@@ -32,6 +32,25 @@ def worker_rows() -> list[dict[str, Any]]:
             "stopped": w.stopped is not None,
         }
         for w in WorkerHeartbeat.objects.order_by("-last_seen")[:20]
+    ]
+
+
+def rate_budget_rows() -> list[dict[str, Any]]:
+    """GitHub's budget of each identity citriage calls as, as the last answer gave it."""
+    now = timezone.now()
+    return [
+        {
+            "identity": row.identity,
+            "resource": row.resource,
+            "limit": row.limit,
+            "remaining": row.remaining,
+            "resets_at": row.resets_at.isoformat() if row.resets_at else None,
+            "held_until": row.held_until.isoformat()
+            if row.held_until and row.held_until > now
+            else None,
+            "seconds_since_update": int((now - row.updated).total_seconds()),
+        }
+        for row in RateBudget.objects.order_by("identity", "resource")[:50]
     ]
 
 

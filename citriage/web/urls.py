@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics_page, name="metrics"),
     path("patterns/", views.patterns, name="patterns"),
     path("patterns/new/", views.workbench, name="workbench"),
     path("patterns/<int:pk>/", views.pattern, name="pattern"),

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 from django_tasks_db.models import DBTaskResult
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from citriage.ci.models import (
     FAILED_CONCLUSIONS,
@@ -37,7 +38,7 @@ from citriage.github.models import (
     PostedComment,
     RejectedDelivery,
 )
-from citriage.ops import health, queues
+from citriage.ops import health, metrics, queues
 from citriage.patterns import library, scanning, stats
 from citriage.patterns.models import BestMatch, Match, Pattern
 from citriage.patterns.tasks import scan_backlog_task
@@ -639,6 +640,7 @@ def system(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"))
         .order_by("queue_name"),
         "workers": system_state.worker_rows(),
+        "budgets": system_state.rate_budget_rows(),
         "owed": system_state.owed(),
         "failing_reports": system_state.failing_reports(),
         "failed_tasks": system_state.failed_tasks(),
@@ -653,6 +655,12 @@ def system(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers: answers without touching the database."""
     return JsonResponse({"status": "ok"})
+
+
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """Prometheus' scrape: counters of every process on this machine, and gauges read
+    from the database (citriage.ops.metrics)."""
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
