@@ -1,8 +1,8 @@
 """Computing and storing the failure lines of stored logs.
 
-`record` is called by the scanning service with the log it has just read, in
-the scan's transaction: the analysis is written with the matches and the
-watermark, or not at all. Logs the scan does not read (no pattern to run) are
+The scanning service `analyse`s the log it has just read and `save`s the
+analysis in the transaction that writes the matches and the watermark: with
+them, or not at all. Logs the scan does not read (no pattern to run) are
 caught up by `analyse_backlog`, which the scheduler's sweep queues.
 
 Where a passing log of the same job and step is kept (citriage.ci.passing), it is
@@ -17,7 +17,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from citriage import logstore
+from citriage import locking, logstore
 from citriage.ci import passing
 from citriage.ci.models import Step, StoredLog
 from citriage.failurelines.models import FailureAnalysis
@@ -76,13 +76,18 @@ def analysed(log_ids: list[int]) -> set[int]:
     return set(FailureAnalysis.objects.filter(log_id__in=log_ids).values_list("log_id", flat=True))
 
 
-def record(log_id: int, job_id: int, text: LogText) -> None:
-    """Store the analysis of a log just read; the caller skips logs `analysed` already."""
+def analyse(log_id: int, job_id: int, text: LogText) -> FailureAnalysis:
+    """The analysis of a log just read (not saved); the caller skips logs `analysed`
+    already. A failure of the finder is kept on it as its error."""
     try:
-        analysis = _analysis(log_id, job_id, text)
+        return _analysis(log_id, job_id, text)
     except Exception as exc:  # the finder must never stop a scan
         logger.exception("finding the failure lines of log %s failed", log_id)
-        analysis = FailureAnalysis(log_id=log_id, job_id=job_id, error=_describe(exc))
+        return FailureAnalysis(log_id=log_id, job_id=job_id, error=_describe(exc))
+
+
+def save(analysis: FailureAnalysis) -> None:
+    """Store an analysis in the caller's transaction (one already stored wins)."""
     try:
         with transaction.atomic():  # a savepoint: a clash must not spoil the scan's transaction
             analysis.save()
@@ -100,20 +105,29 @@ def backlog() -> QuerySet[StoredLog]:
 
 
 def analyse_backlog(*, limit: int = 200) -> int:
-    """Analyse up to `limit` stored logs that have none yet, in one transaction."""
-    with transaction.atomic():
-        rows = list(
-            backlog()
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("id")
-            .values_list("id", "job_id", "storage_key", "line_count")[:limit]
+    """Analyse up to `limit` stored logs that have none yet (on SQLite outside any
+    transaction, written in a short one: see citriage.locking)."""
+    with locking.claim_transaction():
+        rows = backlog()
+        if locking.locks_rows():
+            rows = rows.select_for_update(skip_locked=True, of=("self",))
+        claimed = list(
+            rows.order_by("id").values_list("id", "job_id", "storage_key", "line_count")[:limit]
         )
         analyses = []
-        for log_id, job_id, key, line_count in rows:
+        for log_id, job_id, key, line_count in claimed:
             try:
                 analyses.append(_analysis(log_id, job_id, logstore.load_text(key, line_count)))
             except Exception as exc:  # an unreadable log is recorded, the others go on
                 logger.exception("analysing log %s failed", log_id)
                 analyses.append(FailureAnalysis(log_id=log_id, job_id=job_id, error=_describe(exc)))
-        FailureAnalysis.objects.bulk_create(analyses, ignore_conflicts=True)
-    return len(rows)
+        with transaction.atomic():
+            present = set(
+                StoredLog.objects.filter(pk__in=[a.log_id for a in analyses]).values_list(
+                    "id", flat=True
+                )
+            )  # a log deleted meanwhile gets none
+            FailureAnalysis.objects.bulk_create(
+                [a for a in analyses if a.log_id in present], ignore_conflicts=True
+            )
+    return len(claimed)

@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
@@ -23,13 +23,15 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from prometheus_client import Counter
 
-from citriage import logstore
+from citriage import locking, logstore
 from citriage.ci.models import StoredLog
 from citriage.failurelines import analysis as failure_lines
+from citriage.failurelines.models import FailureAnalysis
 from citriage.patterns import signals
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
 from citriage.scanner import patterns as scanner_patterns
 from citriage.scanner import ranking
+from citriage.scanner.engine import Match as Found
 from citriage.scanner.engine import PatternSet
 
 logger = logging.getLogger(__name__)
@@ -100,6 +102,19 @@ def scan_log(log_id: int, *, full: bool = False) -> ScanOutcome:
     return scan_logs(StoredLog.objects.filter(pk=log_id), full=full)
 
 
+@dataclass
+class _ScannedLog:
+    """What scanning one log found, not yet written."""
+
+    log_id: int
+    job_id: int
+    read_at: tuple[int, bool]  # (scanned_through, needs_full_rescan) when it was read
+    start: int  # patterns above this id were run
+    matches: list[Found] = field(default_factory=list)
+    analysis: FailureAnalysis | None = None
+    error: str = ""
+
+
 def scan_logs(
     logs: QuerySet[StoredLog],
     *,
@@ -107,23 +122,25 @@ def scan_logs(
     limit: int = 200,
     max_seconds: float = TRANSACTION_SECONDS,
 ) -> ScanOutcome:
-    """Bring up to `limit` of `logs` up to date, in one transaction of about `max_seconds`
-    at most (at least one log): a worker killed at any moment loses at most that much.
+    """Bring up to `limit` of `logs` up to date, reading them for about `max_seconds` at
+    most (at least one log): a worker killed at any moment loses at most that much.
 
     Logs another worker holds are skipped (PostgreSQL); logs already up to
-    date are left alone unless `full` asks for a rescan from scratch.
+    date are left alone unless `full` asks for a rescan from scratch. On SQLite the logs
+    are read outside any transaction (see citriage.locking) and what was found is written
+    in a short one, for the logs nobody scanned or marked for a rescan meanwhile.
     """
     outcome = ScanOutcome()
     deadline = time.monotonic() + max_seconds
-    with transaction.atomic():
+    with locking.claim_transaction():
         top = highest_pattern_id()
         logs = logs.filter(passing=False)
         if not full:
             logs = logs.filter(Q(needs_full_rescan=True) | Q(scanned_through__lt=top))
+        if locking.locks_rows():
+            logs = logs.select_for_update(skip_locked=True, of=("self",))
         rows = list(
-            logs.select_for_update(skip_locked=True, of=("self",))
-            .order_by("id")
-            .values_list(
+            logs.order_by("id").values_list(
                 "id",
                 "job_id",
                 "storage_key",
@@ -135,20 +152,16 @@ def scan_logs(
         )
         if not rows:
             return outcome
-        done: list[int] = []
-        failed: dict[int, str] = {}
+        scanned: list[_ScannedLog] = []
         timed_out: dict[int, str] = {}  # pattern id -> why it was stopped
-        touched_jobs = set()
         sets: dict[int, PatternSet] = {}
         analysed = failure_lines.analysed([row[0] for row in rows])
         for log_id, job_id, key, line_count, low, needs_full, step in rows:
-            if done and time.monotonic() > deadline:
-                break  # the rest waits for the next transaction
-            done.append(log_id)
+            if scanned and time.monotonic() > deadline:
+                break  # the rest waits for the next round
             start = 0 if (full or needs_full) else low
-            if start == 0:
-                Match.objects.filter(log_id=log_id).delete()
-                touched_jobs.add(job_id)
+            log = _ScannedLog(log_id, job_id, (low, needs_full), start)
+            scanned.append(log)
             if start not in sets:
                 sets[start] = pattern_set_between(start, top)
             pattern_set = sets[start]
@@ -158,47 +171,71 @@ def scan_logs(
             try:
                 text = logstore.load_text(key, line_count)
                 report = pattern_set.run(text, step=step)
-                if log_id not in analysed:  # a second opinion, in the same transaction
-                    failure_lines.record(log_id, job_id, text)
+                if log_id not in analysed:  # a second opinion, stored with the matches
+                    log.analysis = failure_lines.analyse(log_id, job_id, text)
             except Exception as exc:  # a broken stored log must not stop the others
                 logger.exception("scanning log %s failed", log_id)
-                failed[log_id] = f"{type(exc).__name__}: {exc}"[:2000]
+                log.error = f"{type(exc).__name__}: {exc}"[:2000]
                 continue
             for pattern_id, reason in report.timed_out.items():
                 timed_out.setdefault(pattern_id, f"on log {log_id}: {reason}")
-            kept = report.matches
-            Match.objects.bulk_create(
-                (
-                    Match(
-                        log_id=log_id,
-                        job_id=job_id,
-                        pattern_id=m.pattern_id,
-                        line=m.line,
-                        start=m.start,
-                        end=m.end,
-                        captures=list(m.captures),
-                        text=m.text[:MAX_MATCH_TEXT],
-                    )
-                    for m in kept
-                ),
-                batch_size=1000,
-                ignore_conflicts=True,
-            )
-            outcome.new_matches += len(kept)
-            if kept:
-                touched_jobs.add(job_id)
-        # A log that could not be read moves on too (its error is kept on the row;
-        # a full rescan can be asked for once it is repaired).
-        StoredLog.objects.filter(pk__in=done).update(
-            scanned_through=top, scanned_at=timezone.now(), needs_full_rescan=False, scan_error=""
-        )
-        for log_id, error in failed.items():
-            StoredLog.objects.filter(pk=log_id).update(scan_error=error)
-        retire_timed_out(timed_out)
-        update_best_matches(touched_jobs)
-    outcome.logs = len(done)
-    SCANNED.inc(len(done))
+            log.matches = list(report.matches)
+        with transaction.atomic():  # SQLite: the only time the database is held
+            stored = _store_scanned(scanned, top)
+            retire_timed_out(timed_out)
+    outcome.logs = len(stored)
+    outcome.new_matches = sum(len(log.matches) for log in stored)
+    SCANNED.inc(len(stored))
     return outcome
+
+
+def _store_scanned(scanned: list[_ScannedLog], top: int) -> list[_ScannedLog]:
+    """Write the matches, watermarks and analyses of the scanned logs that are still as
+    they were read (a log scanned by another worker meanwhile, marked for a rescan or
+    deleted is left out); returns the logs written."""
+    now_at = {
+        log_id: (through, needs_full)
+        for log_id, through, needs_full in StoredLog.objects.filter(
+            pk__in=[log.log_id for log in scanned]
+        ).values_list("id", "scanned_through", "needs_full_rescan")
+    }
+    stored = [log for log in scanned if now_at.get(log.log_id) == log.read_at]
+    touched_jobs = set()
+    for log in stored:
+        if log.start == 0:
+            Match.objects.filter(log_id=log.log_id).delete()
+            touched_jobs.add(log.job_id)
+        if log.analysis is not None:
+            failure_lines.save(log.analysis)
+        Match.objects.bulk_create(
+            (
+                Match(
+                    log_id=log.log_id,
+                    job_id=log.job_id,
+                    pattern_id=m.pattern_id,
+                    line=m.line,
+                    start=m.start,
+                    end=m.end,
+                    captures=list(m.captures),
+                    text=m.text[:MAX_MATCH_TEXT],
+                )
+                for m in log.matches
+            ),
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+        if log.matches:
+            touched_jobs.add(log.job_id)
+    # A log that could not be read moves on too (its error is kept on the row;
+    # a full rescan can be asked for once it is repaired).
+    StoredLog.objects.filter(pk__in=[log.log_id for log in stored]).update(
+        scanned_through=top, scanned_at=timezone.now(), needs_full_rescan=False, scan_error=""
+    )
+    for log in stored:
+        if log.error:
+            StoredLog.objects.filter(pk=log.log_id).update(scan_error=log.error)
+    update_best_matches(touched_jobs)
+    return stored
 
 
 def retire_timed_out(timed_out: dict[int, str]) -> None:
