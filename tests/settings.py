@@ -16,6 +16,11 @@ os.environ.setdefault("CITRIAGE_PASSING_LOG_DAYS", "0")
 # Verdicts are recomputed as soon as asked (no settling time for bursts).
 os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
 os.environ.setdefault("CITRIAGE_FLAKY_CHECK_DELAY_SECONDS", "0")
+# The real CircleCI is never called: a test that did not point it at a fake server meets a
+# closed local port (refused at once, retried after short waits) instead of the internet,
+# where a worker retrying owed test-result fetches with real backoff hung a browser test.
+os.environ.setdefault("CITRIAGE_CIRCLECI_URL", "http://127.0.0.1:9/api")
+os.environ.setdefault("CITRIAGE_HTTP_BACKOFF", "0.01")
 if "CITRIAGE_DATA_DIR" not in os.environ:
     os.environ["CITRIAGE_DATA_DIR"] = tempfile.mkdtemp(prefix="citriage-test-")
 
