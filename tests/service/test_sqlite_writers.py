@@ -27,7 +27,7 @@ from tests import factories
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 LOGS = 240
-LONGEST_WAIT = 5.0  # seconds a write may wait for the scanning worker (a scan round is ~2 s)
+LONGEST_WAIT = 3.0  # seconds a write may wait for the scanning worker (a scan round is ~2 s)
 
 
 def test_writes_go_through_while_a_worker_scans_a_backlog(log_store: Path, tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_writes_go_through_while_a_worker_scans_a_backlog(log_store: Path, tmp_p
     assert not scanning.backlog().exists()
     assert StoredLog.objects.filter(scan_error="").count() == LOGS
     # the scan lasted many of its ~2 s rounds: a writer starved by it would have waited long
-    assert scan_seconds > 4 * LONGEST_WAIT, f"the scan took only {scan_seconds:.1f} s"
+    assert scan_seconds > 2 * LONGEST_WAIT, f"the scan took only {scan_seconds:.1f} s"
     assert max(waits) < LONGEST_WAIT, f"a write waited {max(waits):.1f} s ({sorted(waits)[-5:]})"
     assert len(waits) > 20
     worker_log = stderr.read_text()
