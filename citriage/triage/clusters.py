@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Exists, Max, Min, OuterRef, QuerySet
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from citriage import logstore
@@ -67,7 +67,10 @@ def cluster_rows(limit: int, offset: int = 0) -> tuple[list[dict[str, object]], 
         .annotate(jobs=Count("job", distinct=True), first=Min("seen"), last=Max("seen"))
         .order_by("-jobs", "-last", "signature")
     )
-    return list(grouped[offset : offset + limit]), grouped.count()
+    # every group, then the page of them: the grouping is the cost, and counting the
+    # groups in a second query would do it again
+    everything = list(grouped)
+    return everything[offset : offset + limit], len(everything)
 
 
 def clusters(limit: int = 50, offset: int = 0) -> tuple[list[Cluster], int]:
@@ -84,7 +87,7 @@ def clusters(limit: int = 50, offset: int = 0) -> tuple[list[Cluster], int]:
     for analysis in members:
         by_key[analysis.signature].append(analysis)
     days = _days()
-    trend = _trend(keys, days)
+    trend = _trend(members, days)
     evidence_days = flaky_days()
     # Passing runs of the jobs on this page, read once for all its suggestions.
     passing = passing_lines(sorted({a.job.name for a in members}))
@@ -117,17 +120,16 @@ def _days() -> list[date]:
     return [today - timedelta(days=TREND_DAYS - 1 - i) for i in range(TREND_DAYS)]
 
 
-def _trend(keys: list[str], days: list[date]) -> dict[str, Counter[date]]:
+def _trend(members: list[FailureAnalysis], days: list[date]) -> dict[str, Counter[date]]:
+    """Distinct jobs per cluster and day (in the current time zone), from its members."""
     counts: dict[str, Counter[date]] = defaultdict(Counter)
     start = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
-    rows = (
-        unattributed()
-        .filter(signature__in=keys, seen__gte=start)  # type: ignore[misc]  # an annotation
-        .annotate(day=TruncDate("seen"))
-        .values_list("signature", "day", "job_id")
-        .distinct()
-    )
-    for key, day, _job in rows:
+    seen = {
+        (a.signature, timezone.localdate(a.seen), a.job_id)  # type: ignore[attr-defined]
+        for a in members
+        if a.seen >= start  # type: ignore[attr-defined]  # an annotation
+    }
+    for key, day, _job in seen:
         counts[key][day] += 1
     return counts
 
