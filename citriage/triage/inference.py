@@ -102,19 +102,24 @@ def spans_of(
     by_pk = {c.pk: c for c in commits}
     # (job, commit) -> passed?, latest failed attempt
     outcome: dict[tuple[str, int], tuple[bool, int, int]] = {}
+    success = Conclusion.SUCCESS.value  # once: an enum member is slow to look up per row
     for pk, name, conclusion, attempt, commit_id in attempts:
         if commit_id is None:
             continue
         passed, latest_attempt, latest_pk = outcome.get((name, commit_id), (False, -1, 0))
-        if conclusion == Conclusion.SUCCESS:
+        if conclusion == success:
             passed = True
         elif attempt > latest_attempt:
             latest_attempt, latest_pk = attempt, pk
         outcome[(name, commit_id)] = (passed, latest_attempt, latest_pk)
-    signatures = failure_signatures(pk for passed, _, pk in outcome.values() if not passed)
+    failing = {key: pk for key, (passed, _, pk) in outcome.items() if not passed}
+    signatures = failure_signatures(failing.values())
+    # Only jobs that failed somewhere here can have a run (most jobs pass throughout).
+    failed_jobs = {name for name, _commit_id in failing}
     by_job: dict[str, list[tuple[Commit, Signature | None]]] = defaultdict(list)
     for (name, commit_id), (passed, _, pk) in outcome.items():
-        by_job[name].append((by_pk[commit_id], None if passed else signatures.get(pk)))
+        if name in failed_jobs:
+            by_job[name].append((by_pk[commit_id], None if passed else signatures.get(pk)))
     top = max(c.branch_position or 0 for c in commits)
     head = (
         Commit.objects.filter(repository=repository, branch_position__isnull=False)
