@@ -19,6 +19,7 @@ from citriage.ci.models import (
     JobStatus,
     Repository,
 )
+from citriage.dbquery import IdIn
 from citriage.triage.signatures import Signature, failure_signatures
 
 # How far (in branch positions) around a commit inference looks for the rest of a run.
@@ -74,8 +75,8 @@ def infer_spans(
     if not commits:
         return []
     attempts = JobAttempt.objects.filter(
+        IdIn("commit_id", [c.pk for c in commits]),
         repository=repository,
-        commit_id__in=[c.pk for c in commits],
         status=JobStatus.COMPLETED,
         conclusion__in=RESULTS,
     )
