@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from citriage.ci.models import (
     FAILED_CONCLUSIONS,
@@ -117,10 +118,14 @@ def spans_of(
     signatures = failure_signatures(failing.values())
     # Only jobs that failed somewhere here can have a run (most jobs pass throughout).
     failed_jobs = {name for name, _commit_id in failing}
-    by_job: dict[str, list[tuple[Commit, Signature | None]]] = defaultdict(list)
+    # per job: (position, commit id, signature or None where it passed), sorted as tuples
+    position = {c.pk: c.branch_position or 0 for c in commits}
+    by_job: dict[str, list[tuple[int, int, Signature | None]]] = defaultdict(list)
     for (name, commit_id), (passed, _, pk) in outcome.items():
         if name in failed_jobs:
-            by_job[name].append((by_pk[commit_id], None if passed else signatures.get(pk)))
+            by_job[name].append(
+                (position[commit_id], commit_id, None if passed else signatures.get(pk))
+            )
     top = max(c.branch_position or 0 for c in commits)
     head = (
         Commit.objects.filter(repository=repository, branch_position__isnull=False)
@@ -130,9 +135,10 @@ def spans_of(
     )
     spans: list[InferredSpan] = []
     for name, builds in by_job.items():
-        builds.sort(key=lambda b: b[0].branch_position or 0)
+        builds.sort(key=itemgetter(0))  # by position: stable, as before
         run: InferredSpan | None = None
-        for commit, signature in builds:
+        for _at, commit_id, signature in builds:
+            commit = by_pk[commit_id]
             if run is not None and signature is not None and signature.key == run.signature.key:
                 run.last, run.commits = commit, run.commits + 1
                 run.shas.append(commit.sha)
