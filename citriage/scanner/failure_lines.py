@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from citriage.scanner import diskcache
 from citriage.scanner import failure_rules as rules
 from citriage.scanner.boilerplate import is_generic
 from citriage.scanner.engine import Match
@@ -467,7 +468,7 @@ def candidate_lines(
     log: LogText, *, baseline: Baseline | None = None, model: Model | None = None
 ) -> list[ScoredLine]:
     """Every candidate with its features and score, in line order (for training)."""
-    search = _Search(log, baseline, model or default_model())
+    search = _Search(log, baseline, model or default_model(), budget=math.inf)
     scored = (search.scored(i) for i in range(search.count))
     return [item for item in scored if item is not None]
 
@@ -480,7 +481,11 @@ _PLACED, _EVIDENCED, _SCORED = 0, 1, 2
 class _Search:
     """The lines of one log looked at, taken best bound first."""
 
-    def __init__(self, log: LogText, baseline: Baseline | None, model: Model) -> None:
+    def __init__(
+        self, log: LogText, baseline: Baseline | None, model: Model, budget: float | None = None
+    ) -> None:
+        """`budget`: lines judged at most (None: MAX_JUDGED; math.inf: every line)."""
+        self.budget = MAX_JUDGED if budget is None else budget
         self.data = data = log.data
         self.baseline = baseline
         self.weights = model.weights
@@ -582,7 +587,7 @@ class _Search:
         first = self._first_fit.get(kind)
         if first is None:
             scanned = self._scanned.get(kind, 0)
-            while scanned < i and first is None and self.judged < MAX_JUDGED:
+            while scanned < i and first is None and self.judged < self.budget:
                 if self.fits(scanned, kind):
                     first = scanned
                 scanned += 1
@@ -697,7 +702,7 @@ class _Search:
             if self.keys[i] in taken:
                 continue  # its group's best line is already out
             if stage == _PLACED:
-                if self.judged >= MAX_JUDGED and i not in self._kind:
+                if self.judged >= self.budget and i not in self._kind:
                     unjudged += 1  # out of budget: only lines judged already go on
                     continue
                 self._push(pending, i, _EVIDENCED, self.evidenced_bound(i))
@@ -965,14 +970,25 @@ def _database() -> Any:
         b"(?:" + b"|".join(re.escape(s) for s in strings) + b")[^\n]*\n"
         for strings in _GROUPED.values()
     ]
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(
-        expressions=expressions,
-        ids=list(range(len(expressions))),
-        elements=len(expressions),
-        flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
+
+    def compiled() -> Any:
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
+        )
+        return database
+
+    # Compiling takes longer than finding the lines of a log of a few MB: kept on disk.
+    return diskcache.cached(
+        "finder-hyperscan",
+        diskcache.key_of(expressions, getattr(hyperscan, "__version__", "")),
+        compiled,
+        hyperscan.dumpb,
+        diskcache.load_hyperscan,
     )
-    return database
 
 
 _DATABASE = _database()
