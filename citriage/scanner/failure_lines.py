@@ -26,9 +26,12 @@ that left lines out), found in one pass from the end of the log (Hyperscan, or
 taken best upper bound first: a bound from the strings a line holds and its
 place, then from its evidence, then its exact score; a line whose bound cannot
 reach the lines already found is never decoded (the best line costs least: the
-next four may have to be told apart from many alike). `reference_failure_lines`
-does the same plainly, every line and every rule (the tests hold the two to the
-same answers).
+next four may have to be told apart from many alike). At most `MAX_JUDGED`
+lines are decoded and judged: past that, only lines already judged are ranked
+(`FailureLines.unjudged` counts the lines left out that might have ranked), so
+that a log of many alike errors costs what any other does.
+`reference_failure_lines` does the same plainly, every line and every rule
+(the tests hold the two to the same answers when the budget is not reached).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from citriage.scanner import diskcache
 from citriage.scanner import failure_rules as rules
 from citriage.scanner.boilerplate import is_generic
 from citriage.scanner.engine import Match
@@ -62,6 +66,10 @@ except ImportError:  # pragma: no cover - depends on the platform
 DEFAULT_LIMIT = 5
 MIN_SCORE = 0.0  # a line scoring no more than this says nothing (warnings, boilerplate)
 MAX_SCORED = 50_000  # lines looked at per log at most (the last ones holding a prefilter string)
+# Lines decoded and judged per log at most: judging a line costs ~0.1 ms of regexes, and a
+# log of many alike error lines (a harness repeating one message) can leave tens of
+# thousands with bounds the found lines do not beat. Past this, no new line is judged.
+MAX_JUDGED = 4_000
 STRONG_EVIDENCE = 8  # a prior this high: a test verdict or a specific failure
 NEAR_EXIT = 30  # lines before a failed exit that count as "just before" it
 NEAR_END = 50  # lines before the end of the log that count as "near" it
@@ -88,6 +96,7 @@ class FailureLines:
     cut_before: int = 0  # lines before this one were not looked at (0: the whole log was)
     looked_at: int = 0  # lines holding a prefilter string that were looked at
     judged: int = 0  # of those, lines decoded and judged (the rest could not score enough)
+    unjudged: int = 0  # lines that might have scored higher, left unjudged by MAX_JUDGED
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -156,8 +165,9 @@ def _judged(text: str, body: rules.Body, fitting: Sequence[rules.Rule]) -> Judge
     features = {index[name]: 1.0}
     if len(fitting) > 1:
         features[index["more evidence"]] = len(fitting) - 1.0
+    lowered = body.text.lower()
     for modifier in rules.MODIFIERS:
-        if modifier.fits(body.text):
+        if modifier.fits_lowered(body.text, lowered):
             features[index[modifier.name]] = 1.0
     if body.level in rules.ERROR_LEVELS:  # "ERROR: Timeout: 600": an error says it happened
         features.pop(index["setting"], None)
@@ -458,7 +468,7 @@ def candidate_lines(
     log: LogText, *, baseline: Baseline | None = None, model: Model | None = None
 ) -> list[ScoredLine]:
     """Every candidate with its features and score, in line order (for training)."""
-    search = _Search(log, baseline, model or default_model())
+    search = _Search(log, baseline, model or default_model(), budget=math.inf)
     scored = (search.scored(i) for i in range(search.count))
     return [item for item in scored if item is not None]
 
@@ -471,7 +481,11 @@ _PLACED, _EVIDENCED, _SCORED = 0, 1, 2
 class _Search:
     """The lines of one log looked at, taken best bound first."""
 
-    def __init__(self, log: LogText, baseline: Baseline | None, model: Model) -> None:
+    def __init__(
+        self, log: LogText, baseline: Baseline | None, model: Model, budget: float | None = None
+    ) -> None:
+        """`budget`: lines judged at most (None: MAX_JUDGED; math.inf: every line)."""
+        self.budget = MAX_JUDGED if budget is None else budget
         self.data = data = log.data
         self.baseline = baseline
         self.weights = model.weights
@@ -573,12 +587,14 @@ class _Search:
         first = self._first_fit.get(kind)
         if first is None:
             scanned = self._scanned.get(kind, 0)
-            while scanned < i and first is None:
+            while scanned < i and first is None and self.judged < self.budget:
                 if self.fits(scanned, kind):
                     first = scanned
                 scanned += 1
             self._scanned[kind] = scanned
             self._first_fit[kind] = first
+            if first is None and scanned < i:
+                return False  # out of budget before a fit or the line: not known to be first
         return first is None or first >= i
 
     def scored(self, i: int) -> ScoredLine | None:
@@ -665,6 +681,7 @@ class _Search:
         pending: list[tuple[float, int, int, int]] = []  # (-bound, -line, index, stage)
         walk = _Walk(limit)
         taken: set[bytes] = set()
+        unjudged = 0
         position = 0
         while len(walk.found) < limit:
             if position < len(order) and bounds[order[position]] > -math.inf:
@@ -685,6 +702,9 @@ class _Search:
             if self.keys[i] in taken:
                 continue  # its group's best line is already out
             if stage == _PLACED:
+                if self.judged >= self.budget and i not in self._kind:
+                    unjudged += 1  # out of budget: only lines judged already go on
+                    continue
                 self._push(pending, i, _EVIDENCED, self.evidenced_bound(i))
                 continue
             if stage == _EVIDENCED:
@@ -698,7 +718,7 @@ class _Search:
             assert item is not None
             if walk.add(item, self.ends):
                 break
-        return FailureLines(walk.found, self.cut_before, self.looked_at, self.judged)
+        return FailureLines(walk.found, self.cut_before, self.looked_at, self.judged, unjudged)
 
     def _push(
         self, pending: list[tuple[float, int, int, int]], i: int, stage: int, bound: float
@@ -950,14 +970,25 @@ def _database() -> Any:
         b"(?:" + b"|".join(re.escape(s) for s in strings) + b")[^\n]*\n"
         for strings in _GROUPED.values()
     ]
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(
-        expressions=expressions,
-        ids=list(range(len(expressions))),
-        elements=len(expressions),
-        flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
+
+    def compiled() -> Any:
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
+        )
+        return database
+
+    # Compiling takes longer than finding the lines of a log of a few MB: kept on disk.
+    return diskcache.cached(
+        "finder-hyperscan",
+        diskcache.key_of(expressions, getattr(hyperscan, "__version__", "")),
+        compiled,
+        hyperscan.dumpb,
+        diskcache.load_hyperscan,
     )
-    return database
 
 
 _DATABASE = _database()

@@ -453,7 +453,11 @@ def test_the_corpus_is_there() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", corpus_logs(), ids=lambda p: str(p.relative_to(CORPUS)))
-def test_the_search_gives_the_reference_answers_on_every_corpus_log(path: Path) -> None:
+def test_the_search_gives_the_reference_answers_on_every_corpus_log(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The search itself, not its budget (tested below): every line may be judged.
+    monkeypatch.setattr(failure_lines, "MAX_JUDGED", failure_lines.MAX_SCORED + 1)
     log = read_log(path)
     baseline = None
     passing = path.with_name("pass.log")
@@ -586,6 +590,38 @@ def test_the_search_judges_few_lines_of_a_long_log() -> None:
     assert found.judged < 1_000  # the rest could not score as high: never decoded
 
 
+def test_the_budget_bounds_the_lines_judged_and_says_what_it_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A harness repeating one error for every page it loads: every line could rank.
+    lines = [
+        f"{i:05d} ERROR - JavaScript error: http://localhost/{word(i)}/page.js, line {i % 97}: "
+        f"TypeError: {word(i + 7)} is not a function"
+        for i in range(3_000)
+    ]
+    log = LogText.from_text("\n".join(lines))
+    unbounded = failure_lines.failure_lines(log)
+    assert unbounded.unjudged == 0
+    assert unbounded.judged > 1_000
+    monkeypatch.setattr(failure_lines, "MAX_JUDGED", 200)
+    bounded = failure_lines.failure_lines(log)
+    assert 200 <= bounded.judged <= 200 + 2 * failure_lines.DEFAULT_LIMIT
+    assert bounded.unjudged > 0
+    assert len(bounded.candidates) == failure_lines.DEFAULT_LIMIT
+    assert all(log.line(c.line) == c.text for c in bounded.candidates)
+    # Lines are judged best bound first: the ones ranked are among the judged ones, and
+    # the best of those is the best of all here (the latest error, nearest the end).
+    assert bounded.candidates[0] == unbounded.candidates[0]
+
+
+def test_a_corpus_log_of_many_alike_errors_stays_within_the_budget() -> None:
+    log = read_log(CORPUS / "logs" / "treeherder" / "timeout-crash.log.gz")
+    found = failure_lines.failure_lines(log)
+    assert found.unjudged > 0  # it holds more lines that could rank than the budget
+    assert found.judged <= failure_lines.MAX_JUDGED + 2 * failure_lines.DEFAULT_LIMIT
+    assert found.candidates
+
+
 # -- the prefilter -------------------------------------------------------------------------
 
 
@@ -669,6 +705,7 @@ def test_scan_json_reports_failure_lines_signature_and_the_bound(tmp_path: Path)
         assert first["signature"] == "src/a.c:<n>:<n>: error: unknown type name 'sizet'"
         assert first["failure_lines_looked_at"] == 2  # the make line holds "error" too
         assert first["failure_lines_cut_before"] == 0
+        assert first["failure_lines_unjudged"] == 0
         assert "matches" in first and "best" in first  # the existing keys stay
         assert second["failure_lines"] == [] and second["signature"] is None
 
