@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Lookup
 from django.db.models.sql.compiler import SQLCompiler
@@ -31,7 +32,7 @@ class IdIn(Lookup):  # type: ignore[type-arg]
         column, params = compiler.compile(self.lhs)
         ids: list[int] = self.rhs
         if not ids:
-            return "1 = 0", params
+            raise EmptyResultSet  # as IN () does: the query is not sent at all
         if connection.vendor == "postgresql":
             sql = f"{column} = ANY(string_to_array(%s, ',')::bigint[])"
             return sql, [*params, ",".join(map(str, ids))]
