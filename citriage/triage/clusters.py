@@ -85,7 +85,7 @@ def clusters(limit: int = 50, offset: int = 0) -> tuple[list[Cluster], int]:
     keys = [str(row["signature"]) for row in rows]
     # the members as the few values used, not as rows with their jobs (a thousand of each)
     members = list(
-        unattributed()
+        unattributed()  # type: ignore[misc]  # "seen" is an annotation
         .filter(signature__in=keys)
         .order_by("-seen", "-id")
         .values_list("signature", "job_id", "job__name", "text", "seen")
