@@ -40,6 +40,7 @@ import bisect
 import heapq
 import json
 import math
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -48,7 +49,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import numpy as np
+# The finder does element-wise work with numpy, never linear algebra: OpenBLAS's pool
+# of threads only spins (3% of a scan's CPU). Set before numpy is loaded; a value given
+# in the environment stands.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # (after the setting above)
 
 from citriage.scanner import diskcache
 from citriage.scanner import failure_rules as rules
@@ -62,6 +68,10 @@ try:
     import hyperscan
 except ImportError:  # pragma: no cover - depends on the platform
     hyperscan = None  # type: ignore[assignment]
+try:  # optional C helpers, built with the package when a compiler is there
+    from citriage.scanner import _cstrip
+except ImportError:  # pragma: no cover - depends on the build
+    _cstrip = None  # type: ignore[assignment]
 
 DEFAULT_LIMIT = 5
 MIN_SCORE = 0.0  # a line scoring no more than this says nothing (warnings, boilerplate)
@@ -507,10 +517,18 @@ class _Search:
         self.starts: list[int] = starts[keep].tolist()
         self.stops: list[int] = stops[keep].tolist()
         self.count = len(self.starts)
-        self.keys = [repeat_key(data[a:b]) for a, b in zip(self.starts, self.stops, strict=True)]
-        self.members: dict[bytes, list[int]] = {}
-        for i, key in enumerate(self.keys):
-            self.members.setdefault(key, []).append(i)
+        # Repeats (lines alike but for their digits) are grouped by a hash of their key:
+        # a bytes object per line would cost more than the rest of the setup.
+        hashes = _key_hashes(data, starts[keep], stops[keep])
+        _, firsts, group, counts = np.unique(
+            hashes, return_index=True, return_inverse=True, return_counts=True
+        )
+        group = group.reshape(-1)
+        self.group: list[int] = group.tolist()  # the group of repeats of each line
+        self.first: list[bool] = (firsts[group] == np.arange(self.count)).tolist()
+        self.repeats: list[int] = counts[group].tolist()
+        self._groups = group
+        self._members: dict[int, list[int]] = {}
         self.frame_next = _frames_next(data, stops[keep])
         self.judged = 0  # lines decoded
         self._body: dict[int, tuple[rules.Body, str] | None] = {}
@@ -519,6 +537,7 @@ class _Search:
         self._first_fit: dict[int, int | None] = {}  # kind -> first line it fits (so far)
         self._scanned: dict[int, int] = {}  # kind -> lines scanned for it
         self._place: dict[int, list[tuple[int, float]]] = {}
+        self._group_of_key: dict[bytes, int] = {}  # of the lines scored
 
     # -- what a line is, computed once and on demand ---------------------------------------
 
@@ -528,12 +547,18 @@ class _Search:
     def place(self, i: int) -> list[tuple[int, float]]:
         place = self._place.get(i)
         if place is None:
-            members = self.members[self.keys[i]]
             place = place_features(
-                self.line(i), self.exits, self.total, members[0] == i, len(members)
+                self.line(i), self.exits, self.total, self.first[i], self.repeats[i]
             )
             self._place[i] = place
         return place
+
+    def members(self, group: int) -> list[int]:
+        """The lines of a group of repeats, in order."""
+        found = self._members.get(group)
+        if found is None:
+            found = self._members[group] = np.flatnonzero(self._groups == group).tolist()
+        return found
 
     def body(self, i: int) -> tuple[rules.Body, str] | None:
         """The line's body and its lower case (None: no body)."""
@@ -618,7 +643,9 @@ class _Search:
         first_of_kind = self.first_of_kind(i, kind)
         in_baseline = self.baseline is not None and signature(text) in self.baseline.signatures
         context = _line_context(self.place(i), frame_next, first_of_kind, in_baseline)
-        item = ScoredLine(self.line(i), text, self.keys[i], judged, context)
+        key = repeat_key(self.data[self.starts[i] : self.stops[i]])
+        self._group_of_key[key] = self.group[i]
+        item = ScoredLine(self.line(i), text, key, judged, context)
         item.score = _score(self.weights, judged.features, context)
         return item
 
@@ -644,11 +671,8 @@ class _Search:
         has_next = after < len(closings) - 1
         place += w[index["before exit"]] * (has_next & (next_closing - line <= NEAR_EXIT))
         place += w[index["exit distance"]] * np.log10(next_closing - line) / 5
-        first = np.zeros(self.count, dtype=bool)
-        repeats = np.ones(self.count, dtype=np.float64)
-        for members in self.members.values():
-            first[members[0]] = True
-            repeats[members] = len(members)
+        first = np.array(self.first, dtype=bool)
+        repeats = np.array(self.repeats, dtype=np.float64)
         place += w[index["first occurrence"]] * first
         place += w[index["repeats"]] * np.where(repeats > 1, np.log2(repeats) / 10, 0.0)
         place += w[index["frame next"]] * self.frame_next
@@ -680,7 +704,7 @@ class _Search:
         order = np.lexsort((-self.numbers, -bounds)).tolist()
         pending: list[tuple[float, int, int, int]] = []  # (-bound, -line, index, stage)
         walk = _Walk(limit)
-        taken: set[bytes] = set()
+        taken: set[int] = set()  # groups of repeats whose best line is out
         unjudged = 0
         position = 0
         while len(walk.found) < limit:
@@ -699,7 +723,7 @@ class _Search:
             bound, _line, i, stage = entry
             if -bound <= MIN_SCORE:
                 break  # nothing left says anything
-            if self.keys[i] in taken:
+            if self.group[i] in taken:
                 continue  # its group's best line is already out
             if stage == _PLACED:
                 if self.judged >= self.budget and i not in self._kind:
@@ -713,7 +737,7 @@ class _Search:
                     self._push(pending, i, _SCORED, item.score)
                 continue
             # Exact, and no line left can score higher: the best of its group.
-            taken.add(self.keys[i])
+            taken.add(self.group[i])
             item = self.scored(i)
             assert item is not None
             if walk.add(item, self.ends):
@@ -728,7 +752,7 @@ class _Search:
 
     def ends(self, key: bytes) -> tuple[ScoredLine, ScoredLine]:
         """The first and the last candidate of a group of repeats."""
-        members = self.members[key]
+        members = self.members(self._group_of_key[key])
         first = next(item for i in members if (item := self.scored(i)) is not None)
         last = next(item for i in reversed(members) if (item := self.scored(i)) is not None)
         return first, last
@@ -826,6 +850,16 @@ def _rest_bound(weights: tuple[float, ...]) -> float:
     """The most modifiers and shape can add."""
     names = [m.name for m in rules.MODIFIERS] + list(rules.SHAPE_FEATURES)
     return sum(max(0.0, weights[rules.INDEX[name]]) for name in names)
+
+
+def _key_hashes(data: bytes, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each line's `repeat_key` (in C; else Python's hash of the key)."""
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    stops = np.ascontiguousarray(stops, dtype=np.int64)
+    if _cstrip is not None:
+        return np.frombuffer(_cstrip.key_hashes(data, starts.tobytes(), stops.tobytes()), np.uint64)
+    keys = (repeat_key(data[a:b]) for a, b in zip(starts.tolist(), stops.tolist(), strict=True))
+    return np.array([hash(key) for key in keys], dtype=np.int64)
 
 
 def _frames_next(data: bytes, stops: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -538,6 +539,45 @@ def test_without_hyperscan_the_search_gives_the_same_answers(
     monkeypatch.setattr(failure_lines, "_DATABASE", None)
     monkeypatch.setattr(failure_lines, "BLOCK", 64 * 1024)  # several blocks
     for path, log, expected in zip(paths, logs, with_hyperscan, strict=True):
+        assert failure_lines.failure_lines(log, limit=10) == expected, path
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=30).filter(lambda b: b"\n" not in b), max_size=30))
+def test_repeats_hash_alike_exactly_when_their_keys_are_alike(lines: list[bytes]) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+    stops = np.cumsum([len(line) + 1 for line in lines], dtype=np.int64) - 1
+    starts = stops - np.array([len(line) for line in lines], dtype=np.int64)
+    hashes = failure_lines._key_hashes(data, starts, stops).tolist()
+    keys = [failure_lines.repeat_key(line) for line in lines]
+    for i in range(len(lines)):
+        for j in range(len(lines)):
+            assert (hashes[i] == hashes[j]) == (keys[i] == keys[j])
+
+
+def test_long_repeats_hash_alike_wherever_their_digits_are() -> None:
+    # The C hash reads a line a block of kept bytes at a time: digits moving a line's
+    # bytes across a block's end must not change it.
+    body = bytes(range(32, 48)) * 600  # 9,600 bytes, no digits
+    lines = [body[:n] + b"12345" + body[n:] for n in (0, 4090, 4096, 4100, 9000)] + [body]
+    lines.append(body + b"x")
+    data = b"".join(line + b"\n" for line in lines)
+    stops = np.cumsum([len(line) + 1 for line in lines], dtype=np.int64) - 1
+    starts = stops - np.array([len(line) for line in lines], dtype=np.int64)
+    hashes = failure_lines._key_hashes(data, starts, stops).tolist()
+    assert len(set(hashes[:-1])) == 1
+    assert hashes[-1] != hashes[0]
+
+
+def test_without_the_c_helper_the_search_gives_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = [p for p in corpus_logs() if p.stat().st_size < 3_000_000][::9]
+    assert paths
+    logs = [read_log(p) for p in paths]
+    with_c = [failure_lines.failure_lines(log, limit=10) for log in logs]
+    monkeypatch.setattr(failure_lines, "_cstrip", None)
+    for path, log, expected in zip(paths, logs, with_c, strict=True):
         assert failure_lines.failure_lines(log, limit=10) == expected, path
 
 
