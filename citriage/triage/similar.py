@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt, PullRequestHead
@@ -28,7 +29,7 @@ from citriage.scanner.signature import is_generic_signature
 from citriage.triage.signatures import failure_signatures
 
 NEAR = 0.7  # similarity (trigram or token overlap) of a near-identical line
-MAX_COMPARED = 5000  # failure lines compared without pg_trgm (the newest)
+MAX_COMPARED = 5000  # failure lines compared without pg_trgm, or read with it (the newest)
 MAX_LISTED = 50
 _TOKEN = re.compile(r"<\w+>|[A-Za-z_][\w.]*|\S")
 
@@ -90,6 +91,29 @@ def has_trigrams() -> bool:
         return cursor.fetchone() is not None
 
 
+def _trigram_near(lines: QuerySet[FailureAnalysis], line: str) -> list[tuple[int, str, float]]:
+    """Of `lines`, those near-identical to `line` by pg_trgm, most similar first (then the
+    newest). Recent failures repeat a few hundred lines over tens of thousands of jobs: the
+    similarity is worked out once per distinct line, not once per job."""
+    distinct_sql, params = lines.values("signature").distinct().query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL pg_trgm.similarity_threshold = %s", [NEAR])
+        # MATERIALIZED: else PostgreSQL pushes the `%` test into the DISTINCT, row by row.
+        cursor.execute(
+            f"WITH recent AS MATERIALIZED ({distinct_sql}) "
+            "SELECT signature, similarity(signature, %s) FROM recent WHERE signature %% %s",
+            [*params, line, line],
+        )
+        scores = {text: score for text, score in cursor.fetchall() if score >= NEAR}
+    rows = (
+        lines.filter(signature__in=list(scores))
+        .order_by("-job__finished_at", "-job_id")
+        .values_list("job_id", "signature")[:MAX_COMPARED]
+    )
+    near = sorted(rows, key=lambda row: -scores[row[1]])  # stable: the newest first on ties
+    return [(job_id, text, scores[text]) for job_id, text in near[:MAX_LISTED]]
+
+
 def similar_to(job: JobAttempt, *, days: int | None = None) -> Similar | None:
     """The job's failure elsewhere in the last `days` (None: its failure has no specific
     signature)."""
@@ -125,16 +149,8 @@ def similar_to(job: JobAttempt, *, days: int | None = None) -> Similar | None:
             found.setdefault(other, "same signature")
         near: Iterable[tuple[int, str, float]]
         if has_trigrams():
-            from django.contrib.postgres.search import TrigramSimilarity
-
             method = "pg_trgm similarity"
-            near = (
-                lines.exclude(signature=line)
-                .annotate(score=TrigramSimilarity("signature", line))
-                .filter(score__gte=NEAR)
-                .order_by("-score")
-                .values_list("job_id", "signature", "score")[:MAX_LISTED]
-            )
+            near = _trigram_near(lines.exclude(signature=line), line)
         else:
             method = "shared tokens"
             rows = lines.exclude(signature=line).order_by("-id").values_list("job_id", "signature")

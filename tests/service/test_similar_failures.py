@@ -42,6 +42,7 @@ def test_similar_failures_of_a_job(log_store: Any) -> None:
     mine = failed(repo, "1" * 40, LINE, branch="feature-a", author="alice")
     same = failed(repo, "2" * 40, LINE, branch="fix-b", author="bob")
     near = failed(repo, "3" * 40, NEAR, branch="feature-c", author="carol")
+    near_again = failed(repo, "6" * 40, NEAR, branch="feature-f", author="carol")
     other = failed(repo, "4" * 40, OTHER, branch="feature-d", author="dave")
     generic = failed(repo, "5" * 40, "", branch="feature-e", author="erin")
     while analysis.analyse_backlog():
@@ -53,16 +54,17 @@ def test_similar_failures_of_a_job(log_store: Any) -> None:
     how = {s.job_id: s.how for s in found.seen}
     assert how[same.pk] == "same signature"
     assert how[near.pk].startswith("near-identical line (")
+    assert how[near_again.pk] == how[near.pk]  # each job of a near-identical line is listed
     assert other.pk not in how and generic.pk not in how
     assert found.method == ("pg_trgm similarity" if similar.has_trigrams() else "shared tokens")
     if connection.vendor == "postgresql":
         assert similar.has_trigrams()  # the migration installed the extension
-    assert found.summary("main").startswith("seen on 2 other commit(s) by 2 author(s) since ")
+    assert found.summary("main").startswith("seen on 3 other commit(s) by 2 author(s) since ")
     # a job known only by its failed step has no similar failures
     assert similar.similar_to(generic) is None
 
     page = Client().get(f"/jobs/{mine.pk}/").content.decode()
-    assert "Similar failures" in page and "seen on 2 other commit(s) by 2 author(s)" in page
+    assert "Similar failures" in page and "seen on 3 other commit(s) by 2 author(s)" in page
     assert f"/jobs/{near.pk}/" in page
 
 
