@@ -272,6 +272,9 @@ TEST_ARTIFACT_GLOBS = env_list(
     "CITRIAGE_TEST_ARTIFACT_GLOBS", "*test-report*,*junit*,test-results*"
 )
 TEST_ARTIFACT_MAX_BYTES = int(env("CITRIAGE_TEST_ARTIFACT_MAX_BYTES", str(512 * 1024 * 1024)))
+# A finished Actions job's artifacts are listed when its workflow run completes, or at most
+# this long (s) after the job finished: one listing serves every job of the run finished by then.
+TEST_ARTIFACT_WAIT_SECONDS = int(env("CITRIAGE_TEST_ARTIFACT_WAIT_SECONDS", "300"))
 
 # Retention (days): processed webhook deliveries and counted rejections; finished task
 # results, periodic-run rows and settled commit rows; stored logs (and their matches) of

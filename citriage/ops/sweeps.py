@@ -22,7 +22,7 @@ from citriage.ops.tasks import retention_task
 from citriage.ops.worker import recover_stale_tasks
 from citriage.patterns import scanning
 from citriage.patterns.tasks import refresh_stats_task, scan_backlog_task
-from citriage.testresults.tasks import release_lost_test_fetches
+from citriage.testresults.tasks import release_lost_listings, release_lost_test_fetches
 from citriage.triage.tasks import release_lost_summaries
 
 
@@ -41,6 +41,7 @@ def recover_and_scan() -> str:
         + ci_sweeps.release_lost_fetches()
         + ci_sweeps.release_lost_config_reads()
         + release_lost_test_fetches()
+        + release_lost_listings()
         + flaky_tasks.release_lost_checks()
         + release_lost_summaries()
     )
