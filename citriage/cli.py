@@ -1030,7 +1030,8 @@ def retention(
     ] = False,
 ) -> None:
     """Remove what is past its retention time (the scheduler does it daily): processed
-    webhook deliveries, finished task results, old stored logs and their matches, ..."""
+    webhook deliveries, finished task results, old stored logs and their matches, old test
+    results and CI configurations, ..."""
     django_setup()
     from citriage.ops import retention as forgetting
 

@@ -73,14 +73,11 @@ def retention() -> str:
     return "retention queued"
 
 
-DAY = 86_400
-
 SWEEPS = [
     Sweep("recover-and-scan", lambda: settings.SCAN_SWEEP_SECONDS, recover_and_scan),
     Sweep("failure-lines-backfill", lambda: settings.SCAN_SWEEP_SECONDS, failure_lines_backfill),
     Sweep("backfill", lambda: settings.BACKFILL_SWEEP_SECONDS, ci_sweeps.backfill),
     Sweep("pattern-stats", lambda: settings.STATS_SWEEP_SECONDS, pattern_stats),
     Sweep("retention", lambda: settings.RETENTION_SWEEP_SECONDS, retention),
-    Sweep("passing-logs", lambda: DAY, ci_sweeps.prune_passing_logs),
     Sweep("flaky-tests", lambda: settings.FLAKY_SWEEP_SECONDS, flaky_tasks.sweep),
 ]
