@@ -195,13 +195,11 @@ def owe_listing(repository_id: int, run_id: str, *, delay: float) -> None:
     """The run's artifacts are to be listed after `delay` seconds (a listing owed sooner
     stands), for the jobs waiting by then."""
     due = timezone.now() + timedelta(seconds=delay)
-    row, created = RunArtifacts.objects.get_or_create(
-        repository_id=repository_id, run_id=run_id, defaults={"next_at": due}
-    )
-    if not created:
-        RunArtifacts.objects.filter(Q(next_at__isnull=True) | Q(next_at__gt=due), pk=row.pk).update(
-            next_at=due
-        )
+    run = RunArtifacts.objects.filter(repository_id=repository_id, run_id=run_id)
+    if run.filter(Q(next_at__isnull=True) | Q(next_at__gt=due)).update(next_at=due):
+        return
+    # owed sooner already (most jobs of a run), or the run's first owed list
+    run.get_or_create(repository_id=repository_id, run_id=run_id, defaults={"next_at": due})
 
 
 def listings_due() -> QuerySet[RunArtifacts]:

@@ -27,6 +27,8 @@ from citriage.triage.models import CommitSummary, JobVerdict, PendingSummary, Ve
 
 logger = logging.getLogger(__name__)
 MAX_ERROR = 2000
+# Clocks of the processes that record jobs and summarize may differ by this much.
+CLOCK_SLACK = timedelta(seconds=60)
 
 REPORTS = Counter(
     "citriage_reports",
@@ -97,10 +99,14 @@ def summarize(repository_id: int, sha: str) -> str:
     commit = Commit.objects.filter(repository=repository, sha=sha).first()
     if commit is not None and commit.branch_position is not None:
         # A new result on the default branch can grow or end an inferred breakage that
-        # pull requests based there rely on.
-        refresh.branch_jobs_changed(
-            JobAttempt.objects.filter(repository=repository, sha=sha).select_related("commit")
-        )
+        # pull requests based there rely on: the jobs recorded anew since the last time
+        # (every job at first, or when a verdict changed: a new best match counts too).
+        # Each job costs queries; a commit on main is summarized again and again while its
+        # jobs come in, and only the new ones were news.
+        jobs = JobAttempt.objects.filter(repository=repository, sha=sha)
+        if not changed and pending.summarized_at is not None:
+            jobs = jobs.filter(updated__gte=pending.summarized_at - CLOCK_SLACK)
+        refresh.branch_jobs_changed(jobs.select_related("commit"))
         if settings.AUTO_RERUN_FLAKY:
             notes.append(rerun_flaky(repository, sha))
     report_at = pending.report_at
