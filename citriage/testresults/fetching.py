@@ -46,10 +46,10 @@ def due() -> QuerySet[TestFetch]:
     return TestFetch.objects.filter(state__in=OWED, fetch_after__lte=timezone.now())
 
 
-def _done(fetch: TestFetch, state: str, note: str = "", error: str = "") -> None:
+def _done(fetch_id: int, state: str, note: str = "", error: str = "") -> None:
     queueing.finished(
         TestFetch,
-        fetch.pk,
+        fetch_id,
         "task",
         state=state,
         note=note[:500],
@@ -73,14 +73,14 @@ def fetch_tests(fetch: TestFetch) -> str:
     except TransientProviderError as exc:
         return _try_later(fetch, str(exc))
     except ProviderError as exc:
-        _done(fetch, FetchState.ERROR, error=str(exc))
+        _done(fetch.pk, FetchState.ERROR, error=str(exc))
         return f"error: {exc}"
     refused = [f"{s.name}: {s.error}" for s in found.stored if s.error]
     good = [s for s in found.stored if not s.error]
     if good:
         new = sum(s.stored for s in good)
         note = f"{len(good)} report(s), {new} new, from {found.looked_at}"
-        _done(fetch, FetchState.FETCHED, note, "\n".join(refused))
+        _done(fetch.pk, FetchState.FETCHED, note, "\n".join(refused))
         return note
     return _no_report(fetch.pk, job, found.looked_at, "\n".join(refused))
 
@@ -101,15 +101,7 @@ def _no_report(fetch_id: int, job: JobAttempt, looked_at: str, refused: str = ""
             fetch_after=when or timezone.now() + timedelta(seconds=queueing.backoff(1)),
         )
         return "no report: reading the failed tests from the log"
-    queueing.finished(
-        TestFetch,
-        fetch_id,
-        "task",
-        state=FetchState.NONE,
-        note=f"no report ({looked_at})"[:500],
-        error=refused[:MAX_ERROR],
-        fetch_after=None,
-    )
+    _done(fetch_id, FetchState.NONE, f"no report ({looked_at})", refused)
     return "no report"
 
 
@@ -124,7 +116,7 @@ def _try_later(fetch: TestFetch, problem: str) -> str:
     attempts = fetch.attempts + 1
     when = queueing.retry_at(attempts, settings.LOG_FETCH_ATTEMPTS)
     if when is None:
-        _done(fetch, FetchState.ERROR, error=f"gave up after {attempts} tries: {problem}")
+        _done(fetch.pk, FetchState.ERROR, error=f"gave up after {attempts} tries: {problem}")
         return f"error: gave up after {attempts} tries: {problem}"
     queueing.finished(
         TestFetch,
@@ -144,7 +136,7 @@ def read_log(fetch: TestFetch, job: JobAttempt) -> str:
         attempts = fetch.attempts + 1
         when = queueing.retry_at(attempts, settings.LOG_FETCH_ATTEMPTS)
         if when is None:
-            _done(fetch, FetchState.NONE, "no report, and the log never came")
+            _done(fetch.pk, FetchState.NONE, "no report, and the log never came")
             return "no report, and the log never came"
         queueing.finished(TestFetch, fetch.pk, "task", attempts=attempts, fetch_after=when)
         return "waiting for the log"
@@ -156,7 +148,7 @@ def read_log(fetch: TestFetch, job: JobAttempt) -> str:
         cases += found.cases
         names.append(log.step.name)
     if not cases:
-        _done(fetch, FetchState.NONE, "no report, and the log names no failed test")
+        _done(fetch.pk, FetchState.NONE, "no report, and the log names no failed test")
         return "no failed test in the log"
     report = Report(format="log", cases=cases)
     report.counts.tests = len(cases)
@@ -167,7 +159,7 @@ def read_log(fetch: TestFetch, job: JobAttempt) -> str:
     ).hexdigest()
     ingest.store(job, report, source=Source.LOG, name=f"log of {', '.join(names)}", digest=digest)
     note = f"{len(cases)} failed test(s) read from the log"
-    _done(fetch, FetchState.FETCHED, note)
+    _done(fetch.pk, FetchState.FETCHED, note)
     return note
 
 
