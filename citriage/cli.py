@@ -72,7 +72,8 @@ def _write_json_record(head: dict[str, Any], matches: list[Match], tail: dict[st
 def _failure_lines_json(log: LogText, baseline: finder.Baseline | None) -> dict[str, Any]:
     """The finder's top candidates (pattern-independent), the best one's signature, and how
     much of the log the finder looked at (its work is bounded: lines before
-    `failure_lines_cut_before` were not, when it is not 0)."""
+    `failure_lines_cut_before` were not, when it is not 0; `failure_lines_unjudged` lines
+    that might have ranked were left unjudged, when it is not 0)."""
     from citriage.scanner import failure_lines as finder
 
     result = finder.failure_lines(log, baseline=baseline)
@@ -84,6 +85,7 @@ def _failure_lines_json(log: LogText, baseline: finder.Baseline | None) -> dict[
         "signature": signature(found[0].text) if found else None,
         "failure_lines_looked_at": result.looked_at,
         "failure_lines_cut_before": result.cut_before,
+        "failure_lines_unjudged": result.unjudged,
     }
 
 
@@ -245,6 +247,21 @@ def _print_failure_lines(console: Console, likely: finder.FailureLines | None) -
             f"  {candidate.line:>{width}} | {escape(shown)}  [dim]({escape(candidate.reason)})[/]",
             soft_wrap=True,
         )
+    if likely.cut_before or likely.unjudged:
+        console.print(f"  [dim]({escape(_finder_limits(likely))})[/]")
+
+
+def _finder_limits(likely: finder.FailureLines) -> str:
+    """What the finder's bounds on its work left out of one log."""
+    said = []
+    if likely.cut_before:
+        said.append(f"looked only at lines from {likely.cut_before} on")
+    if likely.unjudged:
+        said.append(
+            f"stopped after judging {likely.judged:,} lines; {likely.unjudged:,} more "
+            "might have ranked"
+        )
+    return "; ".join(said)
 
 
 # -- the service ----------------------------------------------------------------

@@ -26,9 +26,12 @@ that left lines out), found in one pass from the end of the log (Hyperscan, or
 taken best upper bound first: a bound from the strings a line holds and its
 place, then from its evidence, then its exact score; a line whose bound cannot
 reach the lines already found is never decoded (the best line costs least: the
-next four may have to be told apart from many alike). `reference_failure_lines`
-does the same plainly, every line and every rule (the tests hold the two to the
-same answers).
+next four may have to be told apart from many alike). At most `MAX_JUDGED`
+lines are decoded and judged: past that, only lines already judged are ranked
+(`FailureLines.unjudged` counts the lines left out that might have ranked), so
+that a log of many alike errors costs what any other does.
+`reference_failure_lines` does the same plainly, every line and every rule
+(the tests hold the two to the same answers when the budget is not reached).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from citriage.scanner import diskcache
 from citriage.scanner import failure_rules as rules
 from citriage.scanner.boilerplate import is_generic
 from citriage.scanner.engine import Match
@@ -58,10 +62,18 @@ try:
     import hyperscan
 except ImportError:  # pragma: no cover - depends on the platform
     hyperscan = None  # type: ignore[assignment]
+try:  # optional C helpers, built with the package when a compiler is there
+    from citriage.scanner import _cstrip
+except ImportError:  # pragma: no cover - depends on the build
+    _cstrip = None  # type: ignore[assignment]
 
 DEFAULT_LIMIT = 5
 MIN_SCORE = 0.0  # a line scoring no more than this says nothing (warnings, boilerplate)
 MAX_SCORED = 50_000  # lines looked at per log at most (the last ones holding a prefilter string)
+# Lines decoded and judged per log at most: judging a line costs ~0.1 ms of regexes, and a
+# log of many alike error lines (a harness repeating one message) can leave tens of
+# thousands with bounds the found lines do not beat. Past this, no new line is judged.
+MAX_JUDGED = 4_000
 STRONG_EVIDENCE = 8  # a prior this high: a test verdict or a specific failure
 NEAR_EXIT = 30  # lines before a failed exit that count as "just before" it
 NEAR_END = 50  # lines before the end of the log that count as "near" it
@@ -88,6 +100,7 @@ class FailureLines:
     cut_before: int = 0  # lines before this one were not looked at (0: the whole log was)
     looked_at: int = 0  # lines holding a prefilter string that were looked at
     judged: int = 0  # of those, lines decoded and judged (the rest could not score enough)
+    unjudged: int = 0  # lines that might have scored higher, left unjudged by MAX_JUDGED
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -156,8 +169,9 @@ def _judged(text: str, body: rules.Body, fitting: Sequence[rules.Rule]) -> Judge
     features = {index[name]: 1.0}
     if len(fitting) > 1:
         features[index["more evidence"]] = len(fitting) - 1.0
+    lowered = body.text.lower()
     for modifier in rules.MODIFIERS:
-        if modifier.fits(body.text):
+        if modifier.fits_lowered(body.text, lowered):
             features[index[modifier.name]] = 1.0
     if body.level in rules.ERROR_LEVELS:  # "ERROR: Timeout: 600": an error says it happened
         features.pop(index["setting"], None)
@@ -458,7 +472,7 @@ def candidate_lines(
     log: LogText, *, baseline: Baseline | None = None, model: Model | None = None
 ) -> list[ScoredLine]:
     """Every candidate with its features and score, in line order (for training)."""
-    search = _Search(log, baseline, model or default_model())
+    search = _Search(log, baseline, model or default_model(), budget=math.inf)
     scored = (search.scored(i) for i in range(search.count))
     return [item for item in scored if item is not None]
 
@@ -471,7 +485,11 @@ _PLACED, _EVIDENCED, _SCORED = 0, 1, 2
 class _Search:
     """The lines of one log looked at, taken best bound first."""
 
-    def __init__(self, log: LogText, baseline: Baseline | None, model: Model) -> None:
+    def __init__(
+        self, log: LogText, baseline: Baseline | None, model: Model, budget: float | None = None
+    ) -> None:
+        """`budget`: lines judged at most (None: MAX_JUDGED; math.inf: every line)."""
+        self.budget = MAX_JUDGED if budget is None else budget
         self.data = data = log.data
         self.baseline = baseline
         self.weights = model.weights
@@ -493,10 +511,18 @@ class _Search:
         self.starts: list[int] = starts[keep].tolist()
         self.stops: list[int] = stops[keep].tolist()
         self.count = len(self.starts)
-        self.keys = [repeat_key(data[a:b]) for a, b in zip(self.starts, self.stops, strict=True)]
-        self.members: dict[bytes, list[int]] = {}
-        for i, key in enumerate(self.keys):
-            self.members.setdefault(key, []).append(i)
+        # Repeats (lines alike but for their digits) are grouped by a hash of their key:
+        # a bytes object per line would cost more than the rest of the setup.
+        hashes = _key_hashes(data, starts[keep], stops[keep])
+        _, firsts, group, counts = np.unique(
+            hashes, return_index=True, return_inverse=True, return_counts=True
+        )
+        group = group.reshape(-1)
+        self.group: list[int] = group.tolist()  # the group of repeats of each line
+        self.first: list[bool] = (firsts[group] == np.arange(self.count)).tolist()
+        self.repeats: list[int] = counts[group].tolist()
+        self._groups = group
+        self._members: dict[int, list[int]] = {}
         self.frame_next = _frames_next(data, stops[keep])
         self.judged = 0  # lines decoded
         self._body: dict[int, tuple[rules.Body, str] | None] = {}
@@ -505,6 +531,7 @@ class _Search:
         self._first_fit: dict[int, int | None] = {}  # kind -> first line it fits (so far)
         self._scanned: dict[int, int] = {}  # kind -> lines scanned for it
         self._place: dict[int, list[tuple[int, float]]] = {}
+        self._group_of_key: dict[bytes, int] = {}  # of the lines scored
 
     # -- what a line is, computed once and on demand ---------------------------------------
 
@@ -514,12 +541,18 @@ class _Search:
     def place(self, i: int) -> list[tuple[int, float]]:
         place = self._place.get(i)
         if place is None:
-            members = self.members[self.keys[i]]
             place = place_features(
-                self.line(i), self.exits, self.total, members[0] == i, len(members)
+                self.line(i), self.exits, self.total, self.first[i], self.repeats[i]
             )
             self._place[i] = place
         return place
+
+    def members(self, group: int) -> list[int]:
+        """The lines of a group of repeats, in order."""
+        found = self._members.get(group)
+        if found is None:
+            found = self._members[group] = np.flatnonzero(self._groups == group).tolist()
+        return found
 
     def body(self, i: int) -> tuple[rules.Body, str] | None:
         """The line's body and its lower case (None: no body)."""
@@ -573,12 +606,14 @@ class _Search:
         first = self._first_fit.get(kind)
         if first is None:
             scanned = self._scanned.get(kind, 0)
-            while scanned < i and first is None:
+            while scanned < i and first is None and self.judged < self.budget:
                 if self.fits(scanned, kind):
                     first = scanned
                 scanned += 1
             self._scanned[kind] = scanned
             self._first_fit[kind] = first
+            if first is None and scanned < i:
+                return False  # out of budget before a fit or the line: not known to be first
         return first is None or first >= i
 
     def scored(self, i: int) -> ScoredLine | None:
@@ -602,7 +637,9 @@ class _Search:
         first_of_kind = self.first_of_kind(i, kind)
         in_baseline = self.baseline is not None and signature(text) in self.baseline.signatures
         context = _line_context(self.place(i), frame_next, first_of_kind, in_baseline)
-        item = ScoredLine(self.line(i), text, self.keys[i], judged, context)
+        key = repeat_key(self.data[self.starts[i] : self.stops[i]])
+        self._group_of_key[key] = self.group[i]
+        item = ScoredLine(self.line(i), text, key, judged, context)
         item.score = _score(self.weights, judged.features, context)
         return item
 
@@ -628,11 +665,8 @@ class _Search:
         has_next = after < len(closings) - 1
         place += w[index["before exit"]] * (has_next & (next_closing - line <= NEAR_EXIT))
         place += w[index["exit distance"]] * np.log10(next_closing - line) / 5
-        first = np.zeros(self.count, dtype=bool)
-        repeats = np.ones(self.count, dtype=np.float64)
-        for members in self.members.values():
-            first[members[0]] = True
-            repeats[members] = len(members)
+        first = np.array(self.first, dtype=bool)
+        repeats = np.array(self.repeats, dtype=np.float64)
         place += w[index["first occurrence"]] * first
         place += w[index["repeats"]] * np.where(repeats > 1, np.log2(repeats) / 10, 0.0)
         place += w[index["frame next"]] * self.frame_next
@@ -664,7 +698,8 @@ class _Search:
         order = np.lexsort((-self.numbers, -bounds)).tolist()
         pending: list[tuple[float, int, int, int]] = []  # (-bound, -line, index, stage)
         walk = _Walk(limit)
-        taken: set[bytes] = set()
+        taken: set[int] = set()  # groups of repeats whose best line is out
+        unjudged = 0
         position = 0
         while len(walk.found) < limit:
             if position < len(order) and bounds[order[position]] > -math.inf:
@@ -682,9 +717,12 @@ class _Search:
             bound, _line, i, stage = entry
             if -bound <= MIN_SCORE:
                 break  # nothing left says anything
-            if self.keys[i] in taken:
+            if self.group[i] in taken:
                 continue  # its group's best line is already out
             if stage == _PLACED:
+                if self.judged >= self.budget and i not in self._kind:
+                    unjudged += 1  # out of budget: only lines judged already go on
+                    continue
                 self._push(pending, i, _EVIDENCED, self.evidenced_bound(i))
                 continue
             if stage == _EVIDENCED:
@@ -693,12 +731,12 @@ class _Search:
                     self._push(pending, i, _SCORED, item.score)
                 continue
             # Exact, and no line left can score higher: the best of its group.
-            taken.add(self.keys[i])
+            taken.add(self.group[i])
             item = self.scored(i)
             assert item is not None
             if walk.add(item, self.ends):
                 break
-        return FailureLines(walk.found, self.cut_before, self.looked_at, self.judged)
+        return FailureLines(walk.found, self.cut_before, self.looked_at, self.judged, unjudged)
 
     def _push(
         self, pending: list[tuple[float, int, int, int]], i: int, stage: int, bound: float
@@ -708,7 +746,7 @@ class _Search:
 
     def ends(self, key: bytes) -> tuple[ScoredLine, ScoredLine]:
         """The first and the last candidate of a group of repeats."""
-        members = self.members[key]
+        members = self.members(self._group_of_key[key])
         first = next(item for i in members if (item := self.scored(i)) is not None)
         last = next(item for i in reversed(members) if (item := self.scored(i)) is not None)
         return first, last
@@ -806,6 +844,16 @@ def _rest_bound(weights: tuple[float, ...]) -> float:
     """The most modifiers and shape can add."""
     names = [m.name for m in rules.MODIFIERS] + list(rules.SHAPE_FEATURES)
     return sum(max(0.0, weights[rules.INDEX[name]]) for name in names)
+
+
+def _key_hashes(data: bytes, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each line's `repeat_key` (in C; else Python's hash of the key)."""
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    stops = np.ascontiguousarray(stops, dtype=np.int64)
+    if _cstrip is not None:
+        return np.frombuffer(_cstrip.key_hashes(data, starts.tobytes(), stops.tobytes()), np.uint64)
+    keys = (repeat_key(data[a:b]) for a, b in zip(starts.tolist(), stops.tolist(), strict=True))
+    return np.array([hash(key) for key in keys], dtype=np.int64)
 
 
 def _frames_next(data: bytes, stops: np.ndarray) -> np.ndarray:
@@ -950,14 +998,25 @@ def _database() -> Any:
         b"(?:" + b"|".join(re.escape(s) for s in strings) + b")[^\n]*\n"
         for strings in _GROUPED.values()
     ]
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(
-        expressions=expressions,
-        ids=list(range(len(expressions))),
-        elements=len(expressions),
-        flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
+
+    def compiled() -> Any:
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[hyperscan.HS_FLAG_CASELESS] * len(expressions),
+        )
+        return database
+
+    # Compiling takes longer than finding the lines of a log of a few MB: kept on disk.
+    return diskcache.cached(
+        "finder-hyperscan",
+        diskcache.key_of(expressions, getattr(hyperscan, "__version__", "")),
+        compiled,
+        hyperscan.dumpb,
+        diskcache.load_hyperscan,
     )
-    return database
 
 
 _DATABASE = _database()

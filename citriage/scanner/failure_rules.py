@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache, cached_property
 
 from citriage.scanner import regex_analysis
 from citriage.scanner.boilerplate import is_generic
@@ -39,10 +38,15 @@ class Part:
     regex: re.Pattern[str]
     literals: frozenset[str]  # lower case (empty: none found; only for modifiers)
 
-    @cached_property
-    def guard(self) -> re.Pattern[str]:
-        """Finds one of the strings (in a lower-cased text)."""
-        return _guard(self.literals)
+    def may_fit(self, lowered: str) -> bool:
+        """Does `lowered` (a text in lower case) hold one of its strings (or has it none)?
+        A few `in` tests cost less than one regex search."""
+        if not self.literals:
+            return True
+        for literal in self.literals:  # noqa: SIM110 - a loop, not any(): runs millions of times
+            if literal in lowered:
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -59,20 +63,10 @@ class Rule:
     def fits_lowered(self, body: str, lowered: str) -> bool:
         """The same, trying only the parts one of whose strings `lowered` (the body in lower
         case) holds: the answer is the same, sooner."""
-        if not self.guard.search(lowered):
-            return False
-        return any(p.guard.search(lowered) and p.regex.search(body) for p in self.parts)
-
-    @cached_property
-    def guard(self) -> re.Pattern[str]:
-        """Finds one of the strings of its parts (in a lower-cased text)."""
-        return _guard(frozenset(s for part in self.parts for s in part.literals))
-
-
-@cache
-def _guard(literals: frozenset[str]) -> re.Pattern[str]:
-    """A regex finding any of `literals`, or (none) anything."""
-    return re.compile("|".join(re.escape(s) for s in sorted(literals)))
+        for part in self.parts:  # noqa: SIM110 - as above
+            if part.may_fit(lowered) and part.regex.search(body):
+                return True
+        return False
 
 
 def _literals(expression: str) -> frozenset[str] | None:
@@ -598,9 +592,12 @@ _PROBLEM_WORD = (
     r"(?:[Ee]rrors?|[Ff]ail\w*|[Ii]nvalid|[Uu]nknown|[Mm]issing|[Cc]rash\w*|[Ff]atal|[Aa]bort\w*"
     r"|[Tt]imeout|[Ll]eak\w*|[Aa]ssert\w*|[Dd]enied|[Uu]nexpected)"
 )
+# The leading lookahead (the first letters of the words) lets a search skip other
+# characters before trying the lookbehind: half the time of the bare alternation.
 _NAMED_AFTER_ERROR = re.compile(
-    rf"(?<=\w[./-]){_PROBLEM_WORD}\b(?![:(])"
-    rf"|\b(?:{_PROBLEM_WORD}|[Ee]xceptions?)(?=[_-]\w|\.\d)",
+    r"(?=[EeFfIiUuMmCcAaTtLlDd])"
+    rf"(?:(?<=\w[./-]){_PROBLEM_WORD}\b(?![:(])"
+    rf"|\b(?:{_PROBLEM_WORD}|[Ee]xceptions?)(?=[_-]\w|\.\d))",
     re.ASCII,
 )
 

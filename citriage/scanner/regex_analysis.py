@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import array
 import functools
+import json
 import re
 import sys
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
+
+from citriage.scanner import diskcache
 
 LITERAL = sre_constants.LITERAL
 IN = sre_constants.IN
@@ -475,8 +478,21 @@ def _category(category: Any, flags: int) -> Ranges:
     """`\\d`, `\\s`, `\\w` and their negations (the large ones as complements of small ones)."""
     prefix = "(?a)" if flags & re.ASCII else ""
     if category in _NEGATED_CATEGORY:
-        return complement(_asked_of_re(prefix + _CATEGORY_CLASS[_NEGATED_CATEGORY[category]]))
-    return _asked_of_re(prefix + _CATEGORY_CLASS[category])
+        return complement(_category_ranges(prefix + _CATEGORY_CLASS[_NEGATED_CATEGORY[category]]))
+    return _category_ranges(prefix + _CATEGORY_CLASS[category])
+
+
+@functools.cache
+def _category_ranges(regex: str) -> Ranges:
+    """`_asked_of_re` of `\\d`, `\\s` or `\\w`: the same for every pattern of a Python
+    version, and slower to work out than loading a library takes, so kept on disk."""
+    return diskcache.cached(
+        "regex-characters",
+        diskcache.key_of(regex),
+        lambda: _asked_of_re(regex),
+        lambda ranges: json.dumps(ranges).encode(),
+        lambda data: tuple((int(a), int(b)) for a, b in json.loads(data)),
+    )
 
 
 def char_set(item: Any, flags: int) -> Ranges:

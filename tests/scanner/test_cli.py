@@ -80,6 +80,7 @@ def test_json_output_one_object_per_file(logs: dict[str, Path], corpus: Path) ->
         "signature": None,
         "failure_lines_looked_at": 0,
         "failure_lines_cut_before": 0,
+        "failure_lines_unjudged": 0,
     }
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -453,7 +454,11 @@ def test_the_corpus_is_there() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", corpus_logs(), ids=lambda p: str(p.relative_to(CORPUS)))
-def test_the_search_gives_the_reference_answers_on_every_corpus_log(path: Path) -> None:
+def test_the_search_gives_the_reference_answers_on_every_corpus_log(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The search itself, not its budget (tested below): every line may be judged.
+    monkeypatch.setattr(failure_lines, "MAX_JUDGED", failure_lines.MAX_SCORED + 1)
     log = read_log(path)
     baseline = None
     passing = path.with_name("pass.log")
@@ -537,6 +542,31 @@ def test_without_hyperscan_the_search_gives_the_same_answers(
         assert failure_lines.failure_lines(log, limit=10) == expected, path
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=30).filter(lambda b: b"\n" not in b), max_size=30))
+def test_repeats_hash_alike_exactly_when_their_keys_are_alike(lines: list[bytes]) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+    stops = np.cumsum([len(line) + 1 for line in lines], dtype=np.int64) - 1
+    starts = stops - np.array([len(line) for line in lines], dtype=np.int64)
+    hashes = failure_lines._key_hashes(data, starts, stops).tolist()
+    keys = [failure_lines.repeat_key(line) for line in lines]
+    for i in range(len(lines)):
+        for j in range(len(lines)):
+            assert (hashes[i] == hashes[j]) == (keys[i] == keys[j])
+
+
+def test_without_the_c_helper_the_search_gives_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = [p for p in corpus_logs() if p.stat().st_size < 3_000_000][::9]
+    assert paths
+    logs = [read_log(p) for p in paths]
+    with_c = [failure_lines.failure_lines(log, limit=10) for log in logs]
+    monkeypatch.setattr(failure_lines, "_cstrip", None)
+    for path, log, expected in zip(paths, logs, with_c, strict=True):
+        assert failure_lines.failure_lines(log, limit=10) == expected, path
+
+
 def test_the_bound_cuts_the_head_of_a_log_full_of_errors_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -584,6 +614,38 @@ def test_the_search_judges_few_lines_of_a_long_log() -> None:
     assert found.candidates[0].text == "src/a.c:3:9: error: unknown type name 'sizet'"
     assert found.looked_at == 40_001
     assert found.judged < 1_000  # the rest could not score as high: never decoded
+
+
+def test_the_budget_bounds_the_lines_judged_and_says_what_it_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A harness repeating one error for every page it loads: every line could rank.
+    lines = [
+        f"{i:05d} ERROR - JavaScript error: http://localhost/{word(i)}/page.js, line {i % 97}: "
+        f"TypeError: {word(i + 7)} is not a function"
+        for i in range(3_000)
+    ]
+    log = LogText.from_text("\n".join(lines))
+    unbounded = failure_lines.failure_lines(log)
+    assert unbounded.unjudged == 0
+    assert unbounded.judged > 1_000
+    monkeypatch.setattr(failure_lines, "MAX_JUDGED", 200)
+    bounded = failure_lines.failure_lines(log)
+    assert 200 <= bounded.judged <= 200 + 2 * failure_lines.DEFAULT_LIMIT
+    assert bounded.unjudged > 0
+    assert len(bounded.candidates) == failure_lines.DEFAULT_LIMIT
+    assert all(log.line(c.line) == c.text for c in bounded.candidates)
+    # Lines are judged best bound first: the ones ranked are among the judged ones, and
+    # the best of those is the best of all here (the latest error, nearest the end).
+    assert bounded.candidates[0] == unbounded.candidates[0]
+
+
+def test_a_corpus_log_of_many_alike_errors_stays_within_the_budget() -> None:
+    log = read_log(CORPUS / "logs" / "treeherder" / "timeout-crash.log.gz")
+    found = failure_lines.failure_lines(log)
+    assert found.unjudged > 0  # it holds more lines that could rank than the budget
+    assert found.judged <= failure_lines.MAX_JUDGED + 2 * failure_lines.DEFAULT_LIMIT
+    assert found.candidates
 
 
 # -- the prefilter -------------------------------------------------------------------------
@@ -669,6 +731,7 @@ def test_scan_json_reports_failure_lines_signature_and_the_bound(tmp_path: Path)
         assert first["signature"] == "src/a.c:<n>:<n>: error: unknown type name 'sizet'"
         assert first["failure_lines_looked_at"] == 2  # the make line holds "error" too
         assert first["failure_lines_cut_before"] == 0
+        assert first["failure_lines_unjudged"] == 0
         assert "matches" in first and "best" in first  # the existing keys stay
         assert second["failure_lines"] == [] and second["signature"] is None
 
