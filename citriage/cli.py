@@ -11,13 +11,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress, TaskID
-from rich.table import Table
+# click, not typer: typer 0.29 imports pydantic to coerce parameters, 0.1 s of CPU at
+# every start; rich is imported only where something is printed for people, not for --json.
+import click
+from click.exceptions import Exit
 
 from citriage.scanner import patterns as pattern_files
 from citriage.scanner.engine import Match, PatternSet, ScanReport
@@ -27,26 +26,36 @@ from citriage.scanner.ranking import best_match
 from citriage.scanner.signature import signature
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
     from citriage.scanner import failure_lines as finder
 
-app = typer.Typer(
-    help="citriage: why did CI fail, and is it my fault?",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
 USAGE_ERROR = 2
+PATH = click.Path(path_type=Path)
 
 
-@app.callback()
-def _root() -> None:
+class _Group(click.Group):
+    """Lists its commands in the order they are declared, then its groups (not
+    alphabetically)."""
+
+    group_class = type  # subgroups are _Group too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands, key=lambda name: isinstance(self.commands[name], click.Group))
+
+
+@click.group(cls=_Group, no_args_is_help=True, context_settings={"show_default": True})
+def app() -> None:
     """citriage: why did CI fail, and is it my fault?"""
 
 
-def fail(message: str) -> typer.Exit:
+def fail(message: str) -> Exit:
+    from rich.console import Console
+    from rich.markup import escape
+
     Console(stderr=True).print(f"[bold red]citriage:[/] {escape(message)}")
-    return typer.Exit(USAGE_ERROR)
+    return Exit(USAGE_ERROR)
 
 
 def _match_json(match: Match) -> dict[str, Any]:
@@ -90,46 +99,50 @@ def _failure_lines_json(log: LogText, baseline: finder.Baseline | None) -> dict[
 
 
 @app.command()
+@click.argument(
+    "logs",
+    nargs=-1,
+    required=True,
+    help="Log files (.gz, .zst, CircleCI step output JSON, or - for stdin).",
+)
+@click.option(
+    "--patterns",
+    "-p",
+    type=PATH,
+    help="Pattern file (Dr. CI dump or citriage format). Default: the built-in library.",
+)
+@click.option(
+    "--step", help="Step name the logs belong to; without it, step restrictions are ignored."
+)
+@click.option(
+    "--context",
+    type=click.IntRange(0, 50),
+    default=2,
+    help="Context lines around the best match.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per input file, one per line."
+)
+@click.option("--engine", default="auto", help="auto, hyperscan or re.")
+@click.option(
+    "--failure-lines/--no-failure-lines",
+    default=True,
+    help="With --json, also find the lines most likely to explain the failure.",
+)
+@click.option(
+    "--baseline",
+    type=PATH,
+    help="A passing log of the same job and step: failure lines it has too say little.",
+)
 def scan(
-    logs: Annotated[
-        list[str],
-        typer.Argument(help="Log files (.gz, .zst, CircleCI step output JSON, or - for stdin)."),
-    ],
-    patterns: Annotated[
-        Path | None,
-        typer.Option(
-            "--patterns",
-            "-p",
-            help="Pattern file (Dr. CI dump or citriage format). Default: the built-in library.",
-        ),
-    ] = None,
-    step: Annotated[
-        str | None,
-        typer.Option(
-            help="Step name the logs belong to; without it, step restrictions are ignored."
-        ),
-    ] = None,
-    context: Annotated[
-        int, typer.Option(min=0, max=50, help="Context lines around the best match.")
-    ] = 2,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per input file, one per line.")
-    ] = False,
-    engine: Annotated[str, typer.Option(help="auto, hyperscan or re.")] = "auto",
-    failure_lines: Annotated[
-        bool,
-        typer.Option(
-            "--failure-lines/--no-failure-lines",
-            help="With --json, also find the lines most likely to explain the failure.",
-        ),
-    ] = True,
-    baseline: Annotated[
-        Path | None,
-        typer.Option(
-            "--baseline",
-            help="A passing log of the same job and step: failure lines it has too say little.",
-        ),
-    ] = None,
+    logs: tuple[str, ...],
+    patterns: Path | None,
+    step: str | None,
+    context: int,
+    as_json: bool,
+    engine: str,
+    failure_lines: bool,
+    baseline: Path | None,
 ) -> None:
     """Scan logs against a pattern library and show the matches and the best one."""
     if engine not in ("auto", "hyperscan", "re"):
@@ -154,7 +167,10 @@ def scan(
         # a scan of a log of a few MB.
         from citriage.scanner import failure_lines as finder
     passing = finder.Baseline.of(read_log(baseline)) if baseline is not None else None
-    console = Console(highlight=False)
+    if not as_json:
+        from rich.console import Console
+
+        console = Console(highlight=False)
     for name in logs:
         log = read_log(name)
         report = pattern_set.run(log, step)
@@ -189,6 +205,9 @@ def _print_human(
     context: int,
     likely: finder.FailureLines | None,
 ) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     matches = report.matches
     facts = [f"{log.line_count} lines"]
     if log.truncated:
@@ -233,6 +252,8 @@ def _print_human(
 def _print_failure_lines(console: Console, likely: finder.FailureLines | None) -> None:
     """The finder's likeliest failure lines (the failing test is often among them, whether
     or not a pattern matched); None when they were not asked for."""
+    from rich.markup import escape
+
     if likely is None:
         return
     found = likely.candidates
@@ -296,6 +317,7 @@ def migrate() -> None:
     (run once per deployment, before web, workers and scheduler start)."""
     django_setup(migrate=False)
     from django.core.management import call_command
+    from rich.console import Console
 
     from citriage import logstore
 
@@ -308,18 +330,16 @@ def migrate() -> None:
 
 
 @app.command()
-def web(
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    workers: Annotated[int, typer.Option(help="Web worker processes.")] = 2,
-    threads: Annotated[
-        int,
-        typer.Option(
-            help="Threads per worker: a request that computes (a workbench try) leaves the "
-            "others free for webhook deliveries."
-        ),
-    ] = 4,
-) -> None:
+@click.option("--port", default=8000, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--workers", default=2, help="Web worker processes.")
+@click.option(
+    "--threads",
+    default=4,
+    help="Threads per worker: a request that computes (a workbench try) leaves the "
+    "others free for webhook deliveries.",
+)
+def web(port: int, host: str, workers: int, threads: int) -> None:
     """Serve the web UI and the webhook endpoint (gunicorn)."""
     import os
 
@@ -346,11 +366,10 @@ def web(
 
 
 @app.command()
-def worker(
-    queue: Annotated[list[str], typer.Option(help="Queues to work on (repeatable).")] = ["*"],  # noqa: B006
-    batch: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
-    interval: Annotated[float, typer.Option(help="Seconds between polls of an empty queue.")] = 1.0,
-) -> None:
+@click.option("--queue", multiple=True, default=["*"], help="Queues to work on (repeatable).")
+@click.option("--batch/--no-batch", default=False, help="Exit once the queue is empty.")
+@click.option("--interval", default=1.0, help="Seconds between polls of an empty queue.")
+def worker(queue: tuple[str, ...], batch: bool, interval: float) -> None:
     """Run background tasks (any number of workers may run against PostgreSQL)."""
     django_setup()
     from citriage.ops.worker import run_worker
@@ -368,17 +387,19 @@ def scheduler() -> None:
 
 
 @app.command()
-def demo(
-    commits: Annotated[int, typer.Option(help="Commits on the main branch.")] = 200,
-    pulls: Annotated[int, typer.Option(help="Pull requests.")] = 30,
-    jobs: Annotated[int | None, typer.Option(help="Jobs per commit (default: all 24).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same history).")] = 2026,
-    scan: Annotated[
-        bool, typer.Option(help="Scan the logs now instead of leaving it to a worker.")
-    ] = False,
-) -> None:
+@click.option("--commits", default=200, help="Commits on the main branch.")
+@click.option("--pulls", default=30, help="Pull requests.")
+@click.option("--jobs", type=int, help="Jobs per commit (default: all 24).")
+@click.option("--seed", default=2026, help="Random seed (same seed, same history).")
+@click.option(
+    "--scan/--no-scan", default=False, help="Scan the logs now instead of leaving it to a worker."
+)
+def demo(commits: int, pulls: int, jobs: int | None, seed: int, scan: bool) -> None:
     """Generate a realistic CI history for the fictional repository acme/rocket."""
     django_setup()
+    from rich.console import Console
+    from rich.progress import Progress
+
     from citriage.ci.models import Repository
     from citriage.demo.history import REPOSITORY, generate_demo
 
@@ -416,22 +437,28 @@ def _scan_now(console: Console) -> None:
 
 
 @app.command()
+@click.option("--status", is_flag=True, help="Show scan progress and exit.")
+@click.option("--log", type=int, multiple=True, help="Rescan this stored log (repeatable).")
+@click.option("--job", type=int, multiple=True, help="Rescan the logs of this job attempt.")
+@click.option(
+    "--commit", multiple=True, help="Rescan the logs of jobs on this commit (sha or prefix)."
+)
+@click.option("--all", "all_logs", is_flag=True, help="Rescan every stored log from scratch.")
+@click.option(
+    "--now/--no-now", default=False, help="Scan here and now instead of queueing for a worker."
+)
 def rescan(
-    status: Annotated[bool, typer.Option("--status", help="Show scan progress and exit.")] = False,
-    log: Annotated[list[int], typer.Option(help="Rescan this stored log (repeatable).")] = [],  # noqa: B006
-    job: Annotated[list[int], typer.Option(help="Rescan the logs of this job attempt.")] = [],  # noqa: B006
-    commit: Annotated[
-        list[str], typer.Option(help="Rescan the logs of jobs on this commit (sha or prefix).")
-    ] = [],  # noqa: B006
-    all_logs: Annotated[
-        bool, typer.Option("--all", help="Rescan every stored log from scratch.")
-    ] = False,
-    now: Annotated[
-        bool, typer.Option(help="Scan here and now instead of queueing for a worker.")
-    ] = False,
+    status: bool,
+    log: tuple[int, ...],
+    job: tuple[int, ...],
+    commit: tuple[str, ...],
+    all_logs: bool,
+    now: bool,
 ) -> None:
     """Rescan stored logs from scratch, or show how far scanning has got."""
     django_setup()
+    from rich.console import Console
+
     from citriage.ci.models import StoredLog
     from citriage.patterns import scanning
     from citriage.patterns.tasks import scan_backlog_task
@@ -465,19 +492,23 @@ def rescan(
     )
 
 
-patterns_app = typer.Typer(help="Import and export the pattern library.", no_args_is_help=True)
-app.add_typer(patterns_app, name="patterns")
+@app.group("patterns", no_args_is_help=True)
+def patterns_app() -> None:
+    """Import and export the pattern library."""
 
 
 @patterns_app.command("import")
-def patterns_import(
-    file: Annotated[Path, typer.Argument(help="A Dr. CI pattern dump or a citriage pattern file.")],
-    renumber: Annotated[
-        bool, typer.Option(help="Give imported patterns new ids (skip ones already present).")
-    ] = False,
-) -> None:
+@click.argument("file", type=PATH, help="A Dr. CI pattern dump or a citriage pattern file.")
+@click.option(
+    "--renumber/--no-renumber",
+    default=False,
+    help="Give imported patterns new ids (skip ones already present).",
+)
+def patterns_import(file: Path, renumber: bool) -> None:
     """Add patterns to the library; every stored log is then scanned for the new ones."""
     django_setup()
+    from rich.console import Console
+
     from citriage.patterns import library
 
     try:
@@ -491,13 +522,10 @@ def patterns_import(
 
 
 @patterns_app.command("export")
-def patterns_export(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
-    active_only: Annotated[bool, typer.Option(help="Leave out retired patterns.")] = False,
-) -> None:
+@click.option("--output", "-o", type=PATH, help="File to write (default: stdout).")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of YAML.")
+@click.option("--active-only/--no-active-only", default=False, help="Leave out retired patterns.")
+def patterns_export(output: Path | None, as_json: bool, active_only: bool) -> None:
     """Write the library in citriage's pattern format (import reads it back unchanged)."""
     django_setup()
     from citriage.patterns import library
@@ -511,24 +539,28 @@ def patterns_export(
         output.write_text(text)
 
 
-repos_app = typer.Typer(help="Repositories citriage watches.", no_args_is_help=True)
-app.add_typer(repos_app, name="repos")
+@app.group("repos", no_args_is_help=True)
+def repos_app() -> None:
+    """Repositories citriage watches."""
+
 
 PROVIDERS = ("circleci", "github-actions")
 
 
 @repos_app.command("add")
-def repos_add(
-    full_name: Annotated[str, typer.Argument(help="owner/name on GitHub.")],
-    provider: Annotated[
-        list[str], typer.Option(help="CI provider: circleci or github-actions (repeatable).")
-    ] = ["circleci"],  # noqa: B006
-    default_branch: Annotated[
-        str | None, typer.Option(help="Default branch (default: main, or what webhooks say).")
-    ] = None,
-) -> None:
+@click.argument("full_name", help="owner/name on GitHub.")
+@click.option(
+    "--provider",
+    multiple=True,
+    default=["circleci"],
+    help="CI provider: circleci or github-actions (repeatable).",
+)
+@click.option("--default-branch", help="Default branch (default: main, or what webhooks say).")
+def repos_add(full_name: str, provider: tuple[str, ...], default_branch: str | None) -> None:
     """Watch a repository (or add a provider to one already watched)."""
     django_setup()
+    from rich.console import Console
+
     from citriage.ci import recording
 
     unknown = [p for p in provider if p not in PROVIDERS]
@@ -552,6 +584,9 @@ def repos_add(
 def repos_list() -> None:
     """Show the watched repositories."""
     django_setup()
+    from rich.console import Console
+    from rich.table import Table
+
     from citriage.ci.models import Repository
 
     table = Table("repository", "providers", "default branch", "jobs")
@@ -566,16 +601,17 @@ def repos_list() -> None:
 
 
 @repos_app.command("token")
-def repos_token(
-    full_name: Annotated[str, typer.Argument(help="owner/name of a watched repository.")],
-    name: Annotated[str, typer.Option(help="What the token is for (e.g. the CI).")] = "",
-    revoke: Annotated[
-        str | None, typer.Option(help="Revoke the token starting with these characters.")
-    ] = None,
-    list_tokens: Annotated[bool, typer.Option("--list", help="List the tokens.")] = False,
-) -> None:
+@click.argument("full_name", help="owner/name of a watched repository.")
+@click.option("--name", default="", show_default=False, help="What the token is for (e.g. the CI).")
+@click.option("--revoke", help="Revoke the token starting with these characters.")
+@click.option("--list", "list_tokens", is_flag=True, help="List the tokens.")
+def repos_token(full_name: str, name: str, revoke: str | None, list_tokens: bool) -> None:
     """Create (default), list or revoke the tokens that upload test reports for a repository."""
     django_setup()
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     from citriage.ci.models import Repository
     from citriage.testresults import uploads
     from citriage.testresults.models import UploadToken
@@ -617,6 +653,9 @@ UPLOAD_COLUMNS = ("tests", "failures", "errors", "skipped", "reruns")
 
 
 def _print_uploads(console: Console, reports: list[dict[str, Any]]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table("report", "format", *UPLOAD_COLUMNS, "flaky tests", "stored")
     for report in reports:
         if error := report.get("error"):
@@ -641,25 +680,52 @@ def _print_uploads(console: Console, reports: list[dict[str, Any]]) -> None:
 
 
 @app.command("upload-tests")
+@click.argument(
+    "reports", nargs=-1, required=True, type=PATH, help="Test report files (JUnit XML, ...)."
+)
+@click.option("--repo", default="", show_default=False, help="owner/name of the repository.")
+@click.option(
+    "--commit",
+    default="",
+    show_default=False,
+    help="The commit the tests ran on (40-digit sha).",
+)
+@click.option("--job", default="", show_default=False, help="The job's name (as the CI calls it).")
+@click.option(
+    "--attempt", type=click.IntRange(min=1), default=1, help="The job's attempt (rerun) number."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--dry-run", is_flag=True, help="Read the reports here; send nothing.")
+@click.option(
+    "--url",
+    envvar="CITRIAGE_URL",
+    show_envvar=True,
+    default="http://127.0.0.1:8000",
+    help="citriage's address.",
+)
+@click.option(
+    "--token",
+    envvar="CITRIAGE_UPLOAD_TOKEN",
+    show_envvar=True,
+    default="",
+    show_default=False,
+    help="The repository's upload token.",
+)
 def upload_tests(
-    reports: Annotated[list[Path], typer.Argument(help="Test report files (JUnit XML, ...).")],
-    repo: Annotated[str, typer.Option(help="owner/name of the repository.")] = "",
-    commit: Annotated[str, typer.Option(help="The commit the tests ran on (40-digit sha).")] = "",
-    job: Annotated[str, typer.Option(help="The job's name (as the CI calls it).")] = "",
-    attempt: Annotated[int, typer.Option(min=1, help="The job's attempt (rerun) number.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Read the reports here; send nothing.")
-    ] = False,
-    url: Annotated[
-        str, typer.Option(envvar="CITRIAGE_URL", help="citriage's address.")
-    ] = "http://127.0.0.1:8000",
-    token: Annotated[
-        str, typer.Option(envvar="CITRIAGE_UPLOAD_TOKEN", help="The repository's upload token.")
-    ] = "",
+    reports: tuple[Path, ...],
+    repo: str,
+    commit: str,
+    job: str,
+    attempt: int,
+    as_json: bool,
+    dry_run: bool,
+    url: str,
+    token: str,
 ) -> None:
     """Send test reports to citriage for a job of any CI; print what was stored per report
     (tests, failures, errors, skipped, flaky reruns). Exit status 1 if a report was refused."""
+    from rich.console import Console
+
     from citriage.providers.base import ProviderError
     from citriage.providers.http import HttpClient
     from citriage.testreports.model import ReportError
@@ -721,11 +787,12 @@ def upload_tests(
             )
         _print_uploads(console, answer["reports"])
     if any(r.get("error") for r in answer["reports"]):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
-tests_app = typer.Typer(help="Test results: check reports against the quarantine.")
-app.add_typer(tests_app, name="tests")
+@app.group("tests", no_args_is_help=False)
+def tests_app() -> None:
+    """Test results: check reports against the quarantine."""
 
 
 def _quarantine_from_server(url: str, repo: str) -> list[dict[str, Any]]:
@@ -765,19 +832,21 @@ def _quarantine_from_database(repo: str) -> list[dict[str, Any]]:
 
 
 @tests_app.command("check")
-def tests_check(
-    reports: Annotated[list[Path], typer.Argument(help="Test report files (JUnit XML, ...).")],
-    repo: Annotated[str, typer.Option(help="owner/name of the repository.")],
-    url: Annotated[
-        str,
-        typer.Option(
-            envvar="CITRIAGE_URL",
-            help="citriage's address: the quarantine is read from its API. Without it, "
-            "from the local database (on citriage's own host).",
-        ),
-    ] = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+@click.argument(
+    "reports", nargs=-1, required=True, type=PATH, help="Test report files (JUnit XML, ...)."
+)
+@click.option("--repo", required=True, help="owner/name of the repository.")
+@click.option(
+    "--url",
+    envvar="CITRIAGE_URL",
+    show_envvar=True,
+    default="",
+    show_default=False,
+    help="citriage's address: the quarantine is read from its API. Without it, "
+    "from the local database (on citriage's own host).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tests_check(reports: tuple[Path, ...], repo: str, url: str, as_json: bool) -> None:
     """Print the failing tests of the reports, each quarantined or not. Exit status 0 when
     every failing test is quarantined (or none failed), 1 otherwise, 2 on bad input:
     a CI step can keep running quarantined tests without failing the build."""
@@ -813,6 +882,9 @@ def tests_check(
         answer = {"failing": results, "ok": not blocking}
         sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
     else:
+        from rich.console import Console
+        from rich.markup import escape
+
         console = Console(highlight=False)
         for row in results:
             what = f"quarantined ({row['reason']})" if row["quarantined"] else "FAILED"
@@ -822,7 +894,7 @@ def tests_check(
             + (f", {len(blocking)} not" if blocking else "")
         )
     if blocking:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def _advance(bar: Progress, task_id: TaskID, completed: int) -> None:
@@ -830,17 +902,14 @@ def _advance(bar: Progress, task_id: TaskID, completed: int) -> None:
 
 
 @app.command()
-def backfill(
-    repo: Annotated[
-        list[str], typer.Option(help="owner/name (repeatable; default: every watched repository).")
-    ] = [],  # noqa: B006
-    branch: Annotated[
-        str | None, typer.Option(help="Only this branch (default: all branches).")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Only builds since this date (YYYY-MM-DD).")
-    ] = None,
-) -> None:
+@click.option(
+    "--repo",
+    multiple=True,
+    help="owner/name (repeatable; default: every watched repository).",
+)
+@click.option("--branch", help="Only this branch (default: all branches).")
+@click.option("--since", help="Only builds since this date (YYYY-MM-DD).")
+def backfill(repo: tuple[str, ...], branch: str | None, since: str | None) -> None:
     """Pull builds (CircleCI) and workflow runs (GitHub Actions) citriage does not have;
     failed ones get their logs fetched.
 
@@ -848,6 +917,8 @@ def backfill(
     """
     django_setup()
     from datetime import UTC
+
+    from rich.console import Console
 
     from citriage.ci import sources
     from citriage.ci.models import Repository
@@ -902,6 +973,8 @@ def _backfill_one(
     since: datetime | None,
 ) -> dict[str, int]:
     """Run one provider's backfill with a progress line; an API error ends the command."""
+    from rich.progress import Progress
+
     from citriage.providers.base import ProviderError
 
     with Progress(console=console, transient=True) as bar:
@@ -917,18 +990,15 @@ def _backfill_one(
             raise fail(f"{repository.full_name}: {exc}") from None
 
 
-github_app = typer.Typer(help="The GitHub App citriage reports through.", no_args_is_help=True)
-app.add_typer(github_app, name="github")
+@app.group("github", no_args_is_help=True)
+def github_app() -> None:
+    """The GitHub App citriage reports through."""
 
 
 @github_app.command("setup")
-def github_setup(
-    org: Annotated[str | None, typer.Option(help="Create the App in this organization.")] = None,
-    code: Annotated[
-        str | None,
-        typer.Option(help="Exchange this code (from GitHub's redirect) for credentials."),
-    ] = None,
-) -> None:
+@click.option("--org", help="Create the App in this organization.")
+@click.option("--code", help="Exchange this code (from GitHub's redirect) for credentials.")
+def github_setup(org: str | None, code: str | None) -> None:
     """Register citriage as a GitHub App (App-manifest flow).
 
     Without --code: print the manifest and the page of a running citriage that
@@ -936,6 +1006,7 @@ def github_setup(
     """
     django_setup(migrate=False)
     from django.conf import settings
+    from rich.console import Console
 
     from citriage.github import setup
 
@@ -957,7 +1028,8 @@ def github_setup(
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def manage(ctx: typer.Context) -> None:
+@click.pass_context
+def manage(ctx: click.Context) -> None:
     """Run a Django management command: `citriage manage createsuperuser` (the database is
     migrated first, so it works on an empty data directory)."""
     django_setup()
@@ -967,22 +1039,24 @@ def manage(ctx: typer.Context) -> None:
 
 
 @app.command()
-def up(
-    port: Annotated[int, typer.Option(help="Web port.")] = 8000,
-    host: Annotated[str, typer.Option(help="Web address.")] = "127.0.0.1",
-    with_demo: Annotated[
-        bool, typer.Option("--demo/--no-demo", help="Load demo data into an empty database.")
-    ] = True,
-) -> None:
+@click.option("--port", default=8000, help="Web port.")
+@click.option("--host", default="127.0.0.1", help="Web address.")
+@click.option(
+    "--demo/--no-demo", "with_demo", default=True, help="Load demo data into an empty database."
+)
+@click.pass_context
+def up(ctx: click.Context, port: int, host: str, with_demo: bool) -> None:
     """Web, worker and scheduler in one foreground process group (Ctrl-C stops all; one
     that dies is started again)."""
     django_setup(static=True)
+    from rich.console import Console
+
     console = Console()
     from citriage.ci.models import JobAttempt
 
     if with_demo and not JobAttempt.objects.exists():
         console.print("empty database: generating the demo history (acme/rocket) ...")
-        demo(commits=200, pulls=30, jobs=None, seed=2026, scan=False)
+        ctx.invoke(demo, commits=200, pulls=30, jobs=None, seed=2026, scan=False)
     from django.db import connections
 
     from citriage.ops.metrics import forget_counts
@@ -1037,19 +1111,19 @@ def supervise(console: Console, commands: dict[str, list[str]]) -> None:
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
-    raise typer.Exit(0)
+    raise Exit(0)
 
 
 @app.command()
-def retention(
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only show what would be removed.")
-    ] = False,
-) -> None:
+@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+def retention(dry_run: bool) -> None:
     """Remove what is past its retention time (the scheduler does it daily): processed
     webhook deliveries, finished task results, old stored logs and their matches, old test
     results and CI configurations, ..."""
     django_setup()
+    from rich.console import Console
+    from rich.table import Table
+
     from citriage.ops import retention as forgetting
 
     console = Console()
@@ -1063,24 +1137,19 @@ def retention(
 
 
 @app.command()
-def check(
-    queue: Annotated[
-        bool, typer.Option("--queue/--no-queue", help="Also want the task queue healthy.")
-    ] = True,
-    process: Annotated[
-        str | None,
-        typer.Option(help="Also check this process: worker (of this machine) or scheduler."),
-    ] = None,
-    url: Annotated[
-        str | None, typer.Option(help="Also want this URL to answer 200 (a web server).")
-    ] = None,
-) -> None:
+@click.option("--queue/--no-queue", default=True, help="Also want the task queue healthy.")
+@click.option("--process", help="Also check this process: worker (of this machine) or scheduler.")
+@click.option("--url", help="Also want this URL to answer 200 (a web server).")
+def check(queue: bool, process: str | None, url: str | None) -> None:
     """Is citriage able to work? The database, the log store and (with --queue) a live
     worker and a queue that moves; exits 1 naming what fails (for health checks of
     containers)."""
     if process not in (None, "worker", "scheduler"):
         raise fail(f"--process {process!r}: use worker or scheduler")
     django_setup(migrate=False)
+    from rich.console import Console
+    from rich.markup import escape
+
     from citriage.ops import health
 
     checks = health.readiness(with_queue=queue)
@@ -1095,7 +1164,7 @@ def check(
         mark = "[green]ok[/]" if item.ok else "[red]failing[/]"
         console.print(f"{item.name}: {mark} ({escape(item.detail)})")
     if not all(item.ok for item in checks):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import typer
 import yaml
 
 from citriage.cli import app
@@ -28,9 +27,8 @@ def compose() -> dict[str, Any]:
 
 def parses(args: list[str]) -> None:
     """The arguments name a citriage command and options it has (raises otherwise)."""
-    command: Any = typer.main.get_command(app)  # a click group (typer may bundle its own click)
-    with command.make_context("citriage", list(args), resilient_parsing=False) as root:
-        name, sub, rest = command.resolve_command(root, list(args))
+    with app.make_context("citriage", list(args), resilient_parsing=False) as root:
+        name, sub, rest = app.resolve_command(root, list(args))
         assert sub is not None, f"no citriage command {name!r}"
         sub.make_context(str(name), rest, parent=root)
 

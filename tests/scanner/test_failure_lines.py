@@ -555,6 +555,20 @@ def test_repeats_hash_alike_exactly_when_their_keys_are_alike(lines: list[bytes]
             assert (hashes[i] == hashes[j]) == (keys[i] == keys[j])
 
 
+def test_long_repeats_hash_alike_wherever_their_digits_are() -> None:
+    # The C hash reads a line a block of kept bytes at a time: digits moving a line's
+    # bytes across a block's end must not change it.
+    body = bytes(range(32, 48)) * 600  # 9,600 bytes, no digits
+    lines = [body[:n] + b"12345" + body[n:] for n in (0, 4090, 4096, 4100, 9000)] + [body]
+    lines.append(body + b"x")
+    data = b"".join(line + b"\n" for line in lines)
+    stops = np.cumsum([len(line) + 1 for line in lines], dtype=np.int64) - 1
+    starts = stops - np.array([len(line) for line in lines], dtype=np.int64)
+    hashes = failure_lines._key_hashes(data, starts, stops).tolist()
+    assert len(set(hashes[:-1])) == 1
+    assert hashes[-1] != hashes[0]
+
+
 def test_without_the_c_helper_the_search_gives_the_same_answers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
-from typer.testing import CliRunner
 
 from citriage.ci.models import JobAttempt, Repository
 from citriage.cli import app

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from django.test import override_settings
-from typer.testing import CliRunner
 
 from citriage.ci import actions, github_app, recording
 from citriage.ci.models import JobAttempt, Provider
