@@ -1,6 +1,7 @@
 """Web UI: p50/p95 server time of the pages over a large history on PostgreSQL.
 
     python bench/ui.py [--jobs 100000] [--matches 1000000] [--patterns 200] [--iterations 30]
+                        [--rounds N] [--page NAME ...] [--reuse]
 
 Starts a throwaway PostgreSQL (unless CITRIAGE_DATABASE_URL is set) and fills it
 with a generated history: commits with ~50 job attempts each (about 30% failed),
@@ -935,6 +936,11 @@ def main() -> None:
         action="store_true",
         help="measure the history already in CITRIAGE_DATABASE_URL (from an earlier run)",
     )
+    parser.add_argument(
+        "--page",
+        action="append",
+        help="measure only this page (its name as printed; repeatable)",
+    )
     args = parser.parse_args()
     if not os.environ.get("CITRIAGE_DATABASE_URL"):
         script = str(ROOT / "scripts" / "with_postgres.py")
@@ -1009,6 +1015,11 @@ def main() -> None:
             ("flakiness", ["/flaky/", f"/flaky/?pattern={popular[0]}"]),
             *sheriff_pages(history, rng),
         ]
+        if args.page:
+            unknown = set(args.page) - {page for page, _urls in pages}
+            if unknown:
+                raise SystemExit(f"no such page: {', '.join(sorted(unknown))}")
+            pages = [(page, urls) for page, urls in pages if page in args.page]
         client = Client(HTTP_HOST="127.0.0.1")
         rounds = [
             [measure(client, page, urls, args.iterations) for page, urls in pages]

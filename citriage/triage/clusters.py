@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, Max, Min, OuterRef, QuerySet
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, Exists, Max, Min, OuterRef, QuerySet, Window
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from citriage import logstore
-from citriage.ci.models import FAILED_CONCLUSIONS, JobAttempt, PullRequestHead, StoredLog
+from citriage.ci.models import FAILED_CONCLUSIONS, PullRequestHead, StoredLog
 from citriage.failurelines.models import FailureAnalysis
 from citriage.patterns.models import BestMatch
 from citriage.scanner import suggest
@@ -41,8 +42,8 @@ class Cluster:
     jobs: int
     first_seen: datetime
     last_seen: datetime
-    example: FailureAnalysis
-    recent_jobs: list[JobAttempt] = field(default_factory=list)
+    example: str  # the newest member's likely failure line
+    recent_job_ids: list[int] = field(default_factory=list)
     job_names: list[str] = field(default_factory=list)
     trend: list[int] = field(default_factory=list)
     suggestion: suggest.Suggestion | None = None
@@ -59,53 +60,61 @@ def unattributed() -> QuerySet[FailureAnalysis]:
     )
 
 
-def cluster_rows(limit: int, offset: int = 0) -> tuple[list[dict[str, object]], int]:
+def cluster_rows(limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """(signature, jobs, first, last) of the biggest clusters, and how many there are."""
     grouped = (
         unattributed()
         .values("signature")
-        .annotate(jobs=Count("job", distinct=True), first=Min("seen"), last=Max("seen"))
+        .annotate(
+            jobs=Count("job", distinct=True),
+            first=Min("seen"),
+            last=Max("seen"),
+            groups=Window(Count("*")),  # every group counted in the same pass
+        )
         .order_by("-jobs", "-last", "signature")
     )
-    return list(grouped[offset : offset + limit]), grouped.count()
+    rows = list(grouped[offset : offset + limit])
+    if rows:
+        return rows, int(rows[0]["groups"])
+    # past the end (or nothing at all): how many there are, for the last page
+    return [], unattributed().values("signature").distinct().count()
 
 
 def clusters(limit: int = 50, offset: int = 0) -> tuple[list[Cluster], int]:
     rows, total = cluster_rows(limit, offset)
     keys = [str(row["signature"]) for row in rows]
+    # the members as the few values used, not as rows with their jobs (a thousand of each)
     members = list(
-        unattributed()
+        unattributed()  # type: ignore[misc]  # "seen" is an annotation
         .filter(signature__in=keys)
-        .select_related("job")
-        .defer("candidates", "job__details")  # JSON nobody here reads, for every member
         .order_by("-seen", "-id")
+        .values_list("signature", "job_id", "job__name", "text", "seen")
     )
-    by_key: dict[str, list[FailureAnalysis]] = defaultdict(list)
-    for analysis in members:
-        by_key[analysis.signature].append(analysis)
+    by_key: dict[str, list[tuple[str, int, str, str, datetime]]] = defaultdict(list)
+    for member in members:
+        by_key[member[0]].append(member)
     days = _days()
-    trend = _trend(keys, days)
+    trend = _trend(members, days)
     evidence_days = flaky_days()
     # Passing runs of the jobs on this page, read once for all its suggestions.
-    passing = passing_lines(sorted({a.job.name for a in members}))
+    passing = passing_lines(sorted({name for _key, _job, name, _text, _seen in members}))
     result = []
     for row in rows:
         key = str(row["signature"])
         group = by_key[key]
-        seen_jobs: dict[int, JobAttempt] = {}
-        for analysis in group:
-            seen_jobs.setdefault(analysis.job_id, analysis.job)
+        seen_jobs = {job_id: name for _key, job_id, name, _text, _seen in group}  # newest first
         cluster = Cluster(
             signature=key,
-            jobs=int(row["jobs"]),  # type: ignore[call-overload]
-            first_seen=row["first"],  # type: ignore[arg-type]
-            last_seen=row["last"],  # type: ignore[arg-type]
-            example=group[0],
-            recent_jobs=list(seen_jobs.values())[:5],
-            job_names=sorted({job.name for job in seen_jobs.values()}),
+            jobs=int(row["jobs"]),
+            first_seen=row["first"],
+            last_seen=row["last"],
+            example=group[0][3],
+            recent_job_ids=list(seen_jobs)[:5],
+            job_names=sorted(set(seen_jobs.values())),
             trend=[trend[key][day] for day in days],
         )
-        cluster.suggestion = suggest.suggest([a.text for a in group[:SAMPLE_LINES]], passing)
+        texts = [text for _key, _job, _name, text, _seen in group[:SAMPLE_LINES]]
+        cluster.suggestion = suggest.suggest(texts, passing)
         if evidence_days:
             cluster.flaky = flaky_evidence(key, evidence_days)
         result.append(cluster)
@@ -117,17 +126,18 @@ def _days() -> list[date]:
     return [today - timedelta(days=TREND_DAYS - 1 - i) for i in range(TREND_DAYS)]
 
 
-def _trend(keys: list[str], days: list[date]) -> dict[str, Counter[date]]:
+def _trend(
+    members: list[tuple[str, int, str, str, datetime]], days: list[date]
+) -> dict[str, Counter[date]]:
+    """Distinct jobs per cluster and day (in the current time zone), from its members."""
     counts: dict[str, Counter[date]] = defaultdict(Counter)
     start = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
-    rows = (
-        unattributed()
-        .filter(signature__in=keys, seen__gte=start)  # type: ignore[misc]  # an annotation
-        .annotate(day=TruncDate("seen"))
-        .values_list("signature", "day", "job_id")
-        .distinct()
-    )
-    for key, day, _job in rows:
+    seen = {
+        (key, timezone.localdate(at), job_id)
+        for key, job_id, _name, _text, at in members
+        if at >= start
+    }
+    for key, day, _job in seen:
         counts[key][day] += 1
     return counts
 

@@ -14,14 +14,15 @@ from citriage.triage.models import Breakage, CommitSummary, Verdict
 STATES = ("known breakage", "flaky", "unexplained")
 
 
-def commit_state(summary: CommitSummary | None) -> str | None:
-    """Green (None), or why a default-branch commit had failures: something not excused
-    is "unexplained"; else a known breakage if any; else flaky (or otherwise excused)."""
-    if summary is None or summary.failures == 0:
+def commit_state(failures: int, all_excused: bool, counts: dict[str, int]) -> str | None:
+    """Green (None), or why a default-branch commit with these summary figures had
+    failures: something not excused is "unexplained"; else a known breakage if any; else
+    flaky (or otherwise excused)."""
+    if failures == 0:
         return None
-    if not summary.all_excused:
+    if not all_excused:
         return "unexplained"
-    if summary.counts.get(Verdict.KNOWN_PROBLEM):
+    if counts.get(Verdict.KNOWN_PROBLEM):
         return "known breakage"
     return "flaky"
 
@@ -55,10 +56,21 @@ def compute(repository: Repository, *, commits: int = 1000) -> Health:
         .order_by("-branch_position")
         .only("sha", "branch_position", "committed_at")[:commits]
     )[::-1]
+    # the summaries' figures, not the rows (1,000 of them, JSON fields and all)
     summaries = {
-        s.sha: s
-        for s in CommitSummary.objects.filter(
+        sha: rest
+        for sha, *rest in CommitSummary.objects.filter(
             repository=repository, sha__in=[c.sha for c in branch]
+        ).values_list(
+            "sha",
+            "failures",
+            "all_excused",
+            "counts",
+            "pending",
+            "waiting_jobs",
+            "missing_jobs",
+            "not_started",
+            "updated",
         )
     }
     per_day: dict[date, Counter[str]] = defaultdict(Counter)
@@ -70,19 +82,23 @@ def compute(repository: Repository, *, commits: int = 1000) -> Health:
         summary = summaries.get(commit.sha)
         if summary is None:
             continue  # not built (yet)
+        failures, all_excused, counts, pending, waiting, missing_jobs, not_started, updated = (
+            summary
+        )
         built += 1
-        unreported = summary.missing_jobs + [f"{w} (did not start)" for w in summary.not_started]
+        unreported = missing_jobs + [f"{w} (did not start)" for w in not_started]
         if unreported:
             missing.append((commit, unreported))
-        day = (commit.committed_at or summary.updated).date()
-        state = commit_state(summary)
+        at = commit.committed_at or updated
+        day = at.date()
+        state = commit_state(failures, all_excused, counts)
         per_day[day]["commits"] += 1
         if state:
             per_day[day][state] += 1
-        elif summary.pending == 0 and not unreported and not summary.waiting_jobs:
+        elif pending == 0 and not unreported and not waiting:
             newest_green = commit.branch_position
         if newest_green is not None:
-            lag_times.append((commit.committed_at or summary.updated).isoformat())
+            lag_times.append(at.isoformat())
             lag.append((commit.branch_position or 0) - newest_green)
     days = sorted(per_day)
     shares = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from citriage.ci.models import (
     FAILED_CONCLUSIONS,
@@ -19,6 +20,7 @@ from citriage.ci.models import (
     JobStatus,
     Repository,
 )
+from citriage.dbquery import IdIn
 from citriage.triage.signatures import Signature, failure_signatures
 
 # How far (in branch positions) around a commit inference looks for the rest of a run.
@@ -74,8 +76,8 @@ def infer_spans(
     if not commits:
         return []
     attempts = JobAttempt.objects.filter(
+        IdIn("commit_id", [c.pk for c in commits]),
         repository=repository,
-        commit_id__in=[c.pk for c in commits],
         status=JobStatus.COMPLETED,
         conclusion__in=RESULTS,
     )
@@ -102,19 +104,28 @@ def spans_of(
     by_pk = {c.pk: c for c in commits}
     # (job, commit) -> passed?, latest failed attempt
     outcome: dict[tuple[str, int], tuple[bool, int, int]] = {}
+    success = Conclusion.SUCCESS.value  # once: an enum member is slow to look up per row
     for pk, name, conclusion, attempt, commit_id in attempts:
         if commit_id is None:
             continue
         passed, latest_attempt, latest_pk = outcome.get((name, commit_id), (False, -1, 0))
-        if conclusion == Conclusion.SUCCESS:
+        if conclusion == success:
             passed = True
         elif attempt > latest_attempt:
             latest_attempt, latest_pk = attempt, pk
         outcome[(name, commit_id)] = (passed, latest_attempt, latest_pk)
-    signatures = failure_signatures(pk for passed, _, pk in outcome.values() if not passed)
-    by_job: dict[str, list[tuple[Commit, Signature | None]]] = defaultdict(list)
+    failing = {key: pk for key, (passed, _, pk) in outcome.items() if not passed}
+    signatures = failure_signatures(failing.values())
+    # Only jobs that failed somewhere here can have a run (most jobs pass throughout).
+    failed_jobs = {name for name, _commit_id in failing}
+    # per job: (position, commit id, signature or None where it passed), sorted as tuples
+    position = {c.pk: c.branch_position or 0 for c in commits}
+    by_job: dict[str, list[tuple[int, int, Signature | None]]] = defaultdict(list)
     for (name, commit_id), (passed, _, pk) in outcome.items():
-        by_job[name].append((by_pk[commit_id], None if passed else signatures.get(pk)))
+        if name in failed_jobs:
+            by_job[name].append(
+                (position[commit_id], commit_id, None if passed else signatures.get(pk))
+            )
     top = max(c.branch_position or 0 for c in commits)
     head = (
         Commit.objects.filter(repository=repository, branch_position__isnull=False)
@@ -124,9 +135,10 @@ def spans_of(
     )
     spans: list[InferredSpan] = []
     for name, builds in by_job.items():
-        builds.sort(key=lambda b: b[0].branch_position or 0)
+        builds.sort(key=itemgetter(0))  # by position: stable, as before
         run: InferredSpan | None = None
-        for commit, signature in builds:
+        for _at, commit_id, signature in builds:
+            commit = by_pk[commit_id]
             if run is not None and signature is not None and signature.key == run.signature.key:
                 run.last, run.commits = commit, run.commits + 1
                 run.shas.append(commit.sha)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from citriage.ci.models import JobAttempt, Step
+from citriage.dbquery import IdIn
 from citriage.failurelines.models import FailureAnalysis
 from citriage.patterns.models import BestMatch, Pattern
 from citriage.rules import FAILED_STEP_STATES
@@ -38,7 +39,7 @@ def failure_signatures(job_ids: Iterable[int]) -> dict[int, Signature]:
     if not ids:
         return out
     best = list(
-        BestMatch.objects.filter(job_id__in=ids).values_list(
+        BestMatch.objects.filter(IdIn("job_id", ids)).values_list(
             "job_id", "pattern_id", "match__captures", "match__text"
         )
     )
@@ -61,7 +62,7 @@ def failure_signatures(job_ids: Iterable[int]) -> dict[int, Signature]:
     missing = [i for i in ids if i not in out]
     if missing:
         lines = (
-            FailureAnalysis.objects.filter(job_id__in=missing, generic=False)
+            FailureAnalysis.objects.filter(IdIn("job_id", missing), generic=False)
             .exclude(signature="")
             .order_by("job_id", "log__step__index", "log__step__container")
             .values_list("job_id", "signature")
@@ -71,7 +72,7 @@ def failure_signatures(job_ids: Iterable[int]) -> dict[int, Signature]:
         missing = [i for i in ids if i not in out]
     if missing:
         steps = (
-            Step.objects.filter(job_id__in=missing)
+            Step.objects.filter(IdIn("job_id", missing))
             .filter(Q(status__in=FAILED_STEP_STATES) | Q(timed_out=True))
             .order_by("job_id", "index", "container")
             .values_list("job_id", "name")
@@ -79,7 +80,7 @@ def failure_signatures(job_ids: Iterable[int]) -> dict[int, Signature]:
         for job_id, name in steps:
             out.setdefault(job_id, Signature(f"step:{name}", f"step {name!r} failed"))
         for job_id, conclusion in JobAttempt.objects.filter(
-            pk__in=[i for i in missing if i not in out]
+            IdIn("id", [i for i in missing if i not in out])
         ).values_list("pk", "conclusion"):
             out[job_id] = Signature(f"conclusion:{conclusion}", f"the job ended {conclusion}")
     return out

@@ -51,6 +51,12 @@ ICONS: dict[str, str] = {
 }
 
 
+# Looked up once: an enum member or Verdict.values is slow to look up per cell.
+SUCCESS = Conclusion.SUCCESS.value
+FAILED = frozenset(str(c) for c in FAILED_CONCLUSIONS)
+VERDICT_LABELS = {str(v.value): str(v.label) for v in Verdict}
+
+
 def job_prefix(name: str) -> str:
     """The group a job's column goes in: its name up to the first separator."""
     return PREFIX.split(name.strip(), maxsplit=1)[0] or name
@@ -108,7 +114,7 @@ def _cell(
     unreported: str = "",
 ) -> str:
     classes = ["c"]
-    if len(attempts) == 1 and attempts[0]["conclusion"] == Conclusion.SUCCESS:
+    if len(attempts) == 1 and attempts[0]["conclusion"] == SUCCESS:
         # Most cells: one element, no link (the column header names the job).
         classes.append("ok")
         attempts = []
@@ -120,12 +126,12 @@ def _cell(
     for a in attempts:
         conclusion = a["conclusion"]
         verdict = a["verdict__verdict"]
-        if conclusion == Conclusion.SUCCESS:
+        if conclusion == SUCCESS:
             css, icon, what = "ok", "✓", "passed"
-        elif conclusion in FAILED_CONCLUSIONS:
-            verdict = verdict or Verdict.PENDING
-            css, icon = f"v-{verdict}", ICONS.get(str(verdict), "✗")
-            what = Verdict(verdict).label if verdict in Verdict.values else str(verdict)
+        elif conclusion in FAILED:
+            verdict = str(verdict or Verdict.PENDING.value)
+            css, icon = f"v-{verdict}", ICONS.get(verdict, "✗")
+            what = VERDICT_LABELS.get(verdict, verdict)
         elif not conclusion:
             css, icon, what = "run", "○", "running"
         else:
@@ -152,7 +158,7 @@ def _success(name: str, pk: int) -> dict[str, Any]:
         "pk": pk,
         "name": name,
         "attempt": 1,
-        "conclusion": Conclusion.SUCCESS,
+        "conclusion": SUCCESS,
         "verdict__verdict": None,
     }
 
@@ -185,11 +191,17 @@ def build(
             "pk", "name", "attempt", "conclusion", "status", "commit_id", "verdict__verdict"
         )
     )
+    # once: enum members are slow to look up per row (100 x 200 rows)
+    completed, success, result_values = (
+        JobStatus.COMPLETED.value,
+        Conclusion.SUCCESS.value,
+        {str(c) for c in RESULTS},
+    )
     for pk, name, attempt, conclusion, status, commit_id, verdict in page_attempts:
-        if status == JobStatus.COMPLETED and conclusion in RESULTS:
+        if status == completed and conclusion in result_values:
             results.append((pk, name, conclusion, attempt, commit_id))
         key = (commit_id, name)
-        if conclusion == Conclusion.SUCCESS and key not in attempts and key not in passed_once:
+        if conclusion == success and key not in attempts and key not in passed_once:
             passed_once[key] = pk
             names.add(name)
             continue
@@ -205,7 +217,7 @@ def build(
             }
         )
         names.add(name)
-        if conclusion != Conclusion.SUCCESS:
+        if conclusion != success:
             failing_names.add(name)
     # expected jobs that did not report: shown in their own columns like failures
     coverage = expected.coverages(repository, [c.sha for c in commits])
@@ -252,8 +264,9 @@ def build(
             and (b.fix is None or position < (b.fix.branch_position or 0))
         ]
         cells = []
+        commit_pk = commit.pk
         for name in columns:
-            key = (commit.pk, name)
+            key = (commit_pk, name)
             annotated = [b.pk for b in covering if b.covers_job(name)] if covering else []
             inferred_here = (name, position) in inferred_at
             if key in passed_once and not annotated and not inferred_here:

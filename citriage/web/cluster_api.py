@@ -85,9 +85,9 @@ def clusters(
     result = []
     for c in found:
         suggestion = None
-        if c.suggestion and c.recent_jobs:
+        if c.suggestion and c.recent_job_ids:
             link = workbench_url(
-                c.suggestion.expression, c.suggestion.is_regex, c.recent_jobs[0].pk
+                c.suggestion.expression, c.suggestion.is_regex, c.recent_job_ids[0]
             )
             suggestion = SuggestionOut(
                 expression=c.suggestion.expression, is_regex=c.suggestion.is_regex, workbench=link
@@ -98,8 +98,8 @@ def clusters(
                 jobs=c.jobs,
                 first_seen=c.first_seen,
                 last_seen=c.last_seen,
-                example=c.example.text,
-                job_ids=[job.pk for job in c.recent_jobs],
+                example=c.example,
+                job_ids=c.recent_job_ids,
                 job_names=c.job_names,
                 trend=c.trend,
                 suggestion=suggestion,

@@ -37,11 +37,11 @@ def clusters(request: HttpRequest) -> HttpResponse:
     rows = []
     for cluster in found:
         link = None
-        if cluster.suggestion and cluster.recent_jobs:
+        if cluster.suggestion and cluster.recent_job_ids:
             link = workbench_url(
                 cluster.suggestion.expression,
                 cluster.suggestion.is_regex,
-                cluster.recent_jobs[0].pk,
+                cluster.recent_job_ids[0],
             )
         rows.append(
             {"cluster": cluster, "sparkline": charts.sparkline(cluster.trend), "workbench": link}

@@ -165,13 +165,16 @@ def pattern(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-job__finished_at", "-id")
     )
     # Count the jobs and logs it hits, not its matches (a job often has several): the
-    # (pattern, job, log) index gives them without reading the matches themselves.
+    # (pattern, job, log) index gives them without reading the matches themselves. For
+    # the pattern in nearly every failure (275,000 entries): the job ids deduplicated in
+    # the subquery (DISTINCT, in index order, not hashed), each log looked up once in the
+    # (log, pattern) index (EXISTS; IN hashed the 275,000 entries in every worker).
     hits = Match.objects.filter(pattern=row)
     jobs_per_name: Counter[str] = Counter()
     jobs_per_week: Counter[Any] = Counter()
     # One pass for both plots: a job has one name and ends in one week, so the counts add up.
     for name, week, n in (
-        JobAttempt.objects.filter(pk__in=hits.values("job_id"))
+        JobAttempt.objects.filter(pk__in=hits.values("job_id").distinct())
         .values_list("name", TruncWeek("finished_at"))
         .annotate(n=Count("id"))
     ):
@@ -187,7 +190,7 @@ def pattern(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     by_job = sorted(jobs_per_name.items(), key=lambda item: (-item[1], item[0]))[:15]
     by_step = (
-        StoredLog.objects.filter(pk__in=hits.values("log_id"))
+        StoredLog.objects.filter(Exists(hits.filter(log=OuterRef("pk"))))
         .values("step__name")
         .annotate(n=Count("job", distinct=True))
         .order_by("-n", "step__name")[:15]

@@ -108,7 +108,7 @@ def test_clusters_group_unattributed_failures_by_signature(log_store: Path) -> N
     biggest = found[0]
     assert biggest.jobs == 3
     assert biggest.signature.startswith("ConnectionError: could not reach database at <ip>")
-    assert {job.pk for job in biggest.recent_jobs} == set(job_ids)
+    assert set(biggest.recent_job_ids) == set(job_ids)
     assert biggest.job_names == ["test-0", "test-1"]
     assert biggest.first_seen <= biggest.last_seen
     assert sum(biggest.trend) in (0, 3) and len(biggest.trend) == queries.TREND_DAYS
