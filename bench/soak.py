@@ -276,7 +276,11 @@ class Stack:
         ]
         self._spawn("web (gunicorn)", [*citriage, *web], self.env)
         for n in range(args.workers):
-            self._spawn(f"worker {n + 1}", [*citriage, "worker", "--interval", "0.2"], self.env)
+            worker = [*citriage, "worker", "--interval", "0.2"]
+            if args.profile:  # cProfile of each worker, written when it stops
+                out = args.profile / f"worker-{n + 1}.prof"
+                worker = [sys.executable, "-m", "cProfile", "-o", str(out), *worker[1:]]
+            self._spawn(f"worker {n + 1}", worker, self.env)
         self._spawn("scheduler", [*citriage, "scheduler"], self.env)
         self._wait_for(f"{self.url}/readyz?queue=1")
         self.services.append(Service("soak bench (sender)", pids=[os.getpid()], children=False))
@@ -659,6 +663,12 @@ def main() -> None:
         "--keep", action="store_true", help="keep the work folder (logs of every process)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the workers under cProfile, writing DIR/worker-N.prof (their CPU figures "
+        "then include the profiler's cost)",
+    )
     args = parser.parse_args()
     began = time.monotonic()
     load = os.getloadavg()

@@ -1118,7 +1118,8 @@ def supervise(console: Console, commands: dict[str, list[str]]) -> None:
 @click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
 def retention(dry_run: bool) -> None:
     """Remove what is past its retention time (the scheduler does it daily): processed
-    webhook deliveries, finished task results, old stored logs and their matches, ..."""
+    webhook deliveries, finished task results, old stored logs and their matches, old test
+    results and CI configurations, ..."""
     django_setup()
     from rich.console import Console
     from rich.table import Table

@@ -260,7 +260,7 @@ BACKFILL_DAYS = int(env("CITRIAGE_BACKFILL_DAYS", "3"))
 LOG_FETCH_ATTEMPTS = int(env("CITRIAGE_LOG_FETCH_ATTEMPTS", "8"))
 # Passing logs kept as baselines for failure lines: a passing run of a job is fetched (every
 # step's log) when no passing run of that job was sampled in this many days (0: off); kept
-# logs older than PASSING_LOG_KEEP_DAYS are removed by the daily sweep.
+# logs older than PASSING_LOG_KEEP_DAYS are removed by the daily retention pass.
 PASSING_LOG_DAYS = int(env("CITRIAGE_PASSING_LOG_DAYS", "7"))
 PASSING_LOG_KEEP_DAYS = int(env("CITRIAGE_PASSING_LOG_KEEP_DAYS", "30"))
 # Test reports: largest report read (bytes, after gzip) and most test cases in one report.
@@ -272,14 +272,20 @@ TEST_ARTIFACT_GLOBS = env_list(
     "CITRIAGE_TEST_ARTIFACT_GLOBS", "*test-report*,*junit*,test-results*"
 )
 TEST_ARTIFACT_MAX_BYTES = int(env("CITRIAGE_TEST_ARTIFACT_MAX_BYTES", str(512 * 1024 * 1024)))
+# A finished Actions job's artifacts are listed when its workflow run completes, or at most
+# this long (s) after the job finished: one listing serves every job of the run finished by then.
+TEST_ARTIFACT_WAIT_SECONDS = int(env("CITRIAGE_TEST_ARTIFACT_WAIT_SECONDS", "300"))
 
 # Retention (days): processed webhook deliveries and counted rejections; finished task
-# results, periodic-run rows and settled commit rows; stored logs (and their matches) of
-# jobs that finished this long ago, except the newest examples of each pattern and what
-# open breakages refer to. The sweep runs daily (s).
+# results, periodic-run rows and settled owed-work rows; stored logs (and their matches),
+# CI configurations, expected jobs and workflow runs of jobs and commits this old, except
+# the newest examples of each pattern and what open breakages refer to; test results and
+# flaky-test history this old, except what flaky, broken or quarantined tests and open
+# breakages refer to. The sweep runs daily (s).
 RETAIN_DELIVERIES_DAYS = float(env("CITRIAGE_RETAIN_DELIVERIES_DAYS", "14"))
 RETAIN_TASKS_DAYS = float(env("CITRIAGE_RETAIN_TASKS_DAYS", "7"))
 RETAIN_LOGS_DAYS = float(env("CITRIAGE_RETAIN_LOGS_DAYS", "180"))
+RETAIN_TEST_RESULTS_DAYS = float(env("CITRIAGE_RETAIN_TEST_RESULTS_DAYS", "180"))
 RETAIN_PATTERN_EXAMPLES = int(env("CITRIAGE_RETAIN_PATTERN_EXAMPLES", "10"))
 RETENTION_SWEEP_SECONDS = int(env("CITRIAGE_RETENTION_SWEEP_SECONDS", "86400"))
 

@@ -16,6 +16,9 @@ os.environ.setdefault("CITRIAGE_PASSING_LOG_DAYS", "0")
 # Verdicts are recomputed as soon as asked (no settling time for bursts).
 os.environ.setdefault("CITRIAGE_VERDICT_REFRESH_SECONDS", "0")
 os.environ.setdefault("CITRIAGE_FLAKY_CHECK_DELAY_SECONDS", "0")
+# An Actions job's run is listed for artifacts as soon as the job finished (a test that
+# wants the wait for the run's other jobs sets it).
+os.environ.setdefault("CITRIAGE_TEST_ARTIFACT_WAIT_SECONDS", "0")
 # The real CircleCI is never called: a test that did not point it at a fake server meets a
 # closed local port (refused at once, retried after short waits) instead of the internet,
 # where a worker retrying owed test-result fetches with real backoff hung a browser test.

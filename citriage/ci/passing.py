@@ -7,7 +7,7 @@ owes its logs (every step's, fetched like a failed attempt's, see
 `citriage.ci.fetching`) when no passing attempt of that job was sampled within
 CITRIAGE_PASSING_LOG_DAYS. Only the newest passing log of each job and step is kept
 (a newer one replaces it), and none older than CITRIAGE_PASSING_LOG_KEEP_DAYS
-(`citriage.ci.sweeps.prune_passing_logs`, daily). Passing logs are never scanned
+(the daily retention pass, `citriage.ops.retention`). Passing logs are never scanned
 with patterns: they are not failures.
 
 Jobs are one job when their repository and name agree; steps when their names do.

@@ -631,6 +631,10 @@ def record_workflow_run(repository: Repository, run: RunData) -> bool:
         if created:
             owe_config(repository, [sha])
             config_contexts_changed(repository, [sha])  # a push it ran for is a way it is built
+        if values.get("status") == JobStatus.COMPLETED and changes.keys() & {"status", "attempt"}:
+            signals.workflow_run_completed.send(
+                Repository, repository=repository, run_id=str(run.id)
+            )
         signals.commit_changed.send(Repository, repository=repository, sha=sha)
     return True
 

@@ -17,6 +17,9 @@ jobs_recorded = Signal()
 # Logs of a job's failed steps were stored (or replaced). sender: JobAttempt; logs: list[StoredLog]
 logs_stored = Signal()
 
+# A GitHub Actions workflow run (an attempt of it) completed. sender: Repository; run_id: str
+workflow_run_completed = Signal()
+
 # Something else about a commit's CI changed: a foreign status or check run, a log
 # fetch that ended without logs. sender: Repository; sha: str
 commit_changed = Signal()

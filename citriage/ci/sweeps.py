@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from citriage import queueing
-from citriage.ci import passing, recording, sources
+from citriage.ci import sources
 from citriage.ci.models import (
     FAILED_CONCLUSIONS,
     CommitConfig,
@@ -64,11 +64,3 @@ def release_lost_fetches() -> int:
 def release_lost_config_reads() -> int:
     """Configuration reads whose task crashed or vanished: owed again."""
     return queueing.release_lost(CommitConfig, "task")
-
-
-def prune_passing_logs() -> str:
-    """Retention of passing logs: those a newer passing log of the same job and step
-    replaced, and those kept longer than CITRIAGE_PASSING_LOG_KEEP_DAYS, are deleted."""
-    replaced = recording.forget_logs(passing.replaced())
-    expired = recording.forget_logs(passing.expired())
-    return f"passing logs: {replaced} replaced, {expired} expired, deleted"

@@ -2,20 +2,31 @@
 
 - raw webhook deliveries, once processed (`CITRIAGE_RETAIN_DELIVERIES_DAYS`, 14), and
   the counted rejections of the webhook endpoint (the same);
-- finished task results, the scheduler's periodic-run rows and commit rows with nothing
-  owed any more (`CITRIAGE_RETAIN_TASKS_DAYS`, 7); GitHub answers kept for conditional
-  requests that nobody asked for again in 2 days, and the budgets of GitHub identities
-  not heard of in 2 days;
+- finished task results, the scheduler's periodic-run rows and settled owed-work rows
+  (commit rows, test-result fetches, Actions runs' artifact lists) with nothing owed any
+  more (`CITRIAGE_RETAIN_TASKS_DAYS`, 7); GitHub answers kept for conditional requests
+  that nobody asked for again in 2 days, and the budgets of GitHub identities not heard
+  of in 2 days;
 - the stored logs of jobs that finished more than `CITRIAGE_RETAIN_LOGS_DAYS` (180) ago,
   with their matches and failure lines, the object in the log store too. Kept whatever
   their age: the logs an open breakage refers to (the failed jobs on its first bad
   commit, and the failures whose verdict cites it), a pattern's examples (the newest
   `CITRIAGE_RETAIN_PATTERN_EXAMPLES` logs it matched, 10) and promoted matches. A job
-  whose logs are all gone is marked "expired"; its verdict stays as it was.
+  whose logs are all gone is marked "expired"; its verdict stays as it was. The CI
+  configurations and expected jobs of commits first seen, and the workflow runs last
+  updated, as long ago go too (nothing owed: a configuration being read stays);
+- passing logs (baselines of failure lines) that a newer one of the same job and step
+  replaced, or kept longer than `CITRIAGE_PASSING_LOG_KEEP_DAYS` (30);
+- test results (a job's test run, its reports and results) of jobs that finished more
+  than `CITRIAGE_RETAIN_TEST_RESULTS_DAYS` (180) ago, then the test sets no run uses;
+  flaky-test history as old (state changes but each test's newest, ended quarantines).
+  Kept: the runs of jobs an open breakage refers to, and every run holding a result of
+  a test now flaky, broken or in quarantine (its evidence).
 
 Everything goes in small batches, each its own transaction, within a time budget (a
 pass that runs out of time is continued by the next one). Nothing that is owed (a
-pending delivery, a task waiting or running, a summary or report owed) is touched.
+pending delivery, a task waiting or running, a summary, report, fetch or listing owed)
+is touched.
 """
 
 from __future__ import annotations
@@ -29,21 +40,41 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from citriage import logstore
-from citriage.ci.models import CachedResponse, JobAttempt, LogState, RateBudget, StoredLog
+from citriage.ci import passing
+from citriage.ci.models import (
+    CachedResponse,
+    CommitConfig,
+    ExpectedJob,
+    JobAttempt,
+    LogState,
+    RateBudget,
+    StoredLog,
+    WorkflowRun,
+)
+from citriage.flaky.models import HealthChange, Quarantine, State, TestHealth
 from citriage.github.models import Delivery, DeliveryStatus, RejectedDelivery
 from citriage.ops.models import PeriodicRun
 from citriage.patterns.models import BestMatch, Match, Pattern, PromotedMatch
+from citriage.testresults.models import (
+    OWED,
+    RunArtifacts,
+    TestFetch,
+    TestResult,
+    TestRun,
+    TestSet,
+)
 from citriage.triage.models import Breakage, JobVerdict, PendingSummary
 
 logger = logging.getLogger(__name__)
 BATCH = 1000  # rows per transaction
 LOG_BATCH = 100  # stored logs per transaction (each with its matches)
+RUN_BATCH = 100  # test runs per transaction (each with its results)
 UNUSED_ANSWER_DAYS = 2
 
 
@@ -67,11 +98,16 @@ def _days(n: float, now: datetime) -> datetime:
 
 
 def expired(now: datetime | None = None) -> dict[str, QuerySet[models.Model]]:
-    """Rows past their time, by kind (stored logs apart: see `expired_logs`)."""
+    """Rows past their time, by kind, in the order they go (stored logs apart: see
+    `expired_logs`)."""
     now = now or timezone.now()
     deliveries = _days(settings.RETAIN_DELIVERIES_DAYS, now)
     tasks = _days(settings.RETAIN_TASKS_DAYS, now)
+    details = _days(settings.RETAIN_LOGS_DAYS, now)
+    tests = _days(settings.RETAIN_TEST_RESULTS_DAYS, now)
     finished = [TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED]
+    old_configs = CommitConfig.objects.filter(seen_at__lt=details, due_at=None, task=None)
+    old_runs = expired_test_runs(now)
     kinds: dict[str, QuerySet[models.Model]] = {
         "deliveries": Delivery.objects.exclude(status=DeliveryStatus.PENDING).filter(
             received_at__lt=deliveries
@@ -82,28 +118,87 @@ def expired(now: datetime | None = None) -> dict[str, QuerySet[models.Model]]:
         "settled summaries": PendingSummary.objects.filter(
             next_at=None, task=None, refresh_at=None, report_at=None, last_event_at__lt=tasks
         ),
+        "settled test-result fetches": TestFetch.objects.exclude(state__in=OWED).filter(
+            task=None, updated__lt=tasks
+        ),
+        "settled artifact lists": RunArtifacts.objects.filter(
+            Q(listed_at=None) | Q(listed_at__lt=tasks), next_at=None, task=None
+        ),
         "kept GitHub answers": CachedResponse.objects.filter(
             used_at__lt=_days(UNUSED_ANSWER_DAYS, now)
         ),
         # budgets of identities not heard of for days (a person's token at a past login)
         "GitHub budgets": RateBudget.objects.filter(updated__lt=_days(UNUSED_ANSWER_DAYS, now)),
+        "expected jobs": ExpectedJob.objects.filter(
+            Exists(old_configs.filter(repository_id=OuterRef("repository_id"), sha=OuterRef("sha")))
+        ),
+        "CI configurations": old_configs,
+        "workflow runs": WorkflowRun.objects.filter(
+            Q(updated__lt=details) | Q(updated=None, sha__in=old_configs.values("sha"))
+        ),
+        "test runs": old_runs,
+        # sets no run uses once the old runs are gone
+        "test sets": TestSet.objects.filter(created__lt=tests).exclude(
+            Exists(
+                TestRun.objects.filter(test_set=OuterRef("pk")).exclude(
+                    pk__in=old_runs.values("pk")
+                )
+            )
+        ),
+        "flaky-test state changes": HealthChange.objects.filter(at__lt=tests).exclude(
+            pk__in=HealthChange.objects.order_by()
+            .values("test_id")
+            .annotate(newest=Max("pk"))
+            .values("newest")
+        ),
+        "ended quarantines": Quarantine.objects.filter(
+            Q(ended_at__lt=tests) | Q(ended_at=None, expires_at__lt=tests)
+        ),
     }
     return kinds
+
+
+# rows per transaction where each row takes others with it
+BATCHES = {"test runs": RUN_BATCH}
+
+
+def breakage_jobs() -> set[int]:
+    """Jobs open breakages refer to: the failed jobs on the first bad commit (of the
+    breakage's jobs, when it names them) and the failures whose verdict cites one."""
+    jobs: set[int] = set()
+    for breakage in Breakage.objects.filter(fix=None).select_related("cause"):
+        on_cause = JobAttempt.objects.filter(
+            repository_id=breakage.repository_id, sha=breakage.cause.sha
+        )
+        if breakage.jobs:
+            on_cause = on_cause.filter(name__in=breakage.jobs)
+        jobs.update(on_cause.values_list("pk", flat=True))
+    cited = JobVerdict.objects.filter(breakage__fix=None, breakage__isnull=False)
+    jobs.update(cited.values_list("job_id", flat=True))
+    return jobs
+
+
+def expired_test_runs(now: datetime) -> QuerySet[models.Model]:
+    """Test runs of jobs that finished too long ago, but for those of jobs open breakages
+    refer to and those holding a result of a test now flaky, broken or in quarantine."""
+    cutoff = _days(settings.RETAIN_TEST_RESULTS_DAYS, now)
+    evidence = TestResult.objects.filter(
+        Q(test_id__in=TestHealth.objects.exclude(state=State.HEALTHY).values("test_id"))
+        | Q(test_id__in=Quarantine.objects.filter(Quarantine.active_q(now)).values("test_id")),
+        run=OuterRef("pk"),
+    )
+    return (
+        TestRun.objects.filter(Q(finished_at__lt=cutoff) | Q(finished_at=None, updated__lt=cutoff))
+        .exclude(job_id__in=breakage_jobs())
+        .exclude(Exists(evidence))
+    )
 
 
 def kept_logs() -> set[int]:
     """Logs kept whatever their age: what open breakages refer to, the newest examples of
     every pattern, promoted matches."""
     kept: set[int] = set(PromotedMatch.objects.values_list("log_id", flat=True))
-    for breakage in Breakage.objects.filter(fix=None).select_related("cause"):
-        on_cause = StoredLog.objects.filter(
-            job__repository_id=breakage.repository_id, job__sha=breakage.cause.sha
-        )
-        if breakage.jobs:
-            on_cause = on_cause.filter(job__name__in=breakage.jobs)
-        kept.update(on_cause.values_list("pk", flat=True))
-    cited = JobVerdict.objects.filter(breakage__fix=None, breakage__isnull=False)
-    kept.update(StoredLog.objects.filter(job__verdict__in=cited).values_list("pk", flat=True))
+    kept.update(StoredLog.objects.filter(job_id__in=breakage_jobs()).values_list("pk", flat=True))
     examples = settings.RETAIN_PATTERN_EXAMPLES
     if examples:
         for pattern_id in Pattern.objects.values_list("pk", flat=True):
@@ -141,22 +236,25 @@ def _batches(logs: QuerySet[StoredLog], kept: set[int]) -> Iterator[list[int]]:
             yield chosen
 
 
-def remove_logs(ids: list[int], report: Report) -> None:
+def remove_logs(
+    ids: list[int], report: Report, *, what: str = "stored logs", expire: bool = True
+) -> None:
     """Remove these stored logs: rows, matches and failure lines in one transaction, then
     the objects in the log store (a failure there leaves an orphan object, never a row
-    pointing at nothing)."""
+    pointing at nothing). With `expire`, a job left without logs is marked expired."""
     with transaction.atomic():
         rows = list(StoredLog.objects.filter(pk__in=ids).values_list("storage_key", "job_id"))
         BestMatch.objects.filter(match__log_id__in=ids).delete()
         report.removed["matches"] += Match.objects.filter(log_id__in=ids).delete()[0]
-        report.removed["stored logs"] += (
+        report.removed[what] += (
             StoredLog.objects.filter(pk__in=ids).delete()[1].get(StoredLog._meta.label, 0)
         )
-        jobs = {job_id for _key, job_id in rows}
-        JobAttempt.objects.filter(pk__in=jobs).exclude(logs__isnull=False).update(
-            log_state=LogState.EXPIRED,
-            log_error=f"the logs were removed after {settings.RETAIN_LOGS_DAYS} days",
-        )
+        if expire:
+            jobs = {job_id for _key, job_id in rows}
+            JobAttempt.objects.filter(pk__in=jobs).exclude(logs__isnull=False).update(
+                log_state=LogState.EXPIRED,
+                log_error=f"the logs were removed after {settings.RETAIN_LOGS_DAYS} days",
+            )
     store = logstore.log_store()
     for key, _job in rows:
         try:
@@ -166,20 +264,47 @@ def remove_logs(ids: list[int], report: Report) -> None:
             report.store_errors += 1
 
 
+def _passing_logs() -> QuerySet[StoredLog]:
+    """Passing logs replaced by a newer one of their job and step, or kept too long."""
+    return StoredLog.objects.filter(
+        Q(pk__in=passing.replaced().values("pk")) | Q(pk__in=passing.expired().values("pk"))
+    )
+
+
+def _removed_with(what: str, counts: dict[str, int], model: type[models.Model]) -> Counter[str]:
+    """What a deletion of `what` rows removed: the rows by `what`, the rows they took with
+    them (cascades) by their models' names."""
+    removed: Counter[str] = Counter()
+    for label, n in counts.items():
+        if label == model._meta.label:
+            removed[what] += n
+        elif n:
+            other = model._meta.apps.get_model(label)
+            removed[str(other._meta.verbose_name_plural)] += n
+    return removed
+
+
 def run(*, budget: float = float("inf"), now: datetime | None = None) -> Report:
     """Remove what is past its time, in batches, for at most `budget` seconds."""
     deadline = time.monotonic() + budget
     report = Report()
     for what, rows in expired(now).items():
+        batch = BATCHES.get(what, BATCH)
         while True:
             if time.monotonic() > deadline:
                 report.finished = False
                 return report
-            ids = list(rows.order_by().values_list("pk", flat=True)[:BATCH])
+            ids = list(rows.order_by().values_list("pk", flat=True)[:batch])
             if not ids:
                 break
-            with transaction.atomic():
-                report.removed[what] += rows.model._default_manager.filter(pk__in=ids).delete()[0]
+            with transaction.atomic():  # (still past its time: nothing became owed since)
+                _, counts = rows.filter(pk__in=ids).delete()
+            report.removed += _removed_with(what, counts, rows.model)
+    for ids in _batches(_passing_logs(), set()):
+        if time.monotonic() > deadline:
+            report.finished = False
+            return report
+        remove_logs(ids, report, what="passing logs", expire=False)
     for ids in _batches(expired_logs(now), kept_logs()):
         if time.monotonic() > deadline:
             report.finished = False
@@ -191,7 +316,13 @@ def run(*, budget: float = float("inf"), now: datetime | None = None) -> Report:
 
 def preview(now: datetime | None = None) -> dict[str, int]:
     """What a pass would remove now, by kind (`citriage retention --dry-run`)."""
-    counts = {what: rows.count() for what, rows in expired(now).items()}
+    now = now or timezone.now()
+    kinds = expired(now)
+    counts = {what: rows.count() for what, rows in kinds.items()}
+    counts["test results (with their runs)"] = TestResult.objects.filter(
+        run__in=kinds["test runs"].values("pk")
+    ).count()
+    counts["passing logs"] = _passing_logs().count()
     kept = kept_logs()
     logs = [pk for batch in _batches(expired_logs(now), kept) for pk in batch]
     counts["stored logs"] = len(logs)

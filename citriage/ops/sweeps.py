@@ -22,7 +22,7 @@ from citriage.ops.tasks import retention_task
 from citriage.ops.worker import recover_stale_tasks
 from citriage.patterns import scanning
 from citriage.patterns.tasks import refresh_stats_task, scan_backlog_task
-from citriage.testresults.tasks import release_lost_test_fetches
+from citriage.testresults.tasks import release_lost_listings, release_lost_test_fetches
 from citriage.triage.tasks import release_lost_summaries
 
 
@@ -41,6 +41,7 @@ def recover_and_scan() -> str:
         + ci_sweeps.release_lost_fetches()
         + ci_sweeps.release_lost_config_reads()
         + release_lost_test_fetches()
+        + release_lost_listings()
         + flaky_tasks.release_lost_checks()
         + release_lost_summaries()
     )
@@ -72,14 +73,11 @@ def retention() -> str:
     return "retention queued"
 
 
-DAY = 86_400
-
 SWEEPS = [
     Sweep("recover-and-scan", lambda: settings.SCAN_SWEEP_SECONDS, recover_and_scan),
     Sweep("failure-lines-backfill", lambda: settings.SCAN_SWEEP_SECONDS, failure_lines_backfill),
     Sweep("backfill", lambda: settings.BACKFILL_SWEEP_SECONDS, ci_sweeps.backfill),
     Sweep("pattern-stats", lambda: settings.STATS_SWEEP_SECONDS, pattern_stats),
     Sweep("retention", lambda: settings.RETENTION_SWEEP_SECONDS, retention),
-    Sweep("passing-logs", lambda: DAY, ci_sweeps.prune_passing_logs),
     Sweep("flaky-tests", lambda: settings.FLAKY_SWEEP_SECONDS, flaky_tasks.sweep),
 ]

@@ -35,7 +35,7 @@ from citriage.flaky.tasks import queue_due_checks
 from citriage.github.deliveries import QUEUE_BATCH, queue_received_deliveries
 from citriage.github.tasks import process_delivery_task
 from citriage.ops.models import WorkerHeartbeat
-from citriage.testresults.tasks import queue_due_test_fetches
+from citriage.testresults.tasks import queue_due_listings, queue_due_test_fetches
 from citriage.triage.tasks import queue_due_summaries
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ OUTBOXES: list[Callable[[], int]] = [
     queue_received_deliveries,
     queue_due_fetches,
     queue_due_config_reads,
+    queue_due_listings,
     queue_due_test_fetches,
     queue_due_checks,
     queue_due_summaries,

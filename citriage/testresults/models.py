@@ -248,6 +248,35 @@ class TestFetch(models.Model):
         ]
 
 
+class RunArtifacts(models.Model):
+    """The artifact list of a GitHub Actions workflow run, listed once for all its jobs.
+
+    Artifacts belong to the run, not to a job: finished jobs of the run wait for the
+    list (their TestFetch rows are pending without `fetch_after`) and one listing owed
+    here (citriage.queueing, `next_at`) serves every job that had finished when it began;
+    jobs finishing later owe another. The list is kept for the jobs' fetches to read.
+    """
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
+    run_id = models.CharField(max_length=100)
+    next_at = models.DateTimeField(null=True, blank=True, help_text="a listing is owed from")
+    task = models.UUIDField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    listed_at = models.DateTimeField(null=True, blank=True, help_text="when the list was asked")
+    artifacts = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("repository", "run_id", name="unique_run_artifacts")]
+        indexes = [
+            models.Index(
+                fields=["next_at"],
+                condition=models.Q(next_at__isnull=False),
+                name="run_artifacts_due_idx",
+            )
+        ]
+
+
 class UploadToken(models.Model):
     """A token that lets a CI job upload test reports for one repository. Only its hash is
     kept; the token is shown once, when created."""

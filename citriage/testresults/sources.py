@@ -17,15 +17,17 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 
 from citriage.ci import actions, circleci
 from citriage.ci.models import JobAttempt, Provider, Repository
 from citriage.providers.base import ProviderError
 from citriage.providers.circleci import TestResult as CircleCIResult
-from citriage.providers.github_actions import Artifact
+from citriage.providers.github_actions import Artifact, GitHubActions, to_artifact
 from citriage.testreports.model import (
     ERROR,
     FAILED,
@@ -39,7 +41,7 @@ from citriage.testreports.model import (
 )
 from citriage.testreports.reports import NotATestReport
 from citriage.testresults import ingest
-from citriage.testresults.models import Source
+from citriage.testresults.models import RunArtifacts, Source
 
 REPORT_SUFFIXES = (".xml", ".trx", ".xml.gz")
 MAX_MEMBERS = 10_000  # files of one artifact looked at
@@ -191,27 +193,91 @@ def _spooled(data: IO[bytes], limit: int) -> IO[bytes] | None:
     return copy
 
 
+def _as_json(artifact: Artifact) -> dict[str, Any]:
+    return {
+        "id": artifact.id,
+        "name": artifact.name,
+        "size_in_bytes": artifact.size_in_bytes,
+        "expired": artifact.expired,
+        "created_at": artifact.created_at.isoformat() if artifact.created_at else None,
+        "updated_at": artifact.updated_at.isoformat() if artifact.updated_at else None,
+    }
+
+
+def list_artifacts(repository: Repository, run_id: str, api: GitHubActions) -> list[Artifact]:
+    """Ask GitHub for the run's artifacts (a conditional request) and keep the list for the
+    run's jobs (a list asked for later stays: kept lists only move forward)."""
+    asked = timezone.now()
+    artifacts = api.run_artifacts(repository.owner, repository.name, run_id)
+    listed = [_as_json(a) for a in artifacts]
+    row, created = RunArtifacts.objects.get_or_create(
+        repository=repository, run_id=run_id, defaults={"listed_at": asked, "artifacts": listed}
+    )
+    if not created:
+        RunArtifacts.objects.filter(
+            Q(listed_at__isnull=True) | Q(listed_at__lt=asked), pk=row.pk
+        ).update(listed_at=asked, artifacts=listed)
+    return artifacts
+
+
+def kept_artifacts(job: JobAttempt) -> list[Artifact] | None:
+    """The kept artifact list of the job's run, if it was asked for after the job finished
+    (so it holds what the job uploaded); None when the run must be listed again."""
+    if job.finished_at is None:
+        return None
+    kept = (
+        RunArtifacts.objects.filter(
+            repository_id=job.repository_id,
+            run_id=job.workflow_id,
+            listed_at__gte=job.finished_at,
+        )
+        .values_list("artifacts", flat=True)
+        .first()
+    )
+    return None if kept is None else [to_artifact(item) for item in kept]
+
+
+def report_artifacts(repository: Repository, artifacts: list[Artifact]) -> list[Artifact]:
+    """The artifacts whose names say they hold test reports."""
+    globs = [g.lower() for g in artifact_globs(repository)]
+    return [
+        a
+        for a in artifacts
+        if not a.expired and any(fnmatch.fnmatch(a.name.lower(), g) for g in globs)
+    ]
+
+
+def run_jobs(repository_id: int, provider: str, run_id: str) -> list[JobAttempt]:
+    """Every recorded attempt of a job of the workflow run (who may have uploaded what)."""
+    return list(
+        JobAttempt.objects.filter(
+            repository_id=repository_id, provider=provider, workflow_id=run_id
+        )
+    )
+
+
+def artifacts_looked_at(repository: Repository, read: list[str]) -> str:
+    globs = ", ".join(g.lower() for g in artifact_globs(repository))
+    looked = f"artifact(s) {', '.join(read)}" if read else "no artifact of this job matches"
+    return f"{looked} ({globs})"
+
+
 def from_artifacts(job: JobAttempt) -> Found:
-    """The test reports in the artifacts of the job's run that this job uploaded."""
+    """The test reports in the artifacts of the job's run that this job uploaded. The run's
+    kept artifact list is read when it is recent enough (see `kept_artifacts`)."""
     repository = job.repository
     if not job.workflow_id:
         return Found([], "the job's workflow run is not known")
-    globs = [g.lower() for g in artifact_globs(repository)]
-    siblings = list(
-        JobAttempt.objects.filter(
-            repository=repository, provider=job.provider, workflow_id=job.workflow_id
-        )
-    )
-    api = actions.client(repository)
     stored: list[ingest.Stored] = []
     read: list[str] = []
+    api: GitHubActions | None = None
     try:
-        artifacts = api.run_artifacts(repository.owner, repository.name, job.workflow_id)
-        chosen = [
-            a
-            for a in artifacts
-            if not a.expired and any(fnmatch.fnmatch(a.name.lower(), g) for g in globs)
-        ]
+        artifacts = kept_artifacts(job)
+        if artifacts is None:
+            api = actions.client(repository)
+            artifacts = list_artifacts(repository, job.workflow_id, api)
+        chosen = report_artifacts(repository, artifacts)
+        siblings = run_jobs(job.repository_id, job.provider, job.workflow_id) if chosen else []
         for artifact in chosen:
             owner = uploaded_by(artifact, siblings)
             if owner is None or owner.pk != job.pk:
@@ -226,34 +292,38 @@ def from_artifacts(job: JobAttempt) -> Found:
                 )
                 continue
             read.append(artifact.name)
+            api = api or actions.client(repository)
             archive = api.download_artifact(repository.owner, repository.name, artifact.id)
             try:
-                for name, stream in report_files(archive):
-                    label = f"{artifact.name}/{name}"
-                    if stream is None:
-                        stored.append(
-                            ingest.Stored(
-                                name=label,
-                                error="the report is larger than the limit of "
-                                f"{settings.TEST_REPORT_MAX_BYTES:,} bytes "
-                                "(CITRIAGE_TEST_REPORT_MAX_BYTES)",
-                            )
-                        )
-                        continue
-                    try:
-                        stored.append(
-                            ingest.ingest_file(job, stream, source=Source.ARTIFACT, name=label)
-                        )
-                    except NotATestReport:
-                        continue  # coverage.xml and the like
-                    finally:
-                        stream.close()
+                stored += _artifact_reports(job, artifact.name, archive)
             finally:
                 archive.close()
     finally:
-        api.close()
-    looked = f"artifact(s) {', '.join(read)}" if read else "no artifact of this job matches"
-    return Found(stored, f"{looked} ({', '.join(globs)})")
+        if api is not None:
+            api.close()
+    return Found(stored, artifacts_looked_at(repository, read))
+
+
+def _artifact_reports(job: JobAttempt, artifact: str, archive: IO[bytes]) -> list[ingest.Stored]:
+    stored: list[ingest.Stored] = []
+    for name, stream in report_files(archive):
+        label = f"{artifact}/{name}"
+        if stream is None:
+            stored.append(
+                ingest.Stored(
+                    name=label,
+                    error="the report is larger than the limit of "
+                    f"{settings.TEST_REPORT_MAX_BYTES:,} bytes (CITRIAGE_TEST_REPORT_MAX_BYTES)",
+                )
+            )
+            continue
+        try:
+            stored.append(ingest.ingest_file(job, stream, source=Source.ARTIFACT, name=label))
+        except NotATestReport:
+            continue  # coverage.xml and the like
+        finally:
+            stream.close()
+    return stored
 
 
 def fetch(job: JobAttempt) -> Found:

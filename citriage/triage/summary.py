@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -27,6 +29,9 @@ from citriage.triage.models import CommitSummary, JobVerdict, PendingSummary, Ve
 
 logger = logging.getLogger(__name__)
 MAX_ERROR = 2000
+# Clocks of the processes that record jobs and summarize may differ by this much (jobs
+# recorded this long before the last summary count as news again).
+CLOCK_SLACK = timedelta(seconds=5)
 
 REPORTS = Counter(
     "citriage_reports",
@@ -90,17 +95,18 @@ def summarize(repository_id: int, sha: str) -> str:
     # Logs stored but not yet scanned: scanned now, so that the verdicts see their matches.
     scanning.scan_logs(StoredLog.objects.filter(job__repository=repository, job__sha=sha))
     before = CommitSummary.objects.filter(repository=repository, sha=sha).first()
+    commit = Commit.objects.filter(repository=repository, sha=sha).first()
+    on_branch = commit is not None and commit.branch_position is not None
+    verdicts_before = _verdict_keys(repository, sha) if on_branch else {}
     coverage = expected.coverage(repository, sha, now=now)
     summary = verdicts.recompute_commit(repository, sha, coverage)
     notes = [f"{summary.failures} failure(s), {summary.excused} excused"]
     changed = before is not None and before.digest != summary.digest
-    commit = Commit.objects.filter(repository=repository, sha=sha).first()
-    if commit is not None and commit.branch_position is not None:
+    if on_branch:
         # A new result on the default branch can grow or end an inferred breakage that
         # pull requests based there rely on.
-        refresh.branch_jobs_changed(
-            JobAttempt.objects.filter(repository=repository, sha=sha).select_related("commit")
-        )
+        news = _branch_news(repository, sha, pending.summarized_at, verdicts_before)
+        refresh.branch_jobs_changed(news.select_related("commit"))
         if settings.AUTO_RERUN_FLAKY:
             notes.append(rerun_flaky(repository, sha))
     report_at = pending.report_at
@@ -117,6 +123,29 @@ def summarize(repository_id: int, sha: str) -> str:
         outcome = _report(repository, summary, notes)
     _close(pending, seen, now, report_at, outcome, then)
     return "; ".join(notes)
+
+
+def _verdict_keys(repository: Repository, sha: str) -> dict[int, tuple[Any, ...]]:
+    """What the commit's verdicts say that inferred runs read (a failure's kind and match)."""
+    rows = JobVerdict.objects.filter(repository=repository, sha=sha).values_list(
+        "job_id", "verdict", "pattern_id", "breakage_id"
+    )
+    return {job_id: tuple(rest) for job_id, *rest in rows}
+
+
+def _branch_news(
+    repository: Repository, sha: str, since: datetime | None, before: dict[int, tuple[Any, ...]]
+) -> QuerySet[JobAttempt]:
+    """The jobs of a default-branch commit that are news to the runs inferred around it:
+    all of them the first time; then those recorded anew since the last summary and those
+    whose verdict changed (a new best match). Each costs queries, and a commit on the
+    default branch is summarized again with every burst of its jobs."""
+    jobs = JobAttempt.objects.filter(repository=repository, sha=sha)
+    if since is None:
+        return jobs
+    after = _verdict_keys(repository, sha)
+    moved = [pk for pk in before.keys() | after.keys() if before.get(pk) != after.get(pk)]
+    return jobs.filter(Q(updated__gte=since - CLOCK_SLACK) | Q(pk__in=moved))
 
 
 def _report(repository: Repository, summary: CommitSummary, notes: list[str]) -> Outcome:

@@ -7,17 +7,28 @@ import os
 import random
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from citriage.ci import recording
-from citriage.ci.models import Commit, Repository
+from citriage.ci.models import Commit, JobAttempt, Repository
 from citriage.github import report_text
 from citriage.patterns import library, scanning
-from citriage.triage import breakages, inference, mergebase, reverts
-from citriage.triage.models import BreakageEdit, CommitSummary, JobVerdict, MergeBase, Verdict
+from citriage.triage import breakages, inference, mergebase, refresh, reverts
+from citriage.triage.models import (
+    BreakageEdit,
+    CommitSummary,
+    JobVerdict,
+    MergeBase,
+    PendingSummary,
+    Verdict,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -393,6 +404,30 @@ def test_a_new_failure_on_the_branch_updates_pull_requests_based_there(
     assert verdict_of(pr, "build").verdict == Verdict.KNOWN_PROBLEM
     factories.job(repo, name="build", sha=main[3].sha, conclusion="success", attempt=2)
     assert verdict_of(pr, "build").verdict == Verdict.NEW  # main[3] was flaky after all
+
+
+def test_a_branch_commit_summarized_again_looks_around_its_new_jobs_only(
+    repo: Repository,
+) -> None:
+    main = linear_main(repo, 3)
+    sha = main[1].sha
+    for n in range(30):  # a commit of many jobs, coming in over several summaries
+        factories.job(repo, name=f"test {n}", sha=sha, conclusion="success")
+    factories.settle()
+    JobAttempt.objects.update(updated=timezone.now() - timedelta(minutes=5))  # long known
+
+    def summarized_again() -> int:
+        refresh.touch(repo.pk, [sha], live=False)
+        PendingSummary.objects.update(refresh_at=timezone.now())
+        with CaptureQueriesContext(connection) as queries:
+            factories.settle()
+        return len(queries)
+
+    # nothing new: none of the 30 jobs asks for the runs inferred around it (3 queries each)
+    quiet = summarized_again()
+    factories.job(repo, name="test 30", sha=sha, conclusion="success")
+    one_new = summarized_again()
+    assert quiet < 60 and one_new <= quiet + 6, (quiet, one_new)
 
 
 @pytest.mark.parametrize("seed", range(6))

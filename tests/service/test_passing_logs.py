@@ -19,11 +19,11 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from citriage import logstore
-from citriage.ci import github_app, recording, sweeps
+from citriage.ci import github_app, recording
 from citriage.ci.circleci import CircleCISource
 from citriage.ci.models import JobAttempt, LogState, Provider, StoredLog
 from citriage.failurelines.models import FailureAnalysis
-from citriage.ops.sweeps import SWEEPS
+from citriage.ops import retention
 from citriage.patterns import library, scanning
 from citriage.patterns.models import Match
 from citriage.scanner.failure_lines import find_failure_lines
@@ -209,10 +209,11 @@ def test_actions_passing_log_is_sampled_kept_compared_with_replaced_and_pruned(
     assert FailureAnalysis.objects.get(log=failed_log).baseline == kept.step
 
     # 5. Retention: a passing log kept longer than CITRIAGE_PASSING_LOG_KEEP_DAYS goes.
-    assert "passing-logs" in [sweep.name for sweep in SWEEPS]
-    assert sweeps.prune_passing_logs() == "passing logs: 0 replaced, 0 expired, deleted"
+    assert retention.preview()["passing logs"] == 0
     StoredLog.objects.filter(pk=newer.pk).update(created=timezone.now() - timedelta(days=31))
-    assert sweeps.prune_passing_logs() == "passing logs: 0 replaced, 1 expired, deleted"
+    assert retention.preview()["passing logs"] == 1
+    assert retention.run().removed["passing logs"] == 1
+    assert attempt(PASSED_LATER).log_state == LogState.FETCHED  # sampled: not "expired"
     assert not StoredLog.objects.filter(passing=True).exists()
     assert not logstore.log_store().exists(newer.storage_key)
     assert StoredLog.objects.filter(pk=failed_log.pk).exists()  # failed logs are not touched

@@ -18,7 +18,7 @@ from django.utils import timezone
 from citriage.ci import actions, recording
 from citriage.ci.models import JobAttempt, LogState, Provider, RateBudget, StoredLog
 from citriage.ops.worker import run_worker
-from citriage.testresults.models import OWED, TestFetch
+from citriage.testresults.models import OWED, RunArtifacts, TestFetch
 from citriage.triage.models import PendingSummary
 from tests import fakes
 from tests.fake_github import INSTALLATION, TOKEN, FakeGitHub, app_on
@@ -228,8 +228,11 @@ def test_a_limited_test_results_fetch_is_deferred_without_a_try(
     work()
     owed = TestFetch.objects.get(job__provider_id="901")
     assert owed.state in OWED and owed.attempts == 0
-    assert asked + timedelta(seconds=85) < owed.fetch_after < timezone.now() + timedelta(seconds=95)
-    assert "rate limited" in owed.error
+    # the run's artifact list is owed again when the limit ends; the job waits for it
+    listing = RunArtifacts.objects.get()
+    assert listing.attempts == 0 and listing.task is None and "rate limited" in listing.error
+    assert asked + timedelta(seconds=85) < listing.next_at < timezone.now() + timedelta(seconds=95)
+    assert owed.fetch_after is None
 
 
 def test_repeated_gets_are_conditional_and_cost_no_budget(

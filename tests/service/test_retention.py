@@ -4,6 +4,7 @@ removed log's object leaves the log store; the verdicts of expired jobs stand.""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -18,8 +19,18 @@ from django_tasks_db.models import DBTaskResult
 
 from citriage import logstore
 from citriage.ci import recording
-from citriage.ci.models import CachedResponse, JobAttempt, LogState, RateBudget, StoredLog
+from citriage.ci.models import (
+    CachedResponse,
+    CommitConfig,
+    ExpectedJob,
+    JobAttempt,
+    LogState,
+    RateBudget,
+    StoredLog,
+    WorkflowRun,
+)
 from citriage.failurelines.models import FailureAnalysis
+from citriage.flaky.models import HealthChange, Quarantine, State, TestHealth
 from citriage.github.models import Delivery, DeliveryStatus, RejectedDelivery
 from citriage.ops import retention, scheduler
 from citriage.ops.models import PeriodicRun
@@ -27,6 +38,17 @@ from citriage.ops.worker import run_worker
 from citriage.patterns import library
 from citriage.patterns.models import BestMatch, Match
 from citriage.patterns.tasks import scan_backlog_task
+from citriage.testresults import uploads
+from citriage.testresults.models import (
+    OWED,
+    FetchState,
+    RunArtifacts,
+    Test,
+    TestFetch,
+    TestResult,
+    TestRun,
+    TestSet,
+)
 from citriage.triage import summary
 from citriage.triage.models import Breakage, JobVerdict, PendingSummary
 from tests import factories
@@ -207,3 +229,102 @@ def test_retention_cli_dry_run_then_for_real(tmp_path: Path) -> None:
     assert len(list((tmp_path / "data" / "logs").rglob("*.zst"))) == logs
     assert f"stored logs {logs}" in cli("retention")
     assert not list((tmp_path / "data" / "logs").rglob("*.zst"))
+
+
+def junit(failing: str) -> io.BytesIO:
+    suite, name = failing.split("::")
+    return io.BytesIO(
+        f"""<testsuite name="s"><testcase classname="m.Ok" name="passes"/>
+        <testcase classname="{suite}" name="{name}"><failure message="boom"/></testcase>
+        </testsuite>""".encode()
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_results_ci_configurations_and_flaky_history_go_but_evidence_stays() -> None:
+    repository = factories.repository()
+    old_at = factories.T0  # 200 days before NOW; rows made now are recent then
+    shas = {name: f"{n + 1:040x}" for n, name in enumerate(["flaky", "held", "plain", "broke"])}
+    for name, sha in shas.items():
+        uploads.upload(
+            repository, sha=sha, job_name=name, attempt=1, files=[("r.xml", junit(f"m.{name}::t"))]
+        )
+    uploads.upload(
+        repository,
+        sha="9" * 40,
+        job_name="plain",
+        attempt=1,
+        files=[("r.xml", junit("m.recent::t"))],
+    )
+    runs = {run.job_name if run.sha != "9" * 40 else "recent": run for run in TestRun.objects.all()}
+    TestRun.objects.exclude(sha="9" * 40).update(finished_at=old_at)
+    TestSet.objects.update(created=old_at)
+    tests = {t.suite.removeprefix("m."): t for t in Test.objects.exclude(suite="m.Ok")}
+    # evidence: one test is flaky, one quarantined; an open breakage starts at "broke"
+    TestHealth.objects.create(test=tests["flaky"], repository=repository, state=State.FLAKY)
+    Quarantine.objects.create(repository=repository, test=tests["held"], reason="flaky")
+    recording.record_commit(repository, shas["broke"], message="a change")
+    Breakage.objects.create(
+        repository=repository, cause=repository.commits.get(sha=shas["broke"]), jobs=["broke"]
+    )
+    # flaky history: of the plain test's two old changes the newest stays; old ended quarantine
+    for days in (3, 2):
+        HealthChange.objects.create(
+            test=tests["plain"],
+            repository=repository,
+            at=old_at - timedelta(days=days),
+            old=State.HEALTHY,
+            new=State.FLAKY,
+        )
+    Quarantine.objects.create(repository=repository, test=tests["plain"], ended_at=old_at)
+    # settled owed-work rows; one still owed
+    for name, run in runs.items():
+        settled = FetchState.NONE if name == "plain" else FetchState.PENDING
+        TestFetch.objects.create(job_id=run.pk, state=settled)
+    TestFetch.objects.update(updated=old(8))
+    RunArtifacts.objects.create(repository=repository, run_id="1", listed_at=old(8))
+    RunArtifacts.objects.create(repository=repository, run_id="2", listed_at=old(8), next_at=old(1))
+    # CI configurations: an old one read, an old one being read again, a recent one
+    for sha, due in (("a" * 40, None), ("b" * 40, old(0)), ("c" * 40, None)):
+        CommitConfig.objects.create(repository=repository, sha=sha, state="read", due_at=due)
+        ExpectedJob.objects.create(repository=repository, sha=sha, provider="circleci", name="t")
+    CommitConfig.objects.exclude(sha="c" * 40).update(seen_at=old_at)
+    WorkflowRun.objects.create(repository=repository, run_id="1", sha="a" * 40, updated=old_at)
+    WorkflowRun.objects.create(repository=repository, run_id="2", sha="c" * 40, updated=old(1))
+
+    expected = {
+        "test runs": 1,
+        "test sets": 1,
+        "settled test-result fetches": 1,
+        "settled artifact lists": 1,
+        "flaky-test state changes": 1,
+        "ended quarantines": 1,
+        "expected jobs": 1,
+        "CI configurations": 1,
+        "workflow runs": 1,
+    }
+    preview = retention.preview(NOW)
+    assert {k: preview[k] for k in expected} == expected
+    assert preview["test results (with their runs)"] == 1
+    assert TestRun.objects.count() == 5  # a dry run removes nothing
+
+    report = retention.run(now=NOW)
+    assert {k: report.removed[k] for k in expected} == expected
+    assert report.removed["test results"] == 1 and report.removed["test reports"] == 1
+    assert set(TestRun.objects.values_list("job_name", flat=True)) == {
+        "flaky",
+        "held",
+        "broke",
+        "plain",
+    }
+    assert not TestRun.objects.filter(pk=runs["plain"].pk).exists()
+    assert TestRun.objects.filter(pk=runs["recent"].pk).exists()
+    assert TestResult.objects.count() == 4 and TestSet.objects.count() == 4
+    assert list(HealthChange.objects.values_list("at", flat=True)) == [old_at - timedelta(days=2)]
+    assert Quarantine.objects.get().test == tests["held"]
+    assert list(RunArtifacts.objects.values_list("run_id", flat=True)) == ["2"]
+    assert sorted(CommitConfig.objects.values_list("sha", flat=True)) == ["b" * 40, "c" * 40]
+    assert sorted(ExpectedJob.objects.values_list("sha", flat=True)) == ["b" * 40, "c" * 40]
+    assert list(WorkflowRun.objects.values_list("run_id", flat=True)) == ["2"]
+    assert TestFetch.objects.filter(state__in=OWED).count() == 4  # owed: untouched
+    assert not any(retention.run(now=NOW).removed.values())

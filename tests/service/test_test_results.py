@@ -24,11 +24,12 @@ from citriage.ci.models import JobAttempt, Provider
 from citriage.cli import app
 from citriage.ops.worker import run_worker
 from citriage.providers.base import JobRun, StepRun
-from citriage.providers.github_actions import Artifact
+from citriage.providers.github_actions import Artifact, to_workflow_run
 from citriage.testresults import sources, uploads
 from citriage.testresults.models import (
     FetchState,
     Outcome,
+    RunArtifacts,
     TestFetch,
     TestReport,
     TestResult,
@@ -451,18 +452,26 @@ def zipped(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def actions_job(repository: Any, number: int, name: str, start: datetime) -> JobAttempt:
+def actions_job(
+    repository: Any,
+    number: int,
+    name: str,
+    start: datetime,
+    *,
+    attempt: int = 1,
+    conclusion: str = "success",
+) -> JobAttempt:
     job, _ = actions.record(
         repository,
         {
             "id": 7000 + number,
             "run_id": RUN,
-            "run_attempt": 1,
+            "run_attempt": attempt,
             "head_sha": SHA,
             "name": name,
             "workflow_name": "CI",
             "status": "completed",
-            "conclusion": "success",
+            "conclusion": conclusion,
             "started_at": start.isoformat(),
             "completed_at": (start + timedelta(minutes=5)).isoformat(),
             "steps": [],
@@ -569,6 +578,101 @@ def test_a_hostile_report_in_an_artifact_is_refused_alone(
     assert len(github.seen("GET", "/storage/901.zip")) == 2
     assert list(TestResult.objects.values_list("pk", "outcome", "retries")) == rows
     assert TestReport.objects.count() == 1 and TestRun.objects.get(pk=job.pk).tests == 12
+
+
+def run_completed(repository: Any, attempt: int) -> None:
+    """GitHub's `workflow_run` delivery: the run's attempt ended."""
+    recording.record_workflow_run(
+        repository,
+        to_workflow_run(
+            {
+                "id": RUN,
+                "head_sha": SHA,
+                "name": "CI",
+                "status": "completed",
+                "conclusion": "success",
+                "run_attempt": attempt,
+                "updated_at": (T0 + timedelta(hours=attempt)).isoformat(),
+            }
+        ),
+    )
+
+
+@override_settings(TEST_ARTIFACT_WAIT_SECONDS=300)
+def test_a_runs_artifacts_are_listed_once_for_all_its_jobs(
+    github: FakeServer, log_store: Path, corpus: Path, reports: dict[str, Path]
+) -> None:
+    repository = recording.get_repository(GH_REPO, create=True, providers=[Provider.GITHUB_ACTIONS])
+    listing = f"{API}/runs/{RUN}/artifacts"
+    report = reports["pytest/launchable.report.xml"].read_bytes()
+    # four jobs one after another; the third uploaded its test report, the fourth failed
+    jobs = [
+        actions_job(repository, n, f"tests {n}", T0 + timedelta(minutes=10 * n)) for n in range(3)
+    ]
+    jobs.append(
+        actions_job(repository, 3, "tests 3", T0 + timedelta(minutes=30), conclusion="failure")
+    )
+    uploaded = T0 + timedelta(minutes=24)
+    serve_artifacts(github, corpus, {901: ("test-results-2", uploaded, zipped({"r.xml": report}))})
+    work()
+    # the run has not ended: its jobs wait for its other jobs, nothing is listed yet
+    assert github.seen("GET", listing) == []
+    assert set(TestFetch.objects.values_list("state", "fetch_after")) == {
+        (FetchState.PENDING, None)
+    }
+
+    run_completed(repository, 1)
+    work()
+    assert len(github.seen("GET", listing)) == 1  # once for the four jobs, not once per job
+    assert len(github.seen("GET", "/storage/901.zip")) == 1
+    states = dict(TestFetch.objects.values_list("pk", "state"))
+    assert states == {
+        jobs[0].pk: FetchState.NONE,
+        jobs[1].pk: FetchState.NONE,
+        jobs[2].pk: FetchState.FETCHED,
+        jobs[3].pk: FetchState.READ_LOG,  # no report: its failed tests come from its log
+    }
+    assert TestRun.objects.get(pk=jobs[2].pk).tests == 12
+    assert "no artifact of this job matches" in TestFetch.objects.get(pk=jobs[0].pk).note
+
+    # the failed job is rerun (the run's second attempt): one more list, for it alone
+    rerun = actions_job(repository, 4, "tests 3", T0 + timedelta(hours=1), attempt=2)
+    work()
+    assert len(github.seen("GET", listing)) == 1
+    run_completed(repository, 2)
+    work()
+    assert len(github.seen("GET", listing)) == 2
+    assert TestFetch.objects.get(pk=rerun.pk).state == FetchState.NONE
+    assert TestFetch.objects.get(pk=jobs[2].pk).state == FetchState.FETCHED  # not fetched again
+    assert len(github.seen("GET", "/storage/901.zip")) == 1
+    assert RunArtifacts.objects.get().next_at is None
+
+
+def test_a_job_finishing_after_the_list_owes_another_and_errors_end_the_waiting_jobs(
+    github: FakeServer, log_store: Path, corpus: Path
+) -> None:
+    repository = recording.get_repository(GH_REPO, create=True, providers=[Provider.GITHUB_ACTIONS])
+    listing = f"{API}/runs/{RUN}/artifacts"
+    serve_artifacts(github, corpus, {})
+    first = actions_job(repository, 0, "lint", T0)
+    work()
+    assert len(github.seen("GET", listing)) == 1
+    # a job that finished after the list was asked for: the run is listed again for it
+    later = actions_job(repository, 1, "tests", T0 + timedelta(minutes=5))
+    work()
+    assert len(github.seen("GET", listing)) == 2
+    assert TestFetch.objects.get(pk=first.pk).state == FetchState.NONE
+    assert TestFetch.objects.get(pk=later.pk).state == FetchState.NONE
+
+    # a list GitHub refuses for good ends the waiting jobs' fetches with its error, once
+    github.on("GET", listing, Reply(404, b'{"message": "Not Found"}'))
+    third = actions_job(repository, 2, "docs", T0 + timedelta(minutes=9))
+    fourth = actions_job(repository, 3, "docs-2", T0 + timedelta(minutes=9))
+    work()
+    assert len(github.seen("GET", listing)) == 3
+    for job in (third, fourth):
+        fetch = TestFetch.objects.get(pk=job.pk)
+        assert fetch.state == FetchState.ERROR and "404" in fetch.error, fetch.error
 
 
 def test_which_job_uploaded_an_artifact() -> None:
