@@ -11,12 +11,13 @@ lost is put back (`queued_at` cleared) by the scheduler's sweep.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -64,16 +65,33 @@ def store_delivery(received: Received) -> int | None:
         DeliveryStatus.PENDING.value,
     ]
     if connection.vendor == "postgresql":
-        # A server-side prepared statement: parsed and planned once per connection,
-        # with the values sent apart (Django's cursors bind them into the SQL text).
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw:
-            row = raw.execute(_insert(), values, prepare=True).fetchone()
+        row = _insert_prepared(values)
     else:
         with connection.cursor() as cursor:
             cursor.execute(_insert(), values)
             row = cursor.fetchone()
     return row[0] if row else None
+
+
+def _insert_prepared(values: Sequence[object]) -> tuple[int] | None:
+    """The INSERT as a server-side prepared statement: parsed and planned once per
+    connection, with the values sent apart (Django's cursors bind them into the SQL text)."""
+    try:
+        return _execute_prepared(values)
+    except OperationalError:
+        # Django health-checks a kept connection only when it opens a cursor, and this
+        # one is raw: a connection the database dropped (it restarted) shows up here.
+        # Reconnect once; the INSERT is idempotent (ON CONFLICT DO NOTHING).
+        if not connection.connection.closed:
+            raise
+        connection.close()
+        return _execute_prepared(values)
+
+
+def _execute_prepared(values: Sequence[object]) -> tuple[int] | None:
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw:
+        return raw.execute(_insert(), values, prepare=True).fetchone()
 
 
 def _store_with_the_orm(received: Received) -> int | None:

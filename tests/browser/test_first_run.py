@@ -84,8 +84,8 @@ def test_patterns_filter_pagination_and_health_axes(page: Any, site: History) ->
     assert link.evaluate("e => getComputedStyle(e).borderTopStyle") == "solid"
     screenshot(page, "patterns-pagination")
     page.locator("select#id_retired").select_option("yes")
-    page.locator("form.filters button").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("form.filters button").click()
     assert "retired=true" in page.url
 
     page.goto("/health/")

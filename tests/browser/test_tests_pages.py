@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from citriage.ci import recording
 from citriage.ci.models import JobAttempt, Provider
@@ -87,7 +88,7 @@ def test_test_pages(page: Any, tested: dict[str, Any]) -> None:
     page.fill("form.test-search input[name=q]", "coupon")
     page.click("form.test-search button")
     found = page.locator("table.tests-found tbody tr")
-    assert found.count() == 1
+    expect(found).to_have_count(1)  # waits for the answer page: count() alone would not
     assert HOSTILE in found.inner_text()  # shown as text, never run
     screenshot(page, "tests-search")
     # the header's search finds tests by name too (here the only hit: straight to it)

@@ -75,8 +75,8 @@ def test_search_finds_commits_pulls_jobs_and_patterns(page: Any, site: History) 
 
     def search(query: str) -> None:
         box.fill(query)
-        box.press("Enter")
-        page.wait_for_load_state()
+        with page.expect_navigation():  # wait_for_load_state() could see the old page
+            box.press("Enter")
 
     page.goto("/")
     search(job.sha[:8])  # a short sha naming one commit: straight to it
@@ -246,8 +246,10 @@ def test_known_problem_reasons_link_the_breakage_and_the_merge_base(
     assert reasons.locator(f"a[href='/breakages/{breakage.pk}/']").count() == 1
     base = reasons.locator(f"a[href='/commits/{main[2][:10]}/']")
     assert base.count() == 1
-    base.click()  # a short sha: the merge base's page (or, here, where the fake shas share
-    page.wait_for_load_state()  # their first ten digits, the commits it could be)
+    # a short sha: the merge base's page (or, here, where the fake shas share their first
+    # ten digits, the commits it could be)
+    base.click()
+    page.wait_for_url(f"**/commits/{main[2][:10]}/")
     assert page.locator(f"a[href='/commits/{main[2]}/']").count() == 1
     page.goto(f"/breakages/{breakage.pk}/")
     issue = page.locator("a.issue")

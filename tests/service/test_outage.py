@@ -76,11 +76,12 @@ def test_up_outlives_a_database_outage_and_a_dead_worker(cluster: Cluster, tmp_p
         "CITRIAGE_WORKER_STALE_SECONDS": "20",
     }
     base = f"http://127.0.0.1:{port}"
+    output = tmp_path / "up.log"
     up = subprocess.Popen(
         [sys.executable, "-m", "citriage.cli", "up", "--no-demo", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output.open("wb"),
+        stderr=subprocess.STDOUT,
     )
 
     def ready() -> bool:
@@ -134,4 +135,5 @@ def test_up_outlives_a_database_outage_and_a_dead_worker(cluster: Cluster, tmp_p
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=60)
+        print(output.read_text(errors="replace")[-20_000:])  # shown when the test fails
     assert up.returncode == 0
