@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -1076,6 +1075,8 @@ def up(ctx: click.Context, port: int, host: str, with_demo: bool) -> None:
 def supervise(console: Console, commands: dict[str, list[str]]) -> None:
     """Run the processes until Ctrl-C (or SIGTERM): one that dies is started again, after
     a delay that grows while it keeps dying; the others carry on."""
+    import subprocess
+
     children = {name: subprocess.Popen(command) for name, command in commands.items()}
     restarts = dict.fromkeys(commands, 0)
     stopping = False

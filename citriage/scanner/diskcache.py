@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,6 +62,8 @@ def cached(
 
 
 def _write(path: Path, data: bytes) -> None:
+    import tempfile  # here: only a miss writes, and its import costs more than a hit's read
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:

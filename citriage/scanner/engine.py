@@ -50,7 +50,6 @@ from operator import itemgetter
 from typing import Any, Literal
 
 import re2
-import regex
 from re2 import _re2
 
 from citriage.scanner import regex_analysis, rewrite
@@ -163,6 +162,8 @@ class _Program:
             except rewrite.Untranslatable as exc:
                 self.why_fallback = str(exc)
         if self.linear is None or self.ascii_lines_only:
+            import regex  # here: most libraries need none of it, and it takes 10 ms to load
+
             expression = rewrite.to_regex_module(pattern.expression).expression
             self.fallback = regex.compile(expression, regex.VERSION0)
 

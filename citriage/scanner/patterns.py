@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from citriage.rules import parse_time
 from citriage.scanner import regex_analysis
 
@@ -243,6 +241,8 @@ def _document(text: str | bytes, source: str) -> Any:
         return json.loads(text)
     except ValueError:
         pass
+    import yaml  # here: a JSON library (and `citriage scan` with one) need not load it
+
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
@@ -286,6 +286,8 @@ def dumps(patterns: Iterable[Pattern], *, as_json: bool = False) -> str:
     document = {"format": FORMAT, "patterns": [to_dict(p) for p in patterns]}
     if as_json:
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
 
 

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 # C0 controls other than tab and newline; ESC included (left over from broken sequences).
 _C0_DELETE = bytes(b for b in range(0x20) if b not in (0x09, 0x0A))
@@ -206,15 +206,6 @@ def _cut_utf8(data: bytes, limit: int) -> bytes:
     return data[:end]
 
 
-class _Screen(Protocol):
-    """What the stripper needs of an emulator (`_Emulator`, or `_cstrip.Emulator`)."""
-
-    lost_moves: int
-
-    def feed(self, chunk: bytes, /) -> bytes: ...
-    def finish(self) -> bytes: ...
-
-
 @dataclass
 class _Emulator:
     """A terminal screen reduced to what affects the final text of a log.
@@ -358,7 +349,9 @@ class Stripper:
     `feed` returns clean UTF-8 text of the completed lines, each ending in a
     newline; `finish` returns what is left. The result holds no C0 control
     other than tab, no escape sequence, no trailing blanks, and no line longer
-    than MAX_LINE_BYTES.
+    than MAX_LINE_BYTES. With `into` (a `_cstrip.Text`), the text goes there
+    instead and both return b"": the C emulator writes into it directly, so a
+    long log's text is not also held as pieces to join.
     """
 
     gha_timestamps: bool | None = None  # None: decide from the first line
@@ -366,8 +359,9 @@ class Stripper:
     clipped_lines: int = 0
     lost_moves: int = 0  # cursor moves that aimed above the emulator's window
     at_log_start: bool = True  # False: the first chunk starts in the middle of a log
-    _emulator: _Screen | None = None
-    _alone: Any = None  # the C emulator that strips chunks without cursor moves
+    into: Any = None  # a _cstrip.Text the text is written into, or None: returned
+    _emulator: _Emulator | _cstrip.Emulator | None = None
+    _alone: _cstrip.Emulator | None = None  # the C emulator for chunks without cursor moves
 
     def feed(self, chunk: bytes, todo: set[int] | None = None) -> bytes:
         """`todo`: what `needs(chunk)` would say, when the caller knows it already (an
@@ -398,10 +392,17 @@ class Stripper:
         if todo and _cstrip is not None and chunk.endswith(b"\n"):
             # Without cursor moves a fresh emulator gives what _fast does, faster in C.
             return done + self._emulate_alone(chunk)
-        return done + self._fast(chunk, todo)
+        return done + self._give(self._fast(chunk, todo))
 
     def finish(self) -> bytes:
         return self._flush_emulator()
+
+    def _give(self, text: bytes) -> bytes:
+        """`text` to return, or b"" once it is in `into`."""
+        if self.into is None or not text:
+            return text
+        self.into.append(text)
+        return b""
 
     def _strip_start(self, chunk: bytes) -> bytes:
         self.at_log_start = False
@@ -436,24 +437,38 @@ class Stripper:
 
     def _emulate_alone(self, chunk: bytes) -> bytes:
         if self._alone is None:  # kept: its buffers serve the next chunk too
-            self._alone = _cstrip.Emulator()
-        done = self._alone.feed_all(chunk)
-        self.stripped |= len(done) != len(chunk)
-        return self._clip_long_lines(done)
+            self._alone = _cstrip.Emulator(clip=MAX_LINE_BYTES)
+        clipped, written = self._alone.clipped, self._written()
+        done = self._alone.feed_all(chunk, self.into)  # clips as it goes
+        newly_clipped = self._alone.clipped - clipped
+        self.clipped_lines += newly_clipped
+        self.stripped |= newly_clipped > 0 or len(done) + self._written() - written != len(chunk)
+        return done
+
+    def _written(self) -> int:
+        return len(self.into) if self.into is not None else 0
 
     def _emulate(self, chunk: bytes) -> bytes:
         self.stripped = True
         if self._emulator is None:
-            self._emulator = _cstrip.Emulator() if _cstrip is not None else _Emulator()
-        return self._clip_long_lines(self._emulator.feed(chunk))
+            self._emulator = (
+                _cstrip.Emulator(clip=MAX_LINE_BYTES) if _cstrip is not None else _Emulator()
+            )
+        if isinstance(self._emulator, _Emulator):
+            return self._give(self._clip_long_lines(self._emulator.feed(chunk)))
+        return self._emulator.feed(chunk, self.into)  # clips as it goes
 
     def _flush_emulator(self) -> bytes:
         if self._emulator is None:
             return b""
-        done = self._emulator.finish()
-        self.lost_moves += self._emulator.lost_moves
-        self._emulator = None
-        return self._clip_long_lines(done)
+        emulator, self._emulator = self._emulator, None
+        if isinstance(emulator, _Emulator):
+            done = self._give(self._clip_long_lines(emulator.finish()))
+        else:
+            done = emulator.finish(self.into)
+            self.clipped_lines += emulator.clipped
+        self.lost_moves += emulator.lost_moves
+        return done
 
     def _clip_long_lines(self, chunk: bytes) -> bytes:
         if len(chunk) <= MAX_LINE_BYTES:

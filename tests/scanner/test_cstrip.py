@@ -200,3 +200,38 @@ def test_line_starts_as_the_python_offsets(lines: list[bytes]) -> None:
         expected.append(expected[-1] + len(line) + 1)
     got = memoryview(_cstrip.line_starts(data)).cast("q").tolist()
     assert got == (expected if lines else [])
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"\n", b"x\n", b"abc", b"\xc3\xa9\n", b"line of text\n" * 50])),
+    st.integers(-1, 2_000),
+)
+def test_text_keeps_what_the_tail_keeps(pieces: list[bytes], limit: int) -> None:
+    # The text a stripper writes into one buffer, cut to the cap as the tail of pieces cuts it.
+    pieces = [piece for piece in pieces if piece] + [b"end\n"]
+    text, fallback = _cstrip.Text(16), logtext._Pieces()
+    tail = logtext._Tail(limit if limit >= 0 else sum(map(len, pieces)))
+    for piece in pieces:
+        text.append(piece)
+        fallback.append(piece)
+        tail.add(piece)
+    assert len(text) == len(fallback) == sum(map(len, pieces))
+    expected = (tail.join(), tail.dropped_lines)
+    assert text.take(limit) == expected
+    assert fallback.take(limit) == expected
+    assert len(text) == 0 and text.take() == (b"", 0)  # taken: empty, and usable again
+    text.append(b"again\n")
+    assert text.take() == (b"again\n", 0)
+
+
+def test_text_refuses_what_is_not_bytes() -> None:
+    if _cstrip is None:
+        pytest.skip("the C helper is not built")
+    with pytest.raises(TypeError):
+        _cstrip.Text().append("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="into must be a Text"):
+        _cstrip.Emulator().feed(b"x\n", [])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="clip must not be negative"):
+        _cstrip.Emulator(clip=-1)

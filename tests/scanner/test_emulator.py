@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from citriage.scanner import terminal
+from citriage.scanner import logtext, terminal
 from citriage.scanner.logtext import _lines
-from citriage.scanner.terminal import EMULATOR_WINDOW, Stripper, _Emulator
+from citriage.scanner.terminal import EMULATOR_WINDOW, MAX_LINE_BYTES, Stripper, _Emulator
 from tests.conftest import CORPUS
 
 _cstrip = terminal._cstrip
@@ -117,14 +117,51 @@ raw_token = st.one_of(token.map(lambda t: t.encode("utf-8")), st.binary(max_size
 def test_the_stripper_gives_the_same_text_with_and_without_c(chunks: list[bytes]) -> None:
     # Any bytes (bad UTF-8 too), in chunks ending at a newline as read_log gives them.
     chunks = [chunk + b"\n" for chunk in chunks]
+    assert_strippers_agree(chunks)
+
+
+def assert_strippers_agree(chunks: list[bytes]) -> None:
+    """The same text, clipped lines, lost moves and `stripped` from the stripper in C, in
+    C writing into one Text, and in Python (returned, and into the fallback's pieces)."""
     outputs = []
-    for c_helper in (_cstrip, None):
+    for c_helper, into in (
+        (_cstrip, None),
+        (_cstrip, _cstrip.Text),
+        (None, None),
+        (None, logtext._Pieces),
+    ):
         terminal._cstrip = c_helper
         try:
-            stripper = Stripper()
+            sink = into() if into is not None else None
+            stripper = Stripper(into=sink)
             text = b"".join(stripper.feed(chunk) for chunk in chunks) + stripper.finish()
         finally:
             terminal._cstrip = _cstrip
+        if sink is not None:
+            assert text == b""
+            text = sink.take()[0]
         outputs.append((text, stripper.clipped_lines, stripper.lost_moves, stripper.stripped))
-    assert outputs[0] == outputs[1]
+    assert outputs[1:] == outputs[:1] * 3
     outputs[0][0].decode("utf-8")
+
+
+@pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(MAX_LINE_BYTES - 4, MAX_LINE_BYTES + 6),
+            st.sampled_from(["x", "é", "€", "😀"]),
+            st.sampled_from(["", "\x1b[31m", "\x1b[1A", "\r", "  "]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_long_lines_are_cut_alike(lines: list[tuple[int, str, str]]) -> None:
+    # Lines around the cut, whose last character may straddle it, with and without escapes
+    # and cursor moves (the C emulator cuts as it writes; Python cuts the text after).
+    text = "".join(
+        escape + ("a" * (size - len(char.encode()))) + char + "\n" for size, char, escape in lines
+    )
+    assert_strippers_agree([text.encode("utf-8")])
