@@ -19,10 +19,8 @@ from click.exceptions import Exit
 
 from citriage.scanner import patterns as pattern_files
 from citriage.scanner.engine import Match, PatternSet, ScanReport
-from citriage.scanner.excerpts import excerpt
 from citriage.scanner.logtext import LogText, read_log
 from citriage.scanner.ranking import best_match
-from citriage.scanner.signature import signature
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -83,6 +81,7 @@ def _failure_lines_json(log: LogText, baseline: finder.Baseline | None) -> dict[
     `failure_lines_cut_before` were not, when it is not 0; `failure_lines_unjudged` lines
     that might have ranked were left unjudged, when it is not 0)."""
     from citriage.scanner import failure_lines as finder
+    from citriage.scanner.signature import signature
 
     result = finder.failure_lines(log, baseline=baseline)
     found = result.candidates
@@ -206,6 +205,8 @@ def _print_human(
 ) -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    from citriage.scanner.excerpts import excerpt  # (here: --json needs none of these)
 
     matches = report.matches
     facts = [f"{log.line_count} lines"]

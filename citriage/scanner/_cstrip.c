@@ -1074,10 +1074,14 @@ static Py_ssize_t text_end(const unsigned char *s, Py_ssize_t i, Py_ssize_t n, P
     return i;
 }
 
-static int emulate(Emulator *e, const unsigned char *s, Py_ssize_t n)
+/* Emulate s[0:n); with `timestamps`, a GitHub Actions timestamp at the start of a line of
+ * the input is skipped (as strip_timestamps would have removed it, without its copy). */
+static int emulate(Emulator *e, const unsigned char *s, Py_ssize_t n, int timestamps)
 {
-    Py_ssize_t i = 0, start, cols;
+    Py_ssize_t i = 0, start, cols, stamp;
     int failed = 0;
+    if (timestamps && (stamp = timestamp_end(s, 0, n)) >= 0)
+        i = stamp;
     while (i < n && !failed) {
         unsigned char c = s[i];
         if (c >= 0x20 || c == '\t') { /* text: up to the next control other than tab */
@@ -1088,6 +1092,8 @@ static int emulate(Emulator *e, const unsigned char *s, Py_ssize_t n)
             failed = move_to_row(e, e->row + 1) < 0;
             e->col = 0;
             i++;
+            if (timestamps && (stamp = timestamp_end(s, i, n)) >= 0)
+                i = stamp;
         } else if (c == '\r') {
             e->col = 0;
             i++;
@@ -1166,7 +1172,7 @@ static int finish(Emulator *e)
 }
 
 /* Emulate a chunk (then finish, when `then_finish`); the final lines as bytes. */
-static PyObject *run(Emulator *e, PyObject *arg, PyObject *into, int then_finish)
+static PyObject *run(Emulator *e, PyObject *arg, PyObject *into, int timestamps, int then_finish)
 {
     Py_buffer view;
     int status;
@@ -1184,7 +1190,7 @@ static PyObject *run(Emulator *e, PyObject *arg, PyObject *into, int then_finish
         return NULL;
     e->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    status = arg != NULL ? emulate(e, view.buf, view.len) : 0;
+    status = arg != NULL ? emulate(e, view.buf, view.len, timestamps) : 0;
     if (status == 0 && then_finish)
         status = finish(e);
     Py_END_ALLOW_THREADS
@@ -1199,9 +1205,10 @@ static PyObject *run(Emulator *e, PyObject *arg, PyObject *into, int then_finish
 static PyObject *emulator_feed(Emulator *e, PyObject *args)
 {
     PyObject *chunk, *into = NULL;
-    if (!PyArg_ParseTuple(args, "O|O:feed", &chunk, &into))
+    int timestamps = 0;
+    if (!PyArg_ParseTuple(args, "O|Op:feed", &chunk, &into, &timestamps))
         return NULL;
-    return run(e, chunk, into, 0);
+    return run(e, chunk, into, timestamps, 0);
 }
 
 static PyObject *emulator_finish(Emulator *e, PyObject *args)
@@ -1209,21 +1216,23 @@ static PyObject *emulator_finish(Emulator *e, PyObject *args)
     PyObject *into = NULL;
     if (!PyArg_ParseTuple(args, "|O:finish", &into))
         return NULL;
-    return run(e, NULL, into, 1);
+    return run(e, NULL, into, 0, 1);
 }
 
 static PyObject *emulator_feed_all(Emulator *e, PyObject *args)
 {
     PyObject *chunk, *into = NULL;
-    if (!PyArg_ParseTuple(args, "O|O:feed_all", &chunk, &into))
+    int timestamps = 0;
+    if (!PyArg_ParseTuple(args, "O|Op:feed_all", &chunk, &into, &timestamps))
         return NULL;
-    return run(e, chunk, into, 1);
+    return run(e, chunk, into, timestamps, 1);
 }
 
 static PyMethodDef emulator_methods[] = {
     {"feed", (PyCFunction)emulator_feed, METH_VARARGS,
      "Emulate a chunk of valid UTF-8; the lines that became final, each with a newline "
-     "(appended to `into`, a Text, when given: then b\"\")."},
+     "(appended to `into`, a Text, when given: then b\"\"). With `timestamps`, a GitHub "
+     "Actions timestamp starting a line of the chunk is skipped."},
     {"finish", (PyCFunction)emulator_finish, METH_VARARGS,
      "The lines still held, as final (or appended to `into`); the emulator starts over."},
     {"feed_all", (PyCFunction)emulator_feed_all, METH_VARARGS,

@@ -371,28 +371,38 @@ class Stripper:
         first_chunk = self.at_log_start
         if first_chunk:
             chunk = self._strip_start(chunk)  # the first line's timestamp is gone already
-        if self.gha_timestamps:
-            before = len(chunk)
-            if first_chunk:
-                rest = chunk.find(b"\n") + 1
-                if rest:
-                    chunk = chunk[:rest] + strip_timestamps(chunk[rest:])
-            else:
-                chunk = strip_timestamps(chunk)  # chunks end at a newline: each starts a line
-            self.stripped |= len(chunk) != before
+        # The C emulator skips timestamps as it reads (no copy of the chunk without them);
+        # other paths, and the first chunk, have them removed here.
+        stamped = bool(self.gha_timestamps)
+        if stamped and (first_chunk or _cstrip is None):
+            chunk, stamped = self._strip_timestamps(chunk, first_chunk), False
         if not chunk.isascii() and not is_utf8(chunk):
             # Bad bytes first (columns count characters, and a later fix-up could
-            # otherwise join bytes that escapes or controls stood between).
+            # otherwise join bytes that escapes or controls stood between; a timestamp
+            # follows a newline, so its removal joins none).
             chunk = chunk.decode("utf-8", "replace").encode("utf-8")
         if todo is None:
             todo = needs(chunk)
         if BACKSPACE in todo or (ESCAPE in todo and has_cursor_escape(chunk)):
-            return self._emulate(chunk)
+            return self._emulate(chunk, stamped)
         done = self._flush_emulator()
         if todo and _cstrip is not None and chunk.endswith(b"\n"):
             # Without cursor moves a fresh emulator gives what _fast does, faster in C.
-            return done + self._emulate_alone(chunk)
+            return done + self._emulate_alone(chunk, stamped)
+        if stamped:
+            chunk = self._strip_timestamps(chunk, first_chunk)
         return done + self._give(self._fast(chunk, todo))
+
+    def _strip_timestamps(self, chunk: bytes, first_chunk: bool) -> bytes:
+        before = len(chunk)
+        if first_chunk:
+            rest = chunk.find(b"\n") + 1
+            if rest:
+                chunk = chunk[:rest] + strip_timestamps(chunk[rest:])
+        else:
+            chunk = strip_timestamps(chunk)  # chunks end at a newline: each starts a line
+        self.stripped |= len(chunk) != before
+        return chunk
 
     def finish(self) -> bytes:
         return self._flush_emulator()
@@ -435,11 +445,11 @@ class Stripper:
         self.stripped |= len(chunk) != original
         return self._clip_long_lines(chunk)
 
-    def _emulate_alone(self, chunk: bytes) -> bytes:
+    def _emulate_alone(self, chunk: bytes, stamped: bool) -> bytes:
         if self._alone is None:  # kept: its buffers serve the next chunk too
             self._alone = _cstrip.Emulator(clip=MAX_LINE_BYTES)
         clipped, written = self._alone.clipped, self._written()
-        done = self._alone.feed_all(chunk, self.into)  # clips as it goes
+        done = self._alone.feed_all(chunk, self.into, stamped)  # clips as it goes
         newly_clipped = self._alone.clipped - clipped
         self.clipped_lines += newly_clipped
         self.stripped |= newly_clipped > 0 or len(done) + self._written() - written != len(chunk)
@@ -448,15 +458,15 @@ class Stripper:
     def _written(self) -> int:
         return len(self.into) if self.into is not None else 0
 
-    def _emulate(self, chunk: bytes) -> bytes:
+    def _emulate(self, chunk: bytes, stamped: bool) -> bytes:
         self.stripped = True
         if self._emulator is None:
             self._emulator = (
                 _cstrip.Emulator(clip=MAX_LINE_BYTES) if _cstrip is not None else _Emulator()
             )
-        if isinstance(self._emulator, _Emulator):
+        if isinstance(self._emulator, _Emulator):  # (`stamped` is only ever set for C)
             return self._give(self._clip_long_lines(self._emulator.feed(chunk)))
-        return self._emulator.feed(chunk, self.into)  # clips as it goes
+        return self._emulator.feed(chunk, self.into, stamped)  # clips as it goes
 
     def _flush_emulator(self) -> bytes:
         if self._emulator is None:
