@@ -171,8 +171,12 @@ def alternate(
     runs: int, contenders: dict[str, Callable[[], Measured]]
 ) -> dict[str, list[Measured]]:
     """Each contender once per round, `runs` rounds: what the load does to one it does
-    to the others of its round, so ratios are taken round by round."""
+    to the others of its round, so ratios are taken round by round. A first round is not
+    counted: it warms the page cache and citriage's disk cache, and on this VM the first
+    touch of memory the machine has not used yet costs several times a later one."""
     results: dict[str, list[Measured]] = {name: [] for name in contenders}
+    for run in contenders.values():
+        run()
     for _ in range(runs):
         for name, run in contenders.items():
             results[name].append(run())

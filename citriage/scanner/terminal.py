@@ -381,6 +381,12 @@ class Stripper:
             # otherwise join bytes that escapes or controls stood between; a timestamp
             # follows a newline, so its removal joins none).
             chunk = chunk.decode("utf-8", "replace").encode("utf-8")
+        if todo is None and self.into is not None and _cstrip is not None and chunk.endswith(b"\n"):
+            # Into a Text every chunk is copied anyway, and the C emulator strips any: no
+            # need to find out first what the chunk needs (a Hyperscan pass over it).
+            if b"\x08" in chunk or has_cursor_escape(chunk):
+                return self._emulate(chunk, stamped)
+            return self._flush_emulator() + self._emulate_alone(chunk, stamped)
         if todo is None:
             todo = needs(chunk)
         if BACKSPACE in todo or (ESCAPE in todo and has_cursor_escape(chunk)):
