@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 # C0 controls other than tab and newline; ESC included (left over from broken sequences).
 _C0_DELETE = bytes(b for b in range(0x20) if b not in (0x09, 0x0A))
@@ -206,6 +206,13 @@ def _cut_utf8(data: bytes, limit: int) -> bytes:
     return data[:end]
 
 
+class TextSink(Protocol):
+    """Where a stripper can write its text (`_cstrip.Text`, or logtext's pieces)."""
+
+    def __len__(self) -> int: ...
+    def append(self, data: bytes, /) -> None: ...
+
+
 @dataclass
 class _Emulator:
     """A terminal screen reduced to what affects the final text of a log.
@@ -359,7 +366,7 @@ class Stripper:
     clipped_lines: int = 0
     lost_moves: int = 0  # cursor moves that aimed above the emulator's window
     at_log_start: bool = True  # False: the first chunk starts in the middle of a log
-    into: Any = None  # a _cstrip.Text the text is written into, or None: returned
+    into: TextSink | None = None  # where the text goes; None: returned
     _emulator: _Emulator | _cstrip.Emulator | None = None
     _alone: _cstrip.Emulator | None = None  # the C emulator for chunks without cursor moves
 
@@ -455,11 +462,15 @@ class Stripper:
         if self._alone is None:  # kept: its buffers serve the next chunk too
             self._alone = _cstrip.Emulator(clip=MAX_LINE_BYTES)
         clipped, written = self._alone.clipped, self._written()
-        done = self._alone.feed_all(chunk, self.into, stamped)  # clips as it goes
+        done = self._alone.feed_all(chunk, self._text(), stamped)  # clips as it goes
         newly_clipped = self._alone.clipped - clipped
         self.clipped_lines += newly_clipped
         self.stripped |= newly_clipped > 0 or len(done) + self._written() - written != len(chunk)
         return done
+
+    def _text(self) -> _cstrip.Text | None:
+        """`into`, for the C emulator: a C Text wherever the C helpers are (see logtext)."""
+        return cast("_cstrip.Text | None", self.into)
 
     def _written(self) -> int:
         return len(self.into) if self.into is not None else 0
@@ -472,7 +483,7 @@ class Stripper:
             )
         if isinstance(self._emulator, _Emulator):  # (`stamped` is only ever set for C)
             return self._give(self._clip_long_lines(self._emulator.feed(chunk)))
-        return self._emulator.feed(chunk, self.into, stamped)  # clips as it goes
+        return self._emulator.feed(chunk, self._text(), stamped)  # clips as it goes
 
     def _flush_emulator(self) -> bytes:
         if self._emulator is None:
@@ -481,7 +492,7 @@ class Stripper:
         if isinstance(emulator, _Emulator):
             done = self._give(self._clip_long_lines(emulator.finish()))
         else:
-            done = emulator.finish(self.into)
+            done = emulator.finish(self._text())
             self.clipped_lines += emulator.clipped
         self.lost_moves += emulator.lost_moves
         return done
