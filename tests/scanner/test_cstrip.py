@@ -205,12 +205,15 @@ def test_line_starts_as_the_python_offsets(lines: list[bytes]) -> None:
 @pytest.mark.skipif(_cstrip is None, reason="the C helper is not built")
 @settings(max_examples=500, deadline=None)
 @given(
-    st.lists(st.sampled_from([b"\n", b"x\n", b"abc", b"\xc3\xa9\n", b"line of text\n" * 50])),
+    st.lists(
+        st.sampled_from([b"\n", b"x\n", b"abc\ndef\n", b"\xc3\xa9\n", b"line of text\n" * 50])
+    ),
     st.integers(-1, 2_000),
 )
 def test_text_keeps_what_the_tail_keeps(pieces: list[bytes], limit: int) -> None:
-    # The text a stripper writes into one buffer, cut to the cap as the tail of pieces cuts it.
-    pieces = [piece for piece in pieces if piece] + [b"end\n"]
+    # The text a stripper writes into one buffer (whole lines at a time), cut to the cap as
+    # the tail of pieces cuts it.
+    pieces = [*pieces, b"end\n"]
     text, fallback = _cstrip.Text(16), logtext._Pieces()
     tail = logtext._Tail(limit if limit >= 0 else sum(map(len, pieces)))
     for piece in pieces:
