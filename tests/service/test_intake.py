@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -64,6 +65,23 @@ def test_without_insert_returning_the_orm_stores_the_same(
     first = store_delivery(received("guid-1"))
     assert first is not None and store_delivery(received("guid-1")) is None
     assert Delivery.objects.get().pk == first
+
+
+def test_a_connection_the_database_dropped_is_opened_again() -> None:
+    # The stored INSERT runs on the raw connection, past Django's check of a kept one: a
+    # connection the server dropped (it restarted) must not turn the next webhook into a 500.
+    if connection.vendor != "postgresql":
+        pytest.skip("a server-side prepared statement on PostgreSQL (make test's second pass)")
+    assert store_delivery(received("before")) is not None  # connected, statement prepared
+    dropped = connection.connection.info.backend_pid
+    s = connection.settings_dict
+    with psycopg.connect(
+        host=s["HOST"], port=s["PORT"], user=s["USER"], dbname=s["NAME"], autocommit=True
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [dropped])
+    assert store_delivery(received("after")) is not None
+    assert connection.connection.info.backend_pid != dropped
+    assert set(Delivery.objects.values_list("guid", flat=True)) == {"before", "after"}
 
 
 def test_stored_times_compare_with_the_orm_s() -> None:
