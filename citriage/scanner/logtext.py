@@ -455,7 +455,7 @@ def _read(
         # Text to strip goes into one buffer; clean text is kept as read.
         text = None if is_clean else _new_text(len(whole))
         blocks, compression = (iter([whole]) if is_clean else _slices(whole)), ""
-        del whole  # freed once the last block is read, before the kept text is joined
+        del whole  # freed once the last block is read (the slices hold it until then)
     else:  # a stream (or a file of unknown size): its text goes to the tail piece by piece
         is_clean, text = False, None
         raw = io.BufferedReader(counter, buffer_size=READ_SIZE)
